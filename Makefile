@@ -1,0 +1,48 @@
+# The two commands a newcomer types: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install run test test-fast proto lint bench postgres clean
+
+help:
+	@echo "make run    - install into .venv and start 'gater dev' on 127.0.0.1:50051"
+	@echo "make test   - install test needs, start PostgreSQL, run the whole suite"
+	@echo "make proto  - regenerate generated/ from proto/"
+	@echo "make lint   - ruff"
+	@echo "make bench  - benchmarks (figures go in docs/BENCHMARKS.md)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/gater dev
+
+# PostgreSQL: Debian's cluster, installed and started if needed (scripts/postgres.sh).
+postgres:
+	@bash scripts/postgres.sh
+
+test: install postgres
+	GATER_TEST_POSTGRES_DSN=$${GATER_TEST_POSTGRES_DSN:-postgresql:///gater_test?host=/var/run/postgresql} \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow and not postgres" $(PYTEST_ARGS)
+
+proto: install
+	@bash scripts/gen_proto.sh $(BIN)/python generated
+
+lint: install
+	$(BIN)/ruff check gater tests bench
+
+bench: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

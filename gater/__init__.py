@@ -1,0 +1,2 @@
+"""ExESDB Gater."""
+__version__ = "0.1.0"

@@ -1,0 +1,246 @@
+"""The storage contract: one interface that the SQLite and PostgreSQL backends implement.
+
+Owns: the domain records (NewEvent, RecordedEvent, Snapshot, ...), the expected-version
+constants and the abstract `StorageBackend` / `EventStore`. The conformance suite in
+tests/store/ is written against this module only.
+Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
+
+Records are encoded once, at append time, in the exesdb.v1 `EventRecord` wire format
+(`RecordedEvent.encoded`): reads and subscriptions ship those bytes as they are, so the hot
+paths never build protobuf messages.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "ALL_STREAM",
+    "EXPECT_ANY",
+    "EXPECT_NO_STREAM",
+    "EXPECT_STREAM_EXISTS",
+    "AppendResult",
+    "EventStore",
+    "NewEvent",
+    "RecordedEvent",
+    "Snapshot",
+    "StorageBackend",
+    "StoreConfig",
+    "StoreInfo",
+    "StoreStatus",
+    "describe_expected",
+]
+
+ALL_STREAM = "$all"
+"""The pseudo-stream of every event of a store in global order."""
+
+# Expected versions: an exact version is >= 0 (or EXPECT_NO_STREAM, which is -1 and means
+# "version -1"); the other two are checks, not versions.
+EXPECT_NO_STREAM = -1
+EXPECT_ANY = -2
+EXPECT_STREAM_EXISTS = -4
+
+
+def describe_expected(expected: int) -> str:
+    """How an expected version reads in an error message and in WrongExpectedVersion."""
+    return {EXPECT_ANY: "any", EXPECT_NO_STREAM: "no_stream", EXPECT_STREAM_EXISTS: "stream_exists"}.get(
+        expected, str(expected)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append, already validated (event_id is a lower-case hyphenated UUID)."""
+
+    event_id: str
+    event_type: str
+    data: bytes = b""
+    metadata: bytes = b""
+    content_type: str = "application/json"
+    metadata_content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """A stored event: the fields subscriptions match on, plus its wire encoding."""
+
+    position: int
+    stream_id: str
+    version: int
+    event_id: str
+    event_type: str
+    encoded: bytes
+    """The exesdb.v1.EventRecord, serialized."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    first_version: int
+    version: int
+    first_position: int
+    position: int
+    duplicate: bool = False
+    """True when the events were already in the stream (an idempotent repeat)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    source_uuid: str
+    stream_uuid: str
+    source_version: int
+    source_type: str = ""
+    data: bytes = b""
+    metadata: bytes = b""
+    created_epoch: int = 0
+    """Microseconds since the Unix epoch; set by the store when recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    store_id: str
+    created_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    store_id: str
+    stream_count: int
+    event_count: int
+    last_position: int
+    snapshot_count: int
+    subscription_count: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    store_id: str
+    backend: str
+    location: str
+    durability: str
+    created_epoch: int
+
+
+class EventStore(abc.ABC):
+    """One store: a namespace of streams with one global order.
+
+    Every method may raise gater.errors.StorageUnavailableError when storage cannot be
+    reached, and StoreNotFoundError when the store was removed meanwhile.
+    """
+
+    store_id: str
+
+    @abc.abstractmethod
+    async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
+        """Appends atomically if `expected` holds (EXPECT_* or an exact version).
+
+        Raises WrongExpectedVersionError (with the current version) when it does not hold,
+        DuplicateEventIdError when an id is used by another event. When every event id is
+        already in this stream as one consecutive run in the same order, nothing is written
+        and the original result is returned with duplicate=True (whatever `expected` says).
+        Concurrent appends are group-committed: one transaction and one sync for many.
+        """
+
+    @abc.abstractmethod
+    async def read_stream(
+        self, stream_id: str, start: int | None, limit: int, backward: bool = False
+    ) -> list[RecordedEvent]:
+        """One page of a stream from version `start` (inclusive; None: first or last event),
+        at most `limit` events (1..read_batch). A start past the end is clipped: forward
+        gives [], backward starts at the last event. A missing stream gives []."""
+
+    @abc.abstractmethod
+    async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
+        """One page of "$all" from global position `start`, with read_stream's rules."""
+
+    @abc.abstractmethod
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's version, -1 when it does not exist."""
+
+    @abc.abstractmethod
+    async def last_position(self) -> int:
+        """The last global position, -1 when the store is empty."""
+
+    @abc.abstractmethod
+    async def list_streams(self, after: str, limit: int) -> list[tuple[str, int]]:
+        """(stream_id, version) in stream id order, ids > `after` ("" for the first page)."""
+
+    @abc.abstractmethod
+    async def record_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """Stores a snapshot (replacing one at the same key); returns it with created_epoch."""
+
+    @abc.abstractmethod
+    async def read_snapshot(self, source_uuid: str, stream_uuid: str, version: int | None) -> Snapshot:
+        """The snapshot at `version`, or the highest version when None.
+        Raises SnapshotNotFoundError."""
+
+    @abc.abstractmethod
+    async def delete_snapshot(self, source_uuid: str, stream_uuid: str, version: int | None) -> int:
+        """Deletes one version, or all of them when None; returns how many were deleted."""
+
+    @abc.abstractmethod
+    async def list_snapshots(
+        self,
+        source_uuid: str | None,
+        stream_uuid: str | None,
+        after: tuple[str, str, int] | None,
+        limit: int,
+    ) -> list[Snapshot]:
+        """Snapshots ordered by (source_uuid, stream_uuid, source_version), after the key
+        `after`, filtered by source and/or stream; data and metadata are left empty."""
+
+    @abc.abstractmethod
+    async def status(self) -> StoreStatus:
+        """Counts and sizes."""
+
+    @abc.abstractmethod
+    async def config(self) -> StoreConfig:
+        """How this store is configured."""
+
+    @abc.abstractmethod
+    async def wait_for_position(self, after: int, timeout_s: float) -> int:
+        """Waits until the last position is > `after` or the timeout passes; returns the
+        last position either way. Wakes as soon as a commit (from any node) is known."""
+
+
+class StorageBackend(abc.ABC):
+    """Where stores live. Lifecycle: `await start()`, then use, then `await stop()` (safe to
+    call twice); also works as `async with`."""
+
+    name: str
+    """"sqlite" or "postgres"."""
+
+    @property
+    @abc.abstractmethod
+    def cluster_id(self) -> str:
+        """The id of the storage this backend uses: nodes sharing it report the same id."""
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    async def __aenter__(self) -> StorageBackend:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @abc.abstractmethod
+    async def create_store(self, store_id: str) -> StoreInfo:
+        """Raises StoreAlreadyExistsError."""
+
+    @abc.abstractmethod
+    async def remove_store(self, store_id: str) -> None:
+        """Removes a store and all it holds. Raises StoreNotFoundError."""
+
+    @abc.abstractmethod
+    async def list_stores(self) -> list[StoreInfo]: ...
+
+    @abc.abstractmethod
+    async def open_store(self, store_id: str) -> EventStore:
+        """The store, opened once and cached. Raises StoreNotFoundError."""

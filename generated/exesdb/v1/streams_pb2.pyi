@@ -1,0 +1,106 @@
+from exesdb.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReadDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    READ_DIRECTION_FORWARD: _ClassVar[ReadDirection]
+    READ_DIRECTION_BACKWARD: _ClassVar[ReadDirection]
+READ_DIRECTION_FORWARD: ReadDirection
+READ_DIRECTION_BACKWARD: ReadDirection
+
+class AppendEventsRequest(_message.Message):
+    __slots__ = ("store", "stream_id", "expected_state", "expected_version", "events")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    stream_id: str
+    expected_state: _types_pb2.ExpectedState
+    expected_version: int
+    events: _containers.RepeatedCompositeFieldContainer[_types_pb2.NewEvent]
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[_types_pb2.NewEvent, _Mapping]]] = ...) -> None: ...
+
+class AppendEventsResponse(_message.Message):
+    __slots__ = ("version", "position", "first_version", "first_position", "duplicate")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    FIRST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FIRST_POSITION_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    position: int
+    first_version: int
+    first_position: int
+    duplicate: bool
+    def __init__(self, version: _Optional[int] = ..., position: _Optional[int] = ..., first_version: _Optional[int] = ..., first_position: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class ReadEventsRequest(_message.Message):
+    __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    stream_id: str
+    from_version: int
+    count: int
+    direction: ReadDirection
+    json: bool
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., from_version: _Optional[int] = ..., count: _Optional[int] = ..., direction: _Optional[_Union[ReadDirection, str]] = ..., json: _Optional[bool] = ...) -> None: ...
+
+class ReadEventsResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_types_pb2.EventRecord]
+    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.EventRecord, _Mapping]]] = ...) -> None: ...
+
+class GetVersionRequest(_message.Message):
+    __slots__ = ("store", "stream_id")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    stream_id: str
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ...) -> None: ...
+
+class GetVersionResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class ListStreamsRequest(_message.Message):
+    __slots__ = ("store", "page_size", "page_token")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    page_size: int
+    page_token: str
+    def __init__(self, store: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class StreamInfo(_message.Message):
+    __slots__ = ("stream_id", "version")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    version: int
+    def __init__(self, stream_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListStreamsResponse(_message.Message):
+    __slots__ = ("streams", "next_page_token")
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    streams: _containers.RepeatedCompositeFieldContainer[StreamInfo]
+    next_page_token: str
+    def __init__(self, streams: _Optional[_Iterable[_Union[StreamInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
