@@ -1,0 +1,288 @@
+"""What every discovery provider shares: the member value, the snapshot, the observable state.
+
+Owns: `MemberAddress`, `DiscoverySnapshot`, the pure helpers (`diff_members`, `backoff_s`,
+`parse_host_port`), `DiscoveryConfigError`, and `Discovery`, the base of the providers, which
+keeps the last member list, the ok/last_error status and the change notification.
+Must not import gater.store, gater.subscriptions, gater.node, nor grpc.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+__all__ = [
+    "Discovery",
+    "DiscoveryConfigError",
+    "DiscoverySnapshot",
+    "MemberAddress",
+    "backoff_s",
+    "diff_members",
+    "parse_host_port",
+]
+
+log = logging.getLogger(__name__)
+
+
+class DiscoveryConfigError(ValueError):
+    """A discovery setting is malformed; the message names the variable or flag it came from."""
+
+    def __init__(self, source: str, description: str) -> None:
+        super().__init__(f"{source}: {description}")
+        self.source = source
+        self.description = description
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class MemberAddress:
+    """One node a gateway may call. Equal members are the same node under the same identity;
+    `address` ("host:port", IPv6 in brackets) is what a gRPC channel dials and the pool's key."""
+
+    host: str
+    """Host name or IP literal (without brackets)."""
+    port: int
+    """TCP port of the node's gRPC server."""
+    service_id: str | None = None
+    """Consul's Service.ID when the member came from Consul."""
+    node_id: str | None = None
+    """The node's own id (Consul Meta `node_id`) when known."""
+    cluster_id: str | None = None
+    """The storage cluster the node serves (Consul Meta `cluster_id`) when known."""
+    meta: tuple[tuple[str, str], ...] = field(default=(), compare=True)
+    """All of Consul's Service.Meta, as sorted (key, value) pairs (hashable)."""
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def meta_dict(self) -> dict[str, str]:
+        return dict(self.meta)
+
+    def __str__(self) -> str:
+        return self.address
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoverySnapshot:
+    """What a provider knows at one moment."""
+
+    members: frozenset[MemberAddress]
+    """The last known member list (kept while the source is unreachable)."""
+    ok: bool
+    """True when the last attempt to read the source succeeded."""
+    last_error: str | None
+    """Why the last attempt failed (None when ok)."""
+    generation: int
+    """Grows by one whenever `members` or `ok` change."""
+
+
+def diff_members(
+    old: Iterable[MemberAddress], new: Iterable[MemberAddress]
+) -> tuple[frozenset[MemberAddress], frozenset[MemberAddress]]:
+    """(joined, left) going from `old` to `new`."""
+    old_set, new_set = frozenset(old), frozenset(new)
+    return new_set - old_set, old_set - new_set
+
+
+def backoff_s(
+    attempt: int, *, initial_s: float, max_s: float, rng: random.Random | None = None
+) -> float:
+    """Delay before retry number `attempt` (1-based): initial·2^(attempt-1), capped at max_s,
+    with "full jitter" in [d/2, d] when `rng` is given, so it never exceeds the cap."""
+    if attempt < 1:
+        return 0.0
+    d = min(max_s, initial_s * (2.0 ** min(attempt - 1, 62)))
+    if rng is not None:
+        d = d / 2 + rng.random() * d / 2
+    return d
+
+
+def parse_host_port(text: str, *, source: str, default_port: int | None = None) -> tuple[str, int]:
+    """"host:port" / "[v6]:port" (or a bare host with `default_port`) → (host, port)."""
+    text = text.strip()
+    if not text:
+        raise DiscoveryConfigError(source, "empty address (expected host:port)")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise DiscoveryConfigError(source, f"{text!r} is not [ipv6]:port")
+        port_text = rest[1:] if rest else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    elif ":" in text:
+        raise DiscoveryConfigError(source, f"{text!r}: write IPv6 addresses as [addr]:port")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise DiscoveryConfigError(source, f"{text!r} has no host (expected host:port)")
+    if not port_text:
+        if default_port is None:
+            raise DiscoveryConfigError(source, f"{text!r} has no port (expected host:port)")
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise DiscoveryConfigError(source, f"{text!r}: port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+class Discovery(abc.ABC):
+    """Base of the providers: a long-lived component that knows the current member list.
+
+    Lifecycle: `await start()` returns once the first member list is known or the first
+    attempt failed (then `ok` is False and it keeps trying); `await stop()` is idempotent;
+    `async with provider:` does both. Observe with `members()`, `snapshot()`,
+    `await wait_for_change(generation)` or `async for snap in provider.watch()`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._members: frozenset[MemberAddress] = frozenset()
+        self._ok = False
+        self._last_error: str | None = "not started"
+        self._generation = 0
+        self._changed: asyncio.Condition | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._stopped = False
+
+    # -- observation -------------------------------------------------------------------------
+
+    def members(self) -> frozenset[MemberAddress]:
+        return self._members
+
+    @property
+    def ok(self) -> bool:
+        return self._ok
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def kind(self) -> str:
+        """"static", "consul" or "dns" — for status pages."""
+        return self._name
+
+    def snapshot(self) -> DiscoverySnapshot:
+        return DiscoverySnapshot(self._members, self._ok, self._last_error, self._generation)
+
+    async def wait_for_change(self, generation: int) -> DiscoverySnapshot:
+        """Return the first snapshot whose generation is greater than `generation`."""
+        cond = self._condition()
+        async with cond:
+            await cond.wait_for(lambda: self._generation > generation)
+            return self.snapshot()
+
+    async def watch(self) -> AsyncIterator[DiscoverySnapshot]:
+        """The current snapshot, then one per change. Changes that happen while the consumer
+        is busy are coalesced into the latest snapshot (nothing is buffered)."""
+        snap = self.snapshot()
+        while True:
+            yield snap
+            snap = await self.wait_for_change(snap.generation)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._condition()
+        await self._first_attempt()
+        self._task = asyncio.create_task(self._run(), name=f"discovery-{self._name}")
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop the background task and release clients. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=grace_s)
+            if not done:
+                log.warning("discovery task did not stop in time", extra={"discovery": self._name})
+            elif not task.cancelled() and task.exception() is not None:
+                log.error(
+                    "discovery task had failed",
+                    exc_info=task.exception(),
+                    extra={"discovery": self._name},
+                )
+        await self._close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- for providers -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _first_attempt(self) -> None:
+        """Read the source once and publish (success or failure)."""
+
+    @abc.abstractmethod
+    async def _run(self) -> None:
+        """Keep the member list current until cancelled."""
+
+    async def _close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients after the task stopped."""
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def _publish(
+        self,
+        members: frozenset[MemberAddress] | None,
+        *,
+        ok: bool,
+        error: str | None = None,
+    ) -> None:
+        """Record an attempt's outcome. `members=None` keeps the last known list."""
+        changed = ok != self._ok
+        if members is not None and members != self._members:
+            joined, left = diff_members(self._members, members)
+            log.info(
+                "discovery members changed",
+                extra={
+                    "discovery": self._name,
+                    "joined": sorted(m.address for m in joined),
+                    "left": sorted(m.address for m in left),
+                    "members": len(members),
+                },
+            )
+            self._members = members
+            changed = True
+        self._ok = ok
+        self._last_error = None if ok else error
+        if changed:
+            cond = self._condition()
+            async with cond:
+                self._generation += 1
+                cond.notify_all()
+
+
+def meta_pairs(meta: Mapping[str, object] | None) -> tuple[tuple[str, str], ...]:
+    """Consul Meta → sorted (key, value) pairs."""
+    if not meta:
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in meta.items()))

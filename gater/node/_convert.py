@@ -1,0 +1,287 @@
+"""Validation and conversion at the edge: exesdb.v1 requests → domain values, domain → replies.
+
+Owns: every rule about what a request may contain (names, sizes, enums, UUIDs), each failure
+an InvalidArgumentError (or LimitExceededError) that names the field.
+Must not import grpc's runtime or gater.gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from typing import Any
+
+from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from ..config import Limits
+from ..errors import InvalidArgumentError, LimitExceededError
+from ..store.base import (
+    ALL_STREAM,
+    EXPECT_ANY,
+    EXPECT_NO_STREAM,
+    EXPECT_STREAM_EXISTS,
+    NewEvent,
+    Snapshot,
+)
+
+__all__ = [
+    "JSON",
+    "Edge",
+    "json_bytes",
+    "record_as_json",
+    "snapshot_message",
+    "struct_from_json_bytes",
+    "timestamp",
+]
+
+JSON = "application/json"
+_STORE_ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_EXPECTED_STATES = {
+    types_pb2.EXPECTED_STATE_ANY: EXPECT_ANY,
+    types_pb2.EXPECTED_STATE_NO_STREAM: EXPECT_NO_STREAM,
+    types_pb2.EXPECTED_STATE_STREAM_EXISTS: EXPECT_STREAM_EXISTS,
+}
+_DIRECTIONS = frozenset(streams_pb2.ReadDirection.values())
+
+
+def _plain(value: Any) -> Any:
+    """Struct numbers arrive as floats: 21.0 goes back to 21 so JSON reads as it was written."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def json_bytes(struct: struct_pb2.Struct) -> bytes:
+    """Compact JSON bytes for a Struct."""
+    return json.dumps(_plain(json_format.MessageToDict(struct)), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def struct_from_json_bytes(data: bytes) -> struct_pb2.Struct | None:
+    """The Struct for a JSON object body; None when the bytes are not a JSON object."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    if any(isinstance(v, float) and not math.isfinite(v) for v in _floats(value)):
+        return None
+    struct = struct_pb2.Struct()
+    try:
+        struct.update(value)
+    except (ValueError, TypeError):
+        return None
+    return struct
+
+
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in _floats(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in _floats(v)]
+    return []
+
+
+def timestamp(epoch_us: int) -> timestamp_pb2.Timestamp:
+    seconds, micros = divmod(epoch_us, 1_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
+
+
+def record_as_json(encoded: bytes) -> bytes:
+    """An EventRecord with JSON object bodies moved into data_json/metadata_json."""
+    record = types_pb2.EventRecord.FromString(encoded)
+    if record.content_type == JSON and record.data:
+        struct = struct_from_json_bytes(record.data)
+        if struct is not None:
+            record.data_json.CopyFrom(struct)
+            record.data = b""
+    if record.metadata_content_type == JSON and record.metadata:
+        struct = struct_from_json_bytes(record.metadata)
+        if struct is not None:
+            record.metadata_json.CopyFrom(struct)
+            record.metadata = b""
+    return record.SerializeToString()
+
+
+def snapshot_message(snapshot: Snapshot, *, as_json: bool = False) -> types_pb2.SnapshotRecord:
+    message = types_pb2.SnapshotRecord(
+        source_uuid=snapshot.source_uuid,
+        stream_uuid=snapshot.stream_uuid,
+        source_version=snapshot.source_version,
+        source_type=snapshot.source_type,
+        data=snapshot.data,
+        metadata=snapshot.metadata,
+        created_at=timestamp(snapshot.created_epoch),
+        created_epoch=snapshot.created_epoch,
+    )
+    if as_json:
+        for raw, field in ((snapshot.data, "data"), (snapshot.metadata, "metadata")):
+            struct = struct_from_json_bytes(raw) if raw else None
+            if struct is not None:
+                getattr(message, f"{field}_json").CopyFrom(struct)
+                setattr(message, field, b"")
+    return message
+
+
+class Edge:
+    """The request rules, with the node's limits and default store."""
+
+    def __init__(self, limits: Limits, default_store: str) -> None:
+        self.limits = limits
+        self.default_store = default_store
+
+    # -- names -------------------------------------------------------------------------------
+
+    def store(self, value: str, field: str = "store") -> str:
+        if not value:
+            return self.default_store
+        return self.store_id(value, field)
+
+    def store_id(self, value: str, field: str = "store_id") -> str:
+        if not value:
+            raise InvalidArgumentError(field, "must not be empty")
+        if len(value) > self.limits.max_store_id_chars or not _STORE_ID.match(value):
+            raise InvalidArgumentError(
+                field,
+                f"must be 1..{self.limits.max_store_id_chars} characters of [a-z0-9_-] "
+                f"starting with a letter or digit, got {value[:80]!r}",
+            )
+        return value
+
+    def _name(self, value: str, field: str, max_bytes: int) -> str:
+        if not value:
+            raise InvalidArgumentError(field, "must not be empty")
+        size = len(value.encode())
+        if size > max_bytes:
+            raise InvalidArgumentError(field, f"must be at most {max_bytes} bytes of UTF-8, got {size}")
+        if _CONTROL.search(value):
+            raise InvalidArgumentError(field, "must not contain control characters")
+        return value
+
+    def stream_id(self, value: str, field: str = "stream_id", *, allow_all: bool = False) -> str:
+        if allow_all and value == ALL_STREAM:
+            return value
+        self._name(value, field, self.limits.max_stream_id_bytes)
+        if value.startswith("$"):
+            hint = ' ("$all" can be read, not written)' if value == ALL_STREAM else ""
+            raise InvalidArgumentError(field, f"names starting with '$' are reserved{hint}")
+        return value
+
+    def event_type(self, value: str, field: str) -> str:
+        return self._name(value, field, self.limits.max_name_bytes)
+
+    def content_type(self, value: str, field: str) -> str:
+        if not value:
+            return JSON
+        return self._name(value, field, self.limits.max_content_type_bytes)
+
+    @staticmethod
+    def uuid(value: str, field: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise InvalidArgumentError(field, f"must be a UUID, got {value[:80]!r}") from None
+
+    @staticmethod
+    def non_negative(value: int, field: str) -> int:
+        if value < 0:
+            raise InvalidArgumentError(field, f"must be >= 0, got {value}")
+        return value
+
+    def page_size(self, value: int, field: str = "page_size") -> int:
+        if value == 0:
+            return 100
+        if value < 0 or value > self.limits.max_page_size:
+            raise InvalidArgumentError(field, f"must be 1..{self.limits.max_page_size} (0 means 100), got {value}")
+        return value
+
+    @staticmethod
+    def enum(value: int, allowed: frozenset[int], field: str) -> int:
+        if value not in allowed:
+            raise InvalidArgumentError(field, f"unknown value {value}")
+        return value
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def expected(self, request: streams_pb2.AppendEventsRequest) -> int:
+        which = request.WhichOneof("expected")
+        if which is None:
+            return EXPECT_ANY
+        if which == "expected_state":
+            state = _EXPECTED_STATES.get(request.expected_state)
+            if state is None:
+                raise InvalidArgumentError("expected_state", f"unknown value {request.expected_state}")
+            return state
+        if request.expected_version < -1:
+            raise InvalidArgumentError(
+                "expected_version", f"must be >= -1 (-1 means no stream), got {request.expected_version}"
+            )
+        return request.expected_version
+
+    def new_events(self, events: Any) -> list[NewEvent]:
+        count = len(events)
+        if count == 0:
+            raise InvalidArgumentError("events", "at least one event is needed")
+        if count > self.limits.max_events_per_append:
+            raise LimitExceededError(
+                "events", f"at most {self.limits.max_events_per_append} events per append, got {count}"
+            )
+        out = []
+        for i, e in enumerate(events):
+            where = f"events[{i}]"
+            event_id = self.uuid(e.event_id, f"{where}.event_id") if e.event_id else str(uuid.uuid4())
+            data = json_bytes(e.data_json) if e.WhichOneof("body") == "data_json" else e.data
+            metadata = json_bytes(e.metadata_json) if e.WhichOneof("meta") == "metadata_json" else e.metadata
+            out.append(
+                NewEvent(
+                    event_id=event_id,
+                    event_type=self.event_type(e.event_type, f"{where}.event_type"),
+                    data=data,
+                    metadata=metadata,
+                    content_type=self.content_type(e.content_type, f"{where}.content_type"),
+                    metadata_content_type=self.content_type(
+                        e.metadata_content_type, f"{where}.metadata_content_type"
+                    ),
+                )
+            )
+        return out
+
+    def read(self, request: streams_pb2.ReadEventsRequest) -> tuple[str, str, int | None, int, bool]:
+        """(store, stream_id, start, count, backward) of a ReadEventsRequest."""
+        store = self.store(request.store)
+        stream_id = self.stream_id(request.stream_id, allow_all=True)
+        start = self.non_negative(request.from_version, "from_version") if request.HasField("from_version") else None
+        count = self.non_negative(request.count, "count")
+        direction = self.enum(request.direction, _DIRECTIONS, "direction")
+        return store, stream_id, start, count, direction == streams_pb2.READ_DIRECTION_BACKWARD
+
+    def snapshot(self, message: types_pb2.SnapshotRecord, field: str = "snapshot") -> Snapshot:
+        source_uuid = self._name(message.source_uuid, f"{field}.source_uuid", self.limits.max_stream_id_bytes)
+        stream_uuid = self._name(message.stream_uuid, f"{field}.stream_uuid", self.limits.max_stream_id_bytes)
+        version = self.non_negative(message.source_version, f"{field}.source_version")
+        if message.source_type:
+            self._name(message.source_type, f"{field}.source_type", self.limits.max_name_bytes)
+        data = json_bytes(message.data_json) if message.HasField("data_json") else message.data
+        metadata = json_bytes(message.metadata_json) if message.HasField("metadata_json") else message.metadata
+        return Snapshot(source_uuid, stream_uuid, version, message.source_type, data, metadata)
+
+    def snapshot_key(
+        self, request: snapshots_pb2.ReadSnapshotRequest | snapshots_pb2.DeleteSnapshotRequest
+    ) -> tuple[str, str, int | None]:
+        source_uuid = self._name(request.source_uuid, "source_uuid", self.limits.max_stream_id_bytes)
+        stream_uuid = self._name(request.stream_uuid, "stream_uuid", self.limits.max_stream_id_bytes)
+        version = self.non_negative(request.version, "version") if request.HasField("version") else None
+        return source_uuid, stream_uuid, version
+
+    def optional_name(self, value: str, field: str) -> str | None:
+        return self._name(value, field, self.limits.max_stream_id_bytes) if value else None

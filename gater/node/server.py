@@ -1,0 +1,130 @@
+"""The node as one component: a grpc.aio server over a storage backend.
+
+Owns: `NodeServer` — start() opens the backend, creates the default store, binds, serves the
+exesdb.v1 services, health and reflection, and returns when ready; stop() is idempotent.
+Must not import gater.gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from .. import _grpc
+from ..config import NodeConfig
+from ..errors import StoreAlreadyExistsError
+from ..store.base import StorageBackend
+from ._convert import Edge
+from .servicers import (
+    ClusterServicer,
+    NodeIdentity,
+    SnapshotsServicer,
+    StoresServicer,
+    StreamsServicer,
+)
+
+__all__ = ["NodeServer", "make_backend"]
+
+log = logging.getLogger(__name__)
+
+
+def make_backend(config: NodeConfig) -> StorageBackend:
+    """The backend the config asks for."""
+    if config.postgres_dsn:
+        from ..store.postgres import PostgresBackend  # imported only when used: asyncpg is heavy
+
+        return PostgresBackend(config.postgres_dsn, limits=config.limits, node_id=config.node_id)
+    from ..store.sqlite import SqliteBackend
+
+    return SqliteBackend(config.data_dir, synchronous=config.sqlite_synchronous, limits=config.limits)
+
+
+class NodeServer:
+    """An event-store node. `port = await node.start()`; `await node.stop()`; or `async with`."""
+
+    def __init__(self, config: NodeConfig, backend: StorageBackend | None = None) -> None:
+        self.config = config
+        self.backend = backend if backend is not None else make_backend(config)
+        self.health = HealthServicer()
+        self.port: int | None = None
+        self.node_id = ""
+        self._server: grpc.aio.Server | None = None
+        self._stopped = False
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> int:
+        """Opens storage, binds and serves; returns the bound port."""
+        cfg = self.config
+        await self.backend.start()
+        try:
+            await self.backend.create_store(cfg.default_store)
+            log.info("created default store", extra={"store": cfg.default_store})
+        except StoreAlreadyExistsError:
+            pass
+        server = grpc.aio.server(options=_grpc.server_options(cfg.limits.max_message_bytes))
+        try:
+            port = server.add_insecure_port(cfg.listen)
+        except RuntimeError as e:
+            await self.backend.stop()
+            raise OSError(f"cannot listen on {cfg.listen}: is another process using it? ({e})") from e
+        self.port = port
+        self.node_id = cfg.node_id or f"{socket.gethostname()}:{port}"
+        edge = Edge(cfg.limits, cfg.default_store)
+        identity = NodeIdentity(self.node_id, self.address, self.backend)
+        servicers: dict[str, Any] = {
+            "exesdb.v1.Streams": StreamsServicer(self.backend, edge),
+            "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
+            "exesdb.v1.Stores": StoresServicer(self.backend, edge),
+            "exesdb.v1.Cluster": ClusterServicer(identity),
+            "exesdb.v1.Subscriptions": object(),  # served in full by the subscriptions work
+        }
+        server.add_generic_rpc_handlers(
+            tuple(_grpc.handlers_for(name, servicer) for name, servicer in servicers.items())
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        _grpc.add_reflection(server)
+        await server.start()
+        self._server = server
+        for name in ("", *_grpc.EXESDB_SERVICES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "node serving",
+            extra={
+                "address": self.address,
+                "node_id": self.node_id,
+                "backend": self.backend.name,
+                "cluster_id": self.backend.cluster_id,
+            },
+        )
+        return port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stops serving (calls in flight get `grace_s`), then closes storage. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None:
+            await self.health.enter_graceful_shutdown()
+            await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
+        await self.backend.stop()
+        log.info("node stopped", extra={"node_id": self.node_id})
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> NodeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,283 @@
+"""The exesdb.v1 servicers of a node: Streams, Snapshots, Stores and Cluster.
+
+Owns: a few lines per RPC: validate and convert at the edge (_convert), call the store,
+convert back. Error mapping is the `unary`/`stream` decorators' job (_status).
+Must not import gater.gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2
+
+from .. import __version__, _wire
+from ..errors import InvalidArgumentError
+from ..store.base import ALL_STREAM, RecordedEvent, StorageBackend
+from ._convert import Edge, record_as_json, snapshot_message, timestamp
+from ._status import stream, unary
+
+__all__ = ["ClusterServicer", "NodeIdentity", "SnapshotsServicer", "StoresServicer", "StreamsServicer"]
+
+log = logging.getLogger(__name__)
+
+_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+def _token(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def _untoken(token: str, field: str = "page_token") -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgumentError(field, "is not a token this server gave out") from None
+
+
+class StreamsServicer:
+    def __init__(self, backend: StorageBackend, edge: Edge) -> None:
+        self.backend = backend
+        self.edge = edge
+
+    @unary
+    async def AppendEvents(self, request: streams_pb2.AppendEventsRequest, context: Any) -> streams_pb2.AppendEventsResponse:
+        store_id = self.edge.store(request.store)
+        stream_id = self.edge.stream_id(request.stream_id)
+        expected = self.edge.expected(request)
+        events = self.edge.new_events(request.events)
+        store = await self.backend.open_store(store_id)
+        result = await store.append(stream_id, events, expected)
+        return streams_pb2.AppendEventsResponse(
+            version=result.version,
+            position=result.position,
+            first_version=result.first_version,
+            first_position=result.first_position,
+            duplicate=result.duplicate,
+        )
+
+    @stream
+    async def ReadEvents(self, request: streams_pb2.ReadEventsRequest, context: Any) -> AsyncIterator[bytes]:
+        store_id, stream_id, start, count, backward = self.edge.read(request)
+        store = await self.backend.open_store(store_id)
+        page_size = self.edge.limits.read_batch
+        by_position = stream_id == ALL_STREAM
+        remaining = count or None
+
+        def fetch(first: int | None) -> asyncio.Future[list[RecordedEvent]]:
+            n = page_size if remaining is None else min(page_size, remaining)
+            return asyncio.ensure_future(store.read_stream(stream_id, first, n, backward))
+
+        pending = fetch(start)
+        try:
+            while True:
+                page = await pending
+                wanted = page_size if remaining is None else min(page_size, remaining)
+                if remaining is not None:
+                    remaining -= len(page)
+                more = len(page) == wanted and (remaining is None or remaining > 0)
+                if more:
+                    key = page[-1].position if by_position else page[-1].version
+                    following = key - 1 if backward else key + 1
+                    more = following >= 0
+                    if more:
+                        # Read the next page while this one travels to the client.
+                        pending = fetch(following)
+                for chunk in _chunks(page, request.json):
+                    yield chunk
+                if not more:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+
+    @unary
+    async def GetVersion(self, request: streams_pb2.GetVersionRequest, context: Any) -> streams_pb2.GetVersionResponse:
+        store_id = self.edge.store(request.store)
+        stream_id = self.edge.stream_id(request.stream_id, allow_all=True)
+        store = await self.backend.open_store(store_id)
+        return streams_pb2.GetVersionResponse(version=await store.stream_version(stream_id))
+
+    @unary
+    async def ListStreams(self, request: streams_pb2.ListStreamsRequest, context: Any) -> streams_pb2.ListStreamsResponse:
+        store_id = self.edge.store(request.store)
+        size = self.edge.page_size(request.page_size)
+        after = _untoken(request.page_token) if request.page_token else ""
+        if not isinstance(after, str):
+            raise InvalidArgumentError("page_token", "is not a token this server gave out")
+        store = await self.backend.open_store(store_id)
+        rows = await store.list_streams(after, size + 1)
+        page = rows[:size]
+        return streams_pb2.ListStreamsResponse(
+            streams=[streams_pb2.StreamInfo(stream_id=s, version=v) for s, v in page],
+            next_page_token=_token(page[-1][0]) if len(rows) > size else "",
+        )
+
+
+def _chunks(page: list[RecordedEvent], as_json: bool) -> list[bytes]:
+    """ReadEventsResponse messages for one page, each at most about 4 MiB."""
+    records = [record_as_json(e.encoded) for e in page] if as_json else [e.encoded for e in page]
+    out: list[bytes] = []
+    start, size = 0, 0
+    for i, r in enumerate(records):
+        if size and size + len(r) > _MAX_RESPONSE_BYTES:
+            out.append(_wire.read_response(records[start:i]))
+            start, size = i, 0
+        size += len(r) + 6
+    if start < len(records):
+        out.append(_wire.read_response(records[start:]))
+    return out
+
+
+class SnapshotsServicer:
+    def __init__(self, backend: StorageBackend, edge: Edge) -> None:
+        self.backend = backend
+        self.edge = edge
+
+    @unary
+    async def RecordSnapshot(self, request: snapshots_pb2.RecordSnapshotRequest, context: Any) -> snapshots_pb2.RecordSnapshotResponse:
+        store_id = self.edge.store(request.store)
+        snapshot = self.edge.snapshot(request.snapshot)
+        store = await self.backend.open_store(store_id)
+        recorded = await store.record_snapshot(snapshot)
+        message = snapshot_message(recorded)
+        message.data, message.metadata = b"", b""
+        return snapshots_pb2.RecordSnapshotResponse(snapshot=message)
+
+    @unary
+    async def ReadSnapshot(self, request: snapshots_pb2.ReadSnapshotRequest, context: Any) -> snapshots_pb2.ReadSnapshotResponse:
+        store_id = self.edge.store(request.store)
+        source_uuid, stream_uuid, version = self.edge.snapshot_key(request)
+        store = await self.backend.open_store(store_id)
+        snapshot = await store.read_snapshot(source_uuid, stream_uuid, version)
+        return snapshots_pb2.ReadSnapshotResponse(snapshot=snapshot_message(snapshot, as_json=request.json))
+
+    @unary
+    async def DeleteSnapshot(self, request: snapshots_pb2.DeleteSnapshotRequest, context: Any) -> snapshots_pb2.DeleteSnapshotResponse:
+        store_id = self.edge.store(request.store)
+        source_uuid, stream_uuid, version = self.edge.snapshot_key(request)
+        store = await self.backend.open_store(store_id)
+        return snapshots_pb2.DeleteSnapshotResponse(deleted=await store.delete_snapshot(source_uuid, stream_uuid, version))
+
+    @unary
+    async def ListSnapshots(self, request: snapshots_pb2.ListSnapshotsRequest, context: Any) -> snapshots_pb2.ListSnapshotsResponse:
+        store_id = self.edge.store(request.store)
+        source_uuid = self.edge.optional_name(request.source_uuid, "source_uuid")
+        stream_uuid = self.edge.optional_name(request.stream_uuid, "stream_uuid")
+        size = self.edge.page_size(request.page_size)
+        after = None
+        if request.page_token:
+            key = _untoken(request.page_token)
+            if not (isinstance(key, list) and len(key) == 3):
+                raise InvalidArgumentError("page_token", "is not a token this server gave out")
+            after = (str(key[0]), str(key[1]), int(key[2]))
+        store = await self.backend.open_store(store_id)
+        rows = await store.list_snapshots(source_uuid, stream_uuid, after, size + 1)
+        page = rows[:size]
+        last = page[-1] if page else None
+        return snapshots_pb2.ListSnapshotsResponse(
+            snapshots=[snapshot_message(s) for s in page],
+            next_page_token=_token([last.source_uuid, last.stream_uuid, last.source_version])
+            if last is not None and len(rows) > size
+            else "",
+        )
+
+
+class StoresServicer:
+    def __init__(self, backend: StorageBackend, edge: Edge) -> None:
+        self.backend = backend
+        self.edge = edge
+
+    @unary
+    async def CreateStore(self, request: stores_pb2.CreateStoreRequest, context: Any) -> stores_pb2.CreateStoreResponse:
+        info = await self.backend.create_store(self.edge.store_id(request.store_id))
+        log.info("created store", extra={"store": info.store_id})
+        return stores_pb2.CreateStoreResponse(
+            store=stores_pb2.StoreInfo(store_id=info.store_id, created_at=timestamp(info.created_epoch))
+        )
+
+    @unary
+    async def RemoveStore(self, request: stores_pb2.RemoveStoreRequest, context: Any) -> stores_pb2.RemoveStoreResponse:
+        await self.backend.remove_store(self.edge.store_id(request.store_id))
+        return stores_pb2.RemoveStoreResponse()
+
+    @unary
+    async def ListStores(self, request: stores_pb2.ListStoresRequest, context: Any) -> stores_pb2.ListStoresResponse:
+        infos = await self.backend.list_stores()
+        return stores_pb2.ListStoresResponse(
+            stores=[stores_pb2.StoreInfo(store_id=i.store_id, created_at=timestamp(i.created_epoch)) for i in infos]
+        )
+
+    @unary
+    async def GetStoreStatus(self, request: stores_pb2.GetStoreStatusRequest, context: Any) -> stores_pb2.GetStoreStatusResponse:
+        store = await self.backend.open_store(self.edge.store(request.store_id, "store_id"))
+        s = await store.status()
+        return stores_pb2.GetStoreStatusResponse(
+            store_id=s.store_id,
+            stream_count=s.stream_count,
+            event_count=s.event_count,
+            last_position=s.last_position,
+            snapshot_count=s.snapshot_count,
+            subscription_count=s.subscription_count,
+            size_bytes=s.size_bytes,
+        )
+
+    @unary
+    async def GetStoreConfig(self, request: stores_pb2.GetStoreConfigRequest, context: Any) -> stores_pb2.GetStoreConfigResponse:
+        store = await self.backend.open_store(self.edge.store(request.store_id, "store_id"))
+        c = await store.config()
+        return stores_pb2.GetStoreConfigResponse(
+            store_id=c.store_id,
+            backend=c.backend,
+            location=c.location,
+            durability=c.durability,
+            max_events_per_append=self.edge.limits.max_events_per_append,
+            max_message_bytes=self.edge.limits.max_message_bytes,
+            created_at=timestamp(c.created_epoch),
+        )
+
+
+class NodeIdentity:
+    """What a node says about itself in Cluster.GetStatus."""
+
+    def __init__(self, node_id: str, address: str, backend: StorageBackend) -> None:
+        self.node_id = node_id
+        self.address = address
+        self.backend = backend
+
+    def member(self) -> cluster_pb2.Member:
+        return cluster_pb2.Member(
+            node_id=self.node_id, address=self.address, cluster_id=self.backend.cluster_id, healthy=True
+        )
+
+
+class ClusterServicer:
+    def __init__(self, identity: NodeIdentity) -> None:
+        self.identity = identity
+
+    @unary
+    async def GetStatus(self, request: cluster_pb2.GetStatusRequest, context: Any) -> cluster_pb2.GetStatusResponse:
+        me = self.identity
+        return cluster_pb2.GetStatusResponse(
+            role=cluster_pb2.ROLE_NODE,
+            node_id=me.node_id,
+            cluster_id=me.backend.cluster_id,
+            version=__version__,
+            backend=me.backend.name,
+            members=[me.member()],
+            address=me.address,
+        )
+
+    @stream
+    async def WatchMembers(self, request: cluster_pb2.WatchMembersRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[cluster_pb2.WatchMembersResponse]:
+        yield cluster_pb2.WatchMembersResponse(
+            change=cluster_pb2.WatchMembersResponse.CHANGE_PRESENT, member=self.identity.member()
+        )
+        # A node's membership of itself never changes: hold the stream until the client leaves.
+        await asyncio.Event().wait()

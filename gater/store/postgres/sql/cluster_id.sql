@@ -1,0 +1,1 @@
+SELECT cluster_id::text FROM cluster

@@ -1,0 +1,1 @@
+SELECT store_id, created_epoch FROM stores ORDER BY store_id

@@ -1,0 +1,2 @@
+-- Cascades to events, streams and snapshots (ON DELETE CASCADE).
+DELETE FROM stores WHERE store_id = $1
