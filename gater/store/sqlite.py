@@ -277,7 +277,8 @@ class SqliteStore(EventStore):
         self._writer_conn = _connect(path, synchronous, readonly=False)
         self._migrate(self._writer_conn)
         row = self._writer_conn.execute("SELECT coalesce(max(position), -1) FROM events").fetchone()
-        self._last_position: int = row[0]
+        self._last_position: int = row[0]  # what the event loop has seen committed
+        self._written_position: int = row[0]  # the writer thread's own (ahead of the loop's)
         self._commit_event = asyncio.Event()
         self.created_epoch = int(
             self._writer_conn.execute("SELECT value FROM meta WHERE key = 'created_epoch'").fetchone()[0]
@@ -340,7 +341,7 @@ class SqliteStore(EventStore):
         conn.close()
 
     def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
-        state = _WriterState(self._last_position)
+        state = _WriterState(self._written_position)
         results: list[tuple[asyncio.Future[Any], Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -367,7 +368,8 @@ class SqliteStore(EventStore):
             log.error("commit failed", extra={"store": self.store_id, "error": str(e)})
             error = _translate(e, "commit")
             results = [(job.future, error) for job in jobs]
-            state.pending_position = self._last_position
+            state.pending_position = self._written_position
+        self._written_position = state.pending_position
         self._loop.call_soon_threadsafe(self._committed, results, state.pending_position)
 
     def _committed(self, results: list[tuple[asyncio.Future[Any], Any]], last_position: int) -> None:

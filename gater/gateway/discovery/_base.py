@@ -24,6 +24,7 @@ __all__ = [
     "MemberAddress",
     "backoff_s",
     "diff_members",
+    "meta_pairs",
     "parse_host_port",
 ]
 

@@ -16,7 +16,7 @@ from gater.gateway.discovery._base import (
     parse_host_port,
 )
 
-__all__ = ["StaticDiscovery", "parse_node_list"]
+__all__ = ["CONNECT_TO_VARIABLE", "StaticDiscovery", "parse_node_list"]
 
 CONNECT_TO_VARIABLE = "EX_ESDB_GATER_CONNECT_TO"
 

@@ -1,0 +1,251 @@
+"""One store of the PostgreSQL backend: reads, snapshots, status, waiting for positions.
+
+Owns: `PostgresEventStore`. Appends go through the store's `StoreWriter` (group commit).
+Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import asyncpg
+
+from gater.config import Limits
+from gater.errors import InvalidArgumentError, SnapshotNotFoundError, StoreNotFoundError
+
+from .._records import now_epoch_us
+from ..base import (
+    ALL_STREAM,
+    AppendResult,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StoreConfig,
+    StoreStatus,
+)
+from ._db import Database
+from ._sql import query
+from ._watch import PositionWatch
+from ._writer import StoreWriter
+
+__all__ = ["PostgresEventStore"]
+
+_MAX_BIGINT = 2**63 - 1
+
+
+def _event(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        stream_id=row["stream_id"],
+        version=row["version"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        encoded=row["record"],
+    )
+
+
+class PostgresEventStore(EventStore):
+    def __init__(self, store_id: str, *, db: Database, watch: PositionWatch, writer: StoreWriter,
+                 limits: Limits, describe: Callable[[], tuple[str, str]]) -> None:
+        self.store_id = store_id
+        self._db = db
+        self._watch = watch
+        self._writer = writer
+        self._limits = limits
+        self._describe = describe
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _head(self) -> asyncpg.Record:
+        row = await self._db.fetchrow("store_get", self.store_id, store_id=self.store_id)
+        if row is None:
+            raise StoreNotFoundError(self.store_id)
+        return row
+
+    async def _check_exists_if(self, empty: bool) -> None:
+        """An empty answer may mean the store is gone: then say so (one query, only then)."""
+        if empty:
+            await self._head()
+
+    def _limit(self, limit: int, field: str = "limit") -> int:
+        if limit < 1:
+            raise InvalidArgumentError(field, "must be at least 1")
+        return min(limit, self._limits.max_page_size)
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
+        return await self._writer.append(stream_id, events, expected)
+
+    async def read_stream(
+        self, stream_id: str, start: int | None, limit: int, backward: bool = False
+    ) -> list[RecordedEvent]:
+        if stream_id == ALL_STREAM:
+            return await self.read_all(start, limit, backward)
+        limit = min(self._limit(limit), self._limits.read_batch)
+        if backward:
+            rows = await self._db.fetch(
+                "read_stream_backward", self.store_id, stream_id,
+                _MAX_BIGINT if start is None else start, limit, store_id=self.store_id,
+            )
+        else:
+            rows = await self._db.fetch(
+                "read_stream_forward", self.store_id, stream_id,
+                0 if start is None else start, limit, store_id=self.store_id,
+            )
+        await self._check_exists_if(not rows)
+        return [_event(r) for r in rows]
+
+    async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
+        limit = min(self._limit(limit), self._limits.read_batch)
+        if backward:
+            rows = await self._db.fetch(
+                "read_all_backward", self.store_id, _MAX_BIGINT if start is None else start, limit,
+                store_id=self.store_id,
+            )
+        else:
+            rows = await self._db.fetch(
+                "read_all_forward", self.store_id, 0 if start is None else start, limit,
+                store_id=self.store_id,
+            )
+        await self._check_exists_if(not rows)
+        return [_event(r) for r in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        if stream_id == ALL_STREAM:
+            return await self.last_position()
+        version = await self._db.fetchval("stream_version", self.store_id, stream_id, store_id=self.store_id)
+        await self._check_exists_if(version is None)
+        return -1 if version is None else version
+
+    async def last_position(self) -> int:
+        position = (await self._head())["last_position"]
+        self._watch.advance(self.store_id, position)
+        return position
+
+    async def list_streams(self, after: str, limit: int) -> list[tuple[str, int]]:
+        rows = await self._db.fetch(
+            "list_streams", self.store_id, after, self._limit(limit), store_id=self.store_id
+        )
+        await self._check_exists_if(not rows)
+        return [(r["stream_id"], r["version"]) for r in rows]
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    async def record_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        created = now_epoch_us()
+        async with self._db.connection(self.store_id) as con:
+            await con.execute(
+                query("snapshot_record"), self.store_id, snapshot.source_uuid, snapshot.stream_uuid,
+                snapshot.source_version, snapshot.source_type, snapshot.data, snapshot.metadata, created,
+            )
+        return Snapshot(
+            source_uuid=snapshot.source_uuid,
+            stream_uuid=snapshot.stream_uuid,
+            source_version=snapshot.source_version,
+            source_type=snapshot.source_type,
+            data=snapshot.data,
+            metadata=snapshot.metadata,
+            created_epoch=created,
+        )
+
+    async def read_snapshot(self, source_uuid: str, stream_uuid: str, version: int | None) -> Snapshot:
+        if version is None:
+            row = await self._db.fetchrow(
+                "snapshot_read_latest", self.store_id, source_uuid, stream_uuid, store_id=self.store_id
+            )
+        else:
+            row = await self._db.fetchrow(
+                "snapshot_read", self.store_id, source_uuid, stream_uuid, version, store_id=self.store_id
+            )
+        if row is None:
+            await self._head()
+            at = "any version" if version is None else f"version {version}"
+            raise SnapshotNotFoundError(
+                f"no snapshot of source {source_uuid!r} stream {stream_uuid!r} at {at}"
+            )
+        return Snapshot(
+            source_uuid=row["source_uuid"],
+            stream_uuid=row["stream_uuid"],
+            source_version=row["source_version"],
+            source_type=row["source_type"],
+            data=row["data"],
+            metadata=row["metadata"],
+            created_epoch=row["created_epoch"],
+        )
+
+    async def delete_snapshot(self, source_uuid: str, stream_uuid: str, version: int | None) -> int:
+        async with self._db.connection(self.store_id) as con:
+            if version is None:
+                status = await con.execute(query("snapshot_delete_all"), self.store_id, source_uuid, stream_uuid)
+            else:
+                status = await con.execute(
+                    query("snapshot_delete"), self.store_id, source_uuid, stream_uuid, version
+                )
+        deleted = int(status.split()[-1])  # "DELETE <n>"
+        await self._check_exists_if(deleted == 0)
+        return deleted
+
+    async def list_snapshots(
+        self,
+        source_uuid: str | None,
+        stream_uuid: str | None,
+        after: tuple[str, str, int] | None,
+        limit: int,
+    ) -> list[Snapshot]:
+        after_source, after_stream, after_version = after if after is not None else ("", "", -1)
+        rows = await self._db.fetch(
+            "snapshot_list", self.store_id, source_uuid, stream_uuid,
+            after_source, after_stream, after_version, self._limit(limit), store_id=self.store_id,
+        )
+        await self._check_exists_if(not rows)
+        return [
+            Snapshot(
+                source_uuid=r["source_uuid"],
+                stream_uuid=r["stream_uuid"],
+                source_version=r["source_version"],
+                source_type=r["source_type"],
+                created_epoch=r["created_epoch"],
+            )
+            for r in rows
+        ]
+
+    # -- store ------------------------------------------------------------------------------
+
+    async def status(self) -> StoreStatus:
+        head = await self._head()
+        snapshots = await self._db.fetchrow("snapshot_stats", self.store_id, store_id=self.store_id)
+        return StoreStatus(
+            store_id=self.store_id,
+            stream_count=head["stream_count"],
+            event_count=head["last_position"] + 1,  # positions are dense from 0
+            last_position=head["last_position"],
+            snapshot_count=snapshots["snapshot_count"],
+            subscription_count=0,  # persistent subscriptions get their tables in a later migration
+            size_bytes=head["event_bytes"] + snapshots["snapshot_bytes"],
+        )
+
+    async def config(self) -> StoreConfig:
+        head = await self._head()
+        location, durability = self._describe()
+        return StoreConfig(
+            store_id=self.store_id,
+            backend="postgres",
+            location=location,
+            durability=durability,
+            created_epoch=head["created_epoch"],
+        )
+
+    async def wait_for_position(self, after: int, timeout_s: float) -> int:
+        last = await self.last_position()
+        if last > after or timeout_s <= 0:
+            return last
+        future = self._watch.watch(self.store_id, after)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return self._watch.known(self.store_id)
+        finally:
+            self._watch.unwatch(self.store_id, future)

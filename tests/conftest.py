@@ -1,0 +1,75 @@
+"""Shared fixtures: a real node on a loopback port over a real SQLite directory, and stubs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from exesdb.v1 import (
+    cluster_pb2_grpc,
+    snapshots_pb2_grpc,
+    stores_pb2_grpc,
+    streams_pb2_grpc,
+    subscriptions_pb2_grpc,
+)
+from gater.config import Limits, NodeConfig
+from gater.node import NodeServer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Stubs:
+    address: str
+    channel: grpc.aio.Channel
+    streams: streams_pb2_grpc.StreamsStub
+    subscriptions: subscriptions_pb2_grpc.SubscriptionsStub
+    snapshots: snapshots_pb2_grpc.SnapshotsStub
+    stores: stores_pb2_grpc.StoresStub
+    cluster: cluster_pb2_grpc.ClusterStub
+
+
+def stubs_for(address: str, channel: grpc.aio.Channel) -> Stubs:
+    return Stubs(
+        address,
+        channel,
+        streams_pb2_grpc.StreamsStub(channel),
+        subscriptions_pb2_grpc.SubscriptionsStub(channel),
+        snapshots_pb2_grpc.SnapshotsStub(channel),
+        stores_pb2_grpc.StoresStub(channel),
+        cluster_pb2_grpc.ClusterStub(channel),
+    )
+
+
+def small_limits() -> Limits:
+    """Limits small enough that tests can cross them cheaply."""
+    return Limits(max_message_bytes=1024 * 1024, max_events_per_append=100, read_batch=7)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[NodeServer]:
+    config = NodeConfig(listen="127.0.0.1:0", data_dir=tmp_path / "data", limits=small_limits(), grace_s=0.5)
+    server = NodeServer(config)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def api(node: NodeServer) -> AsyncIterator[Stubs]:
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        yield stubs_for(node.address, channel)
+
+
+@pytest.fixture
+def env_path() -> dict[str, str]:
+    """The environment for subprocesses: the venv's bin first, so `gater` and `grpcurl` resolve."""
+    env = dict(os.environ)
+    bin_dir = str(Path(os.sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    return env

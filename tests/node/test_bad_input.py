@@ -1,0 +1,126 @@
+"""One test per class of bad input: the status code names the problem and nothing is written."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
+from tests.helpers import details, new_event, read
+
+
+async def assert_rejected(call, code, field):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    assert info.value.code() == code, info.value.details()
+    if field is not None:
+        assert info.value.details().startswith(f"{field}:"), info.value.details()
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED):
+            assert [d.field for d in details(info.value)] == [field]
+    return info.value
+
+
+async def assert_nothing_written(api):
+    assert (await api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version == -1
+
+
+def append(api, stream_id="s", events=None, **kw):
+    return api.streams.AppendEvents(
+        streams_pb2.AppendEventsRequest(stream_id=stream_id, events=events or [new_event()], **kw)
+    )
+
+
+@pytest.mark.parametrize(
+    ("stream_id", "why"),
+    [("", "empty"), ("x" * 257, "too long"), ("é" * 129, "too long in bytes"), ("$all", "reserved"),
+     ("$mine", "reserved"), ("a\nb", "control character")],
+)
+async def test_bad_stream_id(api, stream_id, why):
+    await assert_rejected(append(api, stream_id), grpc.StatusCode.INVALID_ARGUMENT, "stream_id")
+    await assert_nothing_written(api)
+
+
+async def test_longest_stream_id_is_accepted(api):
+    await append(api, "x" * 256)
+    assert len(await read(api.streams, "x" * 256)) == 1
+
+
+async def test_unknown_enum_values(api):
+    request = streams_pb2.AppendEventsRequest(stream_id="s", events=[new_event()])
+    request.expected_state = 7
+    await assert_rejected(api.streams.AppendEvents(request), grpc.StatusCode.INVALID_ARGUMENT, "expected_state")
+    await assert_nothing_written(api)
+    read_request = streams_pb2.ReadEventsRequest(stream_id="s")
+    read_request.direction = 9
+    await assert_rejected(read(api.streams, "s", direction=9), grpc.StatusCode.INVALID_ARGUMENT, "direction")
+
+
+async def test_too_many_events_is_resource_exhausted(api):
+    # The test node allows 100 events per append.
+    await assert_rejected(
+        append(api, events=[new_event() for _ in range(101)]), grpc.StatusCode.RESOURCE_EXHAUSTED, "events"
+    )
+    await assert_nothing_written(api)
+
+
+async def test_no_events(api):
+    call = api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="s"))
+    await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "events")
+
+
+async def test_oversized_message_is_resource_exhausted(api):
+    # The test node's max message size is 1 MiB.
+    big = types_pb2.NewEvent(event_type="big", data=b"x" * (1024 * 1024 + 1))
+    await assert_rejected(append(api, events=[big]), grpc.StatusCode.RESOURCE_EXHAUSTED, None)
+    await assert_nothing_written(api)
+
+
+async def test_bad_uuid(api):
+    events = [new_event(), new_event(event_id="not-a-uuid")]
+    await assert_rejected(append(api, events=events), grpc.StatusCode.INVALID_ARGUMENT, "events[1].event_id")
+    await assert_nothing_written(api)
+
+
+async def test_bad_event_type(api):
+    events = [types_pb2.NewEvent(event_type="")]
+    await assert_rejected(append(api, events=events), grpc.StatusCode.INVALID_ARGUMENT, "events[0].event_type")
+    await assert_nothing_written(api)
+
+
+async def test_expected_version_below_minus_one(api):
+    await assert_rejected(append(api, expected_version=-2), grpc.StatusCode.INVALID_ARGUMENT, "expected_version")
+    await assert_nothing_written(api)
+
+
+async def test_negative_count_and_start(api):
+    await append(api)
+    await assert_rejected(read(api.streams, "s", count=-1), grpc.StatusCode.INVALID_ARGUMENT, "count")
+    await assert_rejected(read(api.streams, "s", from_version=-5), grpc.StatusCode.INVALID_ARGUMENT, "from_version")
+
+
+async def test_bad_store_names(api):
+    await assert_rejected(append(api, store="Has Spaces"), grpc.StatusCode.INVALID_ARGUMENT, "store")
+    await assert_rejected(append(api, store="nope"), grpc.StatusCode.NOT_FOUND, None)
+    await assert_nothing_written(api)
+
+
+async def test_bad_page_token_and_size(api):
+    call = api.streams.ListStreams(streams_pb2.ListStreamsRequest(page_token="%%%"))
+    await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
+    call = api.streams.ListStreams(streams_pb2.ListStreamsRequest(page_size=5000))
+    await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "page_size")
+
+
+async def test_bad_snapshot_fields(api):
+    call = api.snapshots.RecordSnapshot(
+        snapshots_pb2.RecordSnapshotRequest(snapshot=types_pb2.SnapshotRecord(stream_uuid="s", source_version=1))
+    )
+    await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "snapshot.source_uuid")
+    call = api.snapshots.RecordSnapshot(
+        snapshots_pb2.RecordSnapshotRequest(
+            snapshot=types_pb2.SnapshotRecord(source_uuid="a", stream_uuid="s", source_version=-1)
+        )
+    )
+    await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "snapshot.source_version")
+    listed = await api.snapshots.ListSnapshots(snapshots_pb2.ListSnapshotsRequest())
+    assert list(listed.snapshots) == []
