@@ -40,6 +40,7 @@ __all__ = [
 JSON = "application/json"
 _STORE_ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _EXPECTED_STATES = {
     types_pb2.EXPECTED_STATE_ANY: EXPECT_ANY,
     types_pb2.EXPECTED_STATE_NO_STREAM: EXPECT_NO_STREAM,
@@ -61,7 +62,10 @@ def _plain(value: Any) -> Any:
 
 def json_bytes(struct: struct_pb2.Struct) -> bytes:
     """Compact JSON bytes for a Struct."""
-    return json.dumps(_plain(json_format.MessageToDict(struct)), separators=(",", ":"), ensure_ascii=False).encode()
+    # A Struct is a map: its key order is lost on the wire, so keys are sorted for stable bytes.
+    return json.dumps(
+        _plain(json_format.MessageToDict(struct)), separators=(",", ":"), ensure_ascii=False, sort_keys=True
+    ).encode()
 
 
 def struct_from_json_bytes(data: bytes) -> struct_pb2.Struct | None:
@@ -187,6 +191,8 @@ class Edge:
 
     @staticmethod
     def uuid(value: str, field: str) -> str:
+        if _CANONICAL_UUID.match(value):
+            return value
         try:
             return str(uuid.UUID(value))
         except ValueError:

@@ -3,6 +3,10 @@
 Owns: `encode_record` (done once per event, inside the append transaction, when the
 version, position and commit time are known) and `now_epoch_us`.
 Must not import grpc or anything above gater.store.
+
+Protobuf lets a message's fields come in any order, so a record is built from a part that
+protobuf serializes (what the event brought) and a tail framed by hand (version, position
+and the commit time, which is the same for every event of an append and framed once).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from exesdb.v1 import types_pb2
 
 from .base import NewEvent
 
-__all__ = ["encode_record", "now_epoch_us"]
+__all__ = ["created_tail", "encode_record", "now_epoch_us"]
 
 _EventRecord = types_pb2.EventRecord
 
@@ -23,21 +27,33 @@ def now_epoch_us() -> int:
     return time.time_ns() // 1000
 
 
-def encode_record(stream_id: str, version: int, position: int, event: NewEvent, created_epoch_us: int) -> bytes:
-    """The serialized EventRecord for one event, as reads and subscriptions ship it."""
-    record = _EventRecord(
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def created_tail(created_epoch_us: int) -> bytes:
+    """Fields 10 (created, a Timestamp) and 11 (created_epoch) of an EventRecord, framed."""
+    seconds, micros = divmod(created_epoch_us, 1_000_000)
+    stamp = b"\x08" + _varint(seconds) + (b"\x10" + _varint(micros * 1000) if micros else b"")
+    return b"\x52" + _varint(len(stamp)) + stamp + b"\x58" + _varint(created_epoch_us)
+
+
+def encode_record(stream_id: str, version: int, position: int, event: NewEvent, tail: bytes) -> bytes:
+    """The serialized EventRecord for one event; `tail` is created_tail(commit time)."""
+    head = _EventRecord(
         stream_id=stream_id,
-        version=version,
-        position=position,
         event_id=event.event_id,
         event_type=event.event_type,
         data=event.data,
         metadata=event.metadata,
         content_type=event.content_type,
         metadata_content_type=event.metadata_content_type,
-        created_epoch=created_epoch_us,
-    )
-    seconds, micros = divmod(created_epoch_us, 1_000_000)
-    record.created.seconds = seconds
-    record.created.nanos = micros * 1000
-    return record.SerializeToString()
+    ).SerializeToString()
+    return b"".join((head, b"\x10", _varint(version), b"\x18", _varint(position), tail))

@@ -42,7 +42,7 @@ from ..errors import (
     StoreNotFoundError,
     WrongExpectedVersionError,
 )
-from ._records import encode_record, now_epoch_us
+from ._records import created_tail, encode_record, now_epoch_us
 from .base import (
     ALL_STREAM,
     EXPECT_ANY,
@@ -89,6 +89,7 @@ def _connect(path: Path, synchronous: str, *, readonly: bool) -> sqlite3.Connect
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages of recent events stay hot
     if readonly:
         conn.execute("PRAGMA query_only=1")
     return conn
@@ -167,6 +168,7 @@ def _append_job(stream_id: str, events: Sequence[NewEvent], expected: int) -> Ca
                 return repeat
             raise WrongExpectedVersionError(stream_id, describe_expected(expected), current)
         created = now_epoch_us()
+        tail = created_tail(created)
         first_position = state.pending_position + 1
         rows = []
         position = state.pending_position
@@ -182,7 +184,7 @@ def _append_job(stream_id: str, events: Sequence[NewEvent], expected: int) -> Ca
                     event.event_id,
                     event.event_type,
                     created,
-                    encode_record(stream_id, version, position, event, created),
+                    encode_record(stream_id, version, position, event, tail),
                 )
             )
         try:

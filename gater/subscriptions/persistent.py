@@ -518,7 +518,6 @@ class PersistentState:
             self._changes += 1
         if park:
             self._parked.add(position)
-            self._changes += 1
 
     def _advance(self) -> None:
         """Moves the checkpoint up to just below the lowest outstanding event above it, or to

@@ -197,6 +197,9 @@ class ConsulDiscovery(Discovery):
 
     async def _fail(self, e: Exception) -> float:
         self._failures += 1
+        # The next query must not block: it answers at once when Consul is back, so `ok`
+        # recovers without waiting for a change or a full `wait`.
+        self._index = 0
         error = _describe(e)
         if self._failures == 1:
             log.warning(

@@ -51,14 +51,17 @@ _log = logging.getLogger(__name__)
 def redact_dsn(dsn: str) -> str:
     """The DSN without its password, for config() and logs."""
     parts = urllib.parse.urlsplit(dsn)
+    query_items = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if parts.password is None and all(k != "password" for k, _ in query_items):
+        return dsn
     netloc = parts.netloc
     if parts.password is not None:
         userinfo, _, hosts = netloc.rpartition("@")
         netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
-    query_items = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    redacted = [(k, "***" if k == "password" else v) for k, v in query_items]
-    query_text = urllib.parse.urlencode(redacted, safe="/") if redacted != query_items else parts.query
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query_text, parts.fragment))
+    query_text = urllib.parse.urlencode(
+        [(k, "***" if k == "password" else v) for k, v in query_items], safe="/*"
+    )
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query_text}" if query_text else "")
 
 
 class PostgresBackend(StorageBackend):

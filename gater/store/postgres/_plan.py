@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from gater.errors import DuplicateEventIdError, InvalidArgumentError, WrongExpectedVersionError
 
-from .._records import encode_record
+from .._records import created_tail, encode_record
 from ..base import (
     EXPECT_ANY,
     EXPECT_NO_STREAM,
@@ -120,8 +120,9 @@ def plan_batch(
     plan = BatchPlan(last_position=last_position)
     versions = dict(stream_versions)
     known = dict(existing)  # grows with the events planned in this batch
+    tail = created_tail(created_epoch_us)  # the commit time, framed once for the batch
     for request in requests:
-        plan.outcomes.append(_plan_one(request, plan, versions, known, created_epoch_us))
+        plan.outcomes.append(_plan_one(request, plan, versions, known, tail))
     return plan
 
 
@@ -130,7 +131,7 @@ def _plan_one(
     plan: BatchPlan,
     versions: dict[str, int],
     known: dict[str, ExistingEvent],
-    created_epoch_us: int,
+    tail: bytes,
 ) -> AppendResult | Exception:
     stream_id, expected = request.stream_id, request.expected
     if not request.events:
@@ -164,7 +165,7 @@ def _plan_one(
         version, position = first_version + i, first_position + i
         if event.event_id != event_id:  # stored and shipped in canonical spelling
             event = dataclasses.replace(event, event_id=event_id)
-        record = encode_record(stream_id, version, position, event, created_epoch_us)
+        record = encode_record(stream_id, version, position, event, tail)
         plan.rows.append(EventRow(position, stream_id, version, event_id, event.event_type, record))
         plan.record_bytes += len(record)
         known[event_id] = ExistingEvent(stream_id, version, position)

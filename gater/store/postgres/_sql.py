@@ -1,7 +1,8 @@
-"""The SQL of the PostgreSQL backend, loaded from the .sql files next to this module.
+"""The SQL of the PostgreSQL backend, loaded from gater/store/sql/postgres/.
 
-Owns: reading `sql/<name>.sql` (queries) and `sql/migrations/NNNN_<name>.sql` (schema
-versions) through importlib.resources, so they ship as package data.
+Owns: reading `<name>.sql` (one statement per file) and `NNNN_<name>.sql` (the schema
+migrations, in version order) through importlib.resources, so they ship as package data
+(pyproject's "gater.store" = ["sql/*/*.sql"] covers them).
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
@@ -18,12 +19,12 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
 def _sql_dir() -> resources.abc.Traversable:
-    return resources.files(__package__).joinpath("sql")
+    return resources.files("gater.store") / "sql" / "postgres"
 
 
 @functools.cache
 def query(name: str) -> str:
-    """The text of sql/<name>.sql."""
+    """The text of <name>.sql."""
     return _sql_dir().joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
@@ -39,7 +40,7 @@ def migrations() -> tuple[Migration, ...]:
     """Every schema migration, in version order. Adding one is adding a file with the next
     number; applied migrations are never edited."""
     found = []
-    for entry in _sql_dir().joinpath("migrations").iterdir():
+    for entry in _sql_dir().iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))

@@ -15,7 +15,6 @@ CREATE TABLE events (
     record        BLOB    NOT NULL          -- the exesdb.v1.EventRecord, serialized
 );
 CREATE UNIQUE INDEX events_stream_version ON events (stream_id, version);
-CREATE INDEX events_type_position ON events (event_type, position);
 
 CREATE TABLE streams (
     stream_id     TEXT PRIMARY KEY,
@@ -42,5 +41,6 @@ BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
 CREATE TRIGGER events_dense BEFORE INSERT ON events
-WHEN NEW.position <> (SELECT coalesce(max(position), -1) + 1 FROM events)
+-- (max() alone in its subquery, so SQLite reads it off the end of the primary key)
+WHEN NEW.position <> coalesce((SELECT max(position) FROM events), -1) + 1
 BEGIN SELECT RAISE(ABORT, 'position must be the next global position'); END;

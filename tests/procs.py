@@ -1,0 +1,74 @@
+"""Real `gater` processes for multi-process and crash tests: start, wait until serving, kill."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+_SERVING = re.compile(r"(node|gateway) serving .*?address=(\S+)")
+
+
+class GaterProcess:
+    """`gater <args>` as a subprocess; `address` is known once it logged that it serves."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.env = env
+        self.proc: asyncio.subprocess.Process | None = None
+        self.address = ""
+        self.log: list[str] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def start(self, timeout_s: float = 30) -> str:
+        gater = Path(sys.executable).parent / "gater"
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("LOG_LEVEL", "INFO")
+        self.proc = await asyncio.create_subprocess_exec(
+            str(gater), *self.args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
+        )
+        assert self.proc.stderr is not None
+        async with asyncio.timeout(timeout_s):
+            while True:
+                line = (await self.proc.stderr.readline()).decode()
+                if not line:
+                    raise RuntimeError("gater exited before serving:\n" + "".join(self.log))
+                self.log.append(line)
+                match = _SERVING.search(line)
+                if match:
+                    self.address = match.group(2)
+                    break
+        self._drain = asyncio.create_task(self._keep_reading())
+        return self.address
+
+    async def _keep_reading(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while line := await self.proc.stderr.readline():
+            self.log.append(line.decode())
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.proc.wait()
+        if self._drain is not None:
+            await self._drain
+
+    async def terminate(self) -> int:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            await self.proc.wait()
+        if self._drain is not None:
+            await self._drain
+        assert self.proc is not None
+        return self.proc.returncode or 0
+
+    async def __aenter__(self) -> GaterProcess:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.kill()
