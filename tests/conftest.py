@@ -9,7 +9,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from exesdb.v1 import (
     cluster_pb2_grpc,
     snapshots_pb2_grpc,
@@ -17,6 +16,7 @@ from exesdb.v1 import (
     streams_pb2_grpc,
     subscriptions_pb2_grpc,
 )
+
 from gater.config import Limits, NodeConfig
 from gater.node import NodeServer
 

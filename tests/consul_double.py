@@ -18,7 +18,7 @@ a stdlib ThreadingHTTPServer in a thread, so sync and async tests can both use i
 
 GRPC checks are really run (grpc.health.v1.Health/Check at the interval, in a thread per
 check). Test hooks: set_check_status(), stop()/start() on the same port (outage), pause()/
-resume() (answers 500 "No cluster leader"), wipe() (agent restarted without its state),
+resume() (no cluster leader: health queries answer 500), wipe() (agent restarted without its state),
 reset_index() (the index goes backwards, as after a snapshot restore), wait_for().
 
 Not modelled: several nodes, catalog endpoints, KV, sessions, DeregisterCriticalServiceAfter
@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["ConsulDouble", "DoubleCheck", "DoubleService", "parse_go_duration"]
+__all__ = ["ConsulDouble", "DoubleCheck", "DoubleService", "Request", "parse_go_duration"]
 
 PASSING, WARNING, CRITICAL = "passing", "warning", "critical"
 _STATUSES = (PASSING, WARNING, CRITICAL)
@@ -84,6 +84,16 @@ def _get(body: dict[str, Any], *names: str, default: Any = None) -> Any:
         if _norm(k) in wanted:
             return v
     return default
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the double received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    token: str | None
 
 
 @dataclass
@@ -219,8 +229,8 @@ class ConsulDouble:
         self._paused = False
         self._stopping = False
         self._open: set[socket.socket] = set()
-        self.requests: list[tuple[str, str, str | None]] = []
-        """(method, path, token or None) of every request, for assertions."""
+        self.requests: list[Request] = []
+        """Every request received, in order, for assertions."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -285,7 +295,9 @@ class ConsulDouble:
     # -- test hooks --------------------------------------------------------------------------
 
     def pause(self) -> None:
-        """Answer every request with 500 "No cluster leader" until resume()."""
+        """Lose the cluster leader until resume(): /v1/health/* answers 500 "No cluster
+        leader" (blocking queries in flight too), /v1/status/leader answers "", and the
+        agent's local endpoints (register, checks, agent listings) keep working."""
         with self._cond:
             self._paused = True
             self._cond.notify_all()
@@ -553,7 +565,10 @@ class ConsulDouble:
                 if not token and "token" in query:
                     token = query["token"][0]
                 with double._cond:
-                    double.requests.append((method, unquote(parts.path), token or None))
+                    double.requests.append(
+                        Request(method, unquote(parts.path), query, token or None)
+                    )
+                    double._cond.notify_all()
                 try:
                     code, body, headers = double._route(
                         method, unquote(parts.path), query, raw, token or None
@@ -582,11 +597,13 @@ class ConsulDouble:
         with self._cond:
             if self._stopping:
                 raise _Cut
-            if self._paused:
-                raise _HttpError(500, "No cluster leader")
+            paused = self._paused
         if path == "/v1/status/leader":
             self._method(method, "GET")
-            return 200, json.dumps("127.0.0.1:8300"), {}
+            return 200, json.dumps("" if paused else "127.0.0.1:8300"), {}
+        if paused and path.startswith("/v1/health/"):
+            # agent endpoints are local and keep working; server queries need a leader
+            raise _HttpError(500, "No cluster leader")
         anonymous = self._acl(token)
         routes: list[tuple[str, str, Callable[..., tuple[int, str, dict[str, str]]]]] = [
             ("PUT", "/v1/agent/service/register", self._h_register),
@@ -768,7 +785,7 @@ class ConsulDouble:
         with self._cond:
             if min_index > 0:
                 deadline = time.monotonic() + wait_s
-                while self._index <= min_index and not self._stopping:
+                while self._index <= min_index and not (self._stopping or self._paused):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break

@@ -7,9 +7,8 @@ import uuid
 from typing import Any
 
 import grpc
-from google.rpc import status_pb2
-
 from exesdb.v1 import streams_pb2, types_pb2
+from google.rpc import status_pb2
 
 
 def new_event(event_type: str = "thing_happened:v1", data: Any = None, event_id: str | None = None) -> types_pb2.NewEvent:

@@ -600,12 +600,12 @@ class SqliteBackend(StorageBackend):
 
     name = "sqlite"
 
-    def __init__(self, data_dir: Path, *, synchronous: str = "FULL", limits: Limits = Limits()) -> None:
+    def __init__(self, data_dir: Path, *, synchronous: str = "FULL", limits: Limits | None = None) -> None:
         if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.data_dir = Path(data_dir)
         self.synchronous = synchronous.upper()
-        self.limits = limits
+        self.limits = limits or Limits()
         self._stores: dict[str, SqliteStore] = {}
         self._lock: asyncio.Lock | None = None
         self._lock_file: int | None = None
