@@ -244,7 +244,9 @@ class ConsulDouble:
         self._port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name=f"consul-double-{self._port}",
         )
         self._thread.start()
@@ -396,9 +398,14 @@ class ConsulDouble:
         prev = self._services.get(sid)
         idx = self._bump()
         self._services[sid] = DoubleService(
-            id=sid, service=name, address=_get(body, "Address", default="") or "", port=port,
-            tags=tags, meta={str(k): str(v) for k, v in meta.items()},
-            create_index=prev.create_index if prev else idx, modify_index=idx,
+            id=sid,
+            service=name,
+            address=_get(body, "Address", default="") or "",
+            port=port,
+            tags=tags,
+            meta={str(k): str(v) for k, v in meta.items()},
+            create_index=prev.create_index if prev else idx,
+            modify_index=idx,
         )
         keep = {c.check_id for c in new_checks}
         if replace_checks:
@@ -409,7 +416,12 @@ class ConsulDouble:
             self._add_check(check)
 
     def _make_check(
-        self, cb: dict[str, Any], cid: str, default_name: str, sid: str, sname: str,
+        self,
+        cb: dict[str, Any],
+        cid: str,
+        default_name: str,
+        sid: str,
+        sname: str,
         tags: list[str],
     ) -> DoubleCheck:
         try:
@@ -421,7 +433,10 @@ class ConsulDouble:
         grpc_target = _get(cb, "GRPC", default="") or ""
         if grpc_target:
             if interval <= 0:
-                raise _HttpError(400, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or GRPC checks")
+                raise _HttpError(
+                    400,
+                    "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or GRPC checks",
+                )
             kind = "grpc"
         elif ttl:
             kind = "ttl"
@@ -433,11 +448,19 @@ class ConsulDouble:
         if status not in _STATUSES:
             raise _HttpError(400, f"Invalid check status: {status!r}")
         return DoubleCheck(
-            check_id=cid, name=_get(cb, "Name") or default_name, status=status,
-            service_id=sid, service_name=sname, service_tags=list(tags),
-            notes=_get(cb, "Notes", default="") or "", type=kind, grpc=grpc_target,
+            check_id=cid,
+            name=_get(cb, "Name") or default_name,
+            status=status,
+            service_id=sid,
+            service_name=sname,
+            service_tags=list(tags),
+            notes=_get(cb, "Notes", default="") or "",
+            type=kind,
+            grpc=grpc_target,
             grpc_use_tls=bool(_get(cb, "GRPCUseTLS", default=False)),
-            interval_s=interval, timeout_s=timeout, ttl_s=ttl,
+            interval_s=interval,
+            timeout_s=timeout,
+            ttl_s=ttl,
             deregister_after=_get(cb, "DeregisterCriticalServiceAfter", default="") or "",
         )
 
@@ -496,7 +519,8 @@ class ConsulDouble:
                     status = PASSING if serving else CRITICAL
                     name = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
                     output = (
-                        f"gRPC check {check.grpc}: success" if serving
+                        f"gRPC check {check.grpc}: success"
+                        if serving
                         else f"gRPC check {check.grpc}: failed with status {name}"
                     )
                 except grpc.RpcError as e:
@@ -623,7 +647,7 @@ class ConsulDouble:
             exact = not prefix.endswith("/")
             if (exact and path == prefix) or (not exact and path.startswith(prefix)):
                 self._method(method, want_method)
-                arg = "" if exact else path[len(prefix):]
+                arg = "" if exact else path[len(prefix) :]
                 return handler(arg=arg, query=query, raw=raw, anonymous=anonymous, path=path)
         raise _HttpError(404, "404 page not found\n")
 
@@ -657,7 +681,8 @@ class ConsulDouble:
         if anonymous:
             name = _get(body, "Name")
             raise _HttpError(
-                403, f"Permission denied: anonymous token lacks permission 'service:write' on \"{name}\""
+                403,
+                f"Permission denied: anonymous token lacks permission 'service:write' on \"{name}\"",
             )
         replace = query.get("replace-existing-checks", ["false"])[0].lower() in ("1", "true", "")
         with self._cond:
@@ -669,13 +694,15 @@ class ConsulDouble:
             svc = self._services.get(arg)
             if svc is None:
                 raise _HttpError(
-                    404, f'Unknown service ID "{arg}". Ensure that the service ID is passed, '
-                    "not the service name."
+                    404,
+                    f'Unknown service ID "{arg}". Ensure that the service ID is passed, '
+                    "not the service name.",
                 )
             if anonymous:
                 raise _HttpError(
-                    403, "Permission denied: anonymous token lacks permission 'service:write' "
-                    f'on "{svc.service}"'
+                    403,
+                    "Permission denied: anonymous token lacks permission 'service:write' "
+                    f'on "{svc.service}"',
                 )
             for cid in [c for c, ch in self._checks.items() if ch.service_id == arg]:
                 self._remove_check(cid, bump=False)
@@ -686,7 +713,9 @@ class ConsulDouble:
     def _h_check_register(self, *, raw, anonymous, **_: Any):
         body = self._json(raw)
         if anonymous:
-            raise _HttpError(403, "Permission denied: anonymous token lacks permission 'node:write'")
+            raise _HttpError(
+                403, "Permission denied: anonymous token lacks permission 'node:write'"
+            )
         with self._cond:
             sid = _get(body, "ServiceID", default="") or ""
             svc = self._services.get(sid)
@@ -694,15 +723,21 @@ class ConsulDouble:
                 raise _HttpError(404, f'ServiceID "{sid}" does not exist')
             name = _get(body, "Name") or ""
             check = self._make_check(
-                body, _get(body, "CheckID", "ID") or name, name, sid,
-                svc.service if svc else "", svc.tags if svc else [],
+                body,
+                _get(body, "CheckID", "ID") or name,
+                name,
+                sid,
+                svc.service if svc else "",
+                svc.tags if svc else [],
             )
             self._add_check(check)
         return 200, "", {}
 
     def _h_check_deregister(self, *, arg, anonymous, **_: Any):
         if anonymous:
-            raise _HttpError(403, "Permission denied: anonymous token lacks permission 'node:write'")
+            raise _HttpError(
+                403, "Permission denied: anonymous token lacks permission 'node:write'"
+            )
         with self._cond:
             if arg not in self._checks:
                 raise _HttpError(404, f'Unknown check ID "{arg}"')
@@ -721,7 +756,9 @@ class ConsulDouble:
             status = {"pass": PASSING, "warn": WARNING, "fail": CRITICAL}[verb]
             output = query.get("note", [""])[0]
         if anonymous:
-            raise _HttpError(403, "Permission denied: anonymous token lacks permission 'node:write'")
+            raise _HttpError(
+                403, "Permission denied: anonymous token lacks permission 'node:write'"
+            )
         with self._cond:
             check = self._checks.get(arg)
             if check is None:
@@ -736,10 +773,14 @@ class ConsulDouble:
 
     def _h_services(self, *, anonymous, **_: Any):
         with self._cond:
-            out = {} if anonymous else {
-                sid: s.to_json(self.datacenter, with_indexes=False)
-                for sid, s in self._services.items()
-            }
+            out = (
+                {}
+                if anonymous
+                else {
+                    sid: s.to_json(self.datacenter, with_indexes=False)
+                    for sid, s in self._services.items()
+                }
+            )
         return 200, json.dumps(out), self._filtered(anonymous and bool(self._services))
 
     def _h_service(self, *, arg, anonymous, **_: Any):
@@ -753,9 +794,11 @@ class ConsulDouble:
 
     def _h_checks(self, *, anonymous, **_: Any):
         with self._cond:
-            out = {} if anonymous else {
-                cid: c.to_json(self.node_name) for cid, c in self._checks.items()
-            }
+            out = (
+                {}
+                if anonymous
+                else {cid: c.to_json(self.node_name) for cid, c in self._checks.items()}
+            )
         return 200, json.dumps(out), self._filtered(anonymous and bool(self._checks))
 
     def _h_health(self, *, arg, query, anonymous, **_: Any):
@@ -816,10 +859,18 @@ class ConsulDouble:
             "ModifyIndex": 1,
         }
         serf = {
-            "Node": self.node_name, "CheckID": "serfHealth", "Name": "Serf Health Status",
-            "Status": PASSING, "Notes": "", "Output": "Agent alive and reachable",
-            "ServiceID": "", "ServiceName": "", "ServiceTags": [], "Type": "",
-            "CreateIndex": 1, "ModifyIndex": 1,
+            "Node": self.node_name,
+            "CheckID": "serfHealth",
+            "Name": "Serf Health Status",
+            "Status": PASSING,
+            "Notes": "",
+            "Output": "Agent alive and reachable",
+            "ServiceID": "",
+            "ServiceName": "",
+            "ServiceTags": [],
+            "Type": "",
+            "CreateIndex": 1,
+            "ModifyIndex": 1,
         }
         out = []
         for svc in sorted(self._services.values(), key=lambda s: s.id):
@@ -830,11 +881,13 @@ class ConsulDouble:
             ]
             if passing and any(c["Status"] != PASSING for c in checks):
                 continue
-            out.append({
-                "Node": node,
-                "Service": svc.to_json(self.datacenter, with_indexes=True),
-                "Checks": checks,
-            })
+            out.append(
+                {
+                    "Node": node,
+                    "Service": svc.to_json(self.datacenter, with_indexes=True),
+                    "Checks": checks,
+                }
+            )
         return out
 
 

@@ -173,16 +173,17 @@ class PoolState:
             return rng.choice(others)
         return self._panic_pick([a for a in self._order if a != failed], now)
 
-    def _panic_pick(self, candidates: list[str], now: float) -> str | None:
+    def _panic_pick(self, candidates: Iterable[str], now: float) -> str | None:
         if not self._policy.panic:
             return None
+        allowed = set(candidates)
         best: str | None = None
         best_until = 0.0
         n = len(self._order)
         for step in range(n):
             a = self._order[(self._cursor + step) % n]
             m = self._members[a]
-            if a not in candidates or not m.healthy:
+            if a not in allowed or not m.healthy:
                 continue
             until = m.ejected_until if m.ejected_until is not None else now
             if best is None or until < best_until:

@@ -106,7 +106,7 @@ def backoff_s(
 
 
 def parse_host_port(text: str, *, source: str, default_port: int | None = None) -> tuple[str, int]:
-    """"host:port" / "[v6]:port" (or a bare host with `default_port`) → (host, port)."""
+    """ "host:port" / "[v6]:port" (or a bare host with `default_port`) → (host, port)."""
     text = text.strip()
     if not text:
         raise DiscoveryConfigError(source, "empty address (expected host:port)")
@@ -171,7 +171,7 @@ class Discovery(abc.ABC):
 
     @property
     def kind(self) -> str:
-        """"static", "consul" or "dns" — for status pages."""
+        """ "static", "consul" or "dns" — for status pages."""
         return self._name
 
     def snapshot(self) -> DiscoverySnapshot:

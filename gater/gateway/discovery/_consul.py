@@ -169,8 +169,11 @@ class ConsulDiscovery(Discovery):
         return self._config
 
     def _ctx(self) -> dict[str, Any]:
-        return {"discovery": "consul", "consul": self._config.agent.address,
-                "service": self._config.service}
+        return {
+            "discovery": "consul",
+            "consul": self._config.agent.address,
+            "service": self._config.service,
+        }
 
     async def _query(self) -> None:
         assert self._client is not None
@@ -196,6 +199,8 @@ class ConsulDiscovery(Discovery):
         await self._publish(members, ok=True)
 
     async def _fail(self, e: Exception) -> float:
+        if not isinstance(e, ConsulException):
+            log.error("unexpected answer from consul", exc_info=e, extra=self._ctx())
         self._failures += 1
         # The next query must not block: it answers at once when Consul is back, so `ok`
         # recovers without waiting for a change or a full `wait`.
@@ -220,7 +225,7 @@ class ConsulDiscovery(Discovery):
         self._client = self._config.agent.client()
         try:
             await self._query()
-        except ConsulException as e:
+        except Exception as e:  # ConsulException, or an answer we could not read
             self._retry_in = await self._fail(e)
         else:
             self._retry_in = 0.0
@@ -233,7 +238,7 @@ class ConsulDiscovery(Discovery):
             try:
                 await self._query()
                 delay = 0.0
-            except ConsulException as e:
+            except Exception as e:  # ConsulException, or an answer we could not read
                 delay = await self._fail(e)
 
     async def _close(self) -> None:
@@ -338,7 +343,9 @@ class ConsulRegistration:
     after a failure (with backoff). stop() deregisters (best effort) and is idempotent.
     """
 
-    def __init__(self, config: ConsulRegistrationConfig, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, config: ConsulRegistrationConfig, *, rng: random.Random | None = None
+    ) -> None:
         self._config = config
         self._client: AsyncConsul | None = None
         self._task: asyncio.Task[None] | None = None
@@ -375,8 +382,11 @@ class ConsulRegistration:
         return self._registrations
 
     def _ctx(self) -> dict[str, Any]:
-        return {"consul": self._config.agent.address, "service": self._config.service,
-                "service_id": self.service_id}
+        return {
+            "consul": self._config.agent.address,
+            "service": self._config.service,
+            "service_id": self.service_id,
+        }
 
     async def _register(self) -> None:
         assert self._client is not None
@@ -401,7 +411,9 @@ class ConsulRegistration:
 
     def _succeeded(self) -> None:
         if self._failures:
-            log.info("consul reachable again", extra={**self._ctx(), "failed_attempts": self._failures})
+            log.info(
+                "consul reachable again", extra={**self._ctx(), "failed_attempts": self._failures}
+            )
         self._failures = 0
         self._ok = True
         self._last_error = None
@@ -416,8 +428,10 @@ class ConsulRegistration:
                 extra={**self._ctx(), "error": self._last_error},
             )
         return backoff_s(
-            self._failures, initial_s=self._config.backoff_initial_s,
-            max_s=self._config.backoff_max_s, rng=self._rng,
+            self._failures,
+            initial_s=self._config.backoff_initial_s,
+            max_s=self._config.backoff_max_s,
+            rng=self._rng,
         )
 
     async def start(self) -> None:
@@ -440,7 +454,9 @@ class ConsulRegistration:
                 await self._sync()
                 self._succeeded()
                 delay = self._config.resync_interval_s
-            except ConsulException as e:
+            except Exception as e:  # ConsulException, or an answer we could not read
+                if not isinstance(e, ConsulException):
+                    log.error("unexpected answer from consul", exc_info=e, extra=self._ctx())
                 delay = self._failed(e)
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -462,7 +478,10 @@ class ConsulRegistration:
         except (ConsulException, TimeoutError) as e:
             log.warning(
                 "could not deregister from consul (its check will mark the instance critical)",
-                extra={**self._ctx(), "error": _describe(e) if isinstance(e, ConsulException) else "timeout"},
+                extra={
+                    **self._ctx(),
+                    "error": _describe(e) if isinstance(e, ConsulException) else "timeout",
+                },
             )
         await self._client.http.close()
 
@@ -477,4 +496,3 @@ class ConsulRegistration:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-

@@ -81,7 +81,13 @@ class _Transport(consul.base.HTTPClient):
     """py-consul HTTPClient whose get/put/delete/post return coroutines."""
 
     def __init__(
-        self, host: str, port: int, scheme: str, verify: bool | str, cert: Any, *,
+        self,
+        host: str,
+        port: int,
+        scheme: str,
+        verify: bool | str,
+        cert: Any,
+        *,
         timeout_s: float,
     ) -> None:
         super().__init__(host, port, scheme, verify, cert)
@@ -107,7 +113,13 @@ class _Transport(consul.base.HTTPClient):
         return self._timeout_s + wait + wait / 16
 
     async def _request(
-        self, callback: Any, method: str, path: str, params: Any, headers: Any, data: Any,
+        self,
+        callback: Any,
+        method: str,
+        path: str,
+        params: Any,
+        headers: Any,
+        data: Any,
         raw: bool = False,
     ) -> Any:
         target = urllib.parse.quote(path, safe="/:")
@@ -119,8 +131,13 @@ class _Transport(consul.base.HTTPClient):
                 code, resp_headers, resp_body = await self._exchange(
                     method, target, headers or {}, body
                 )
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError) as e:
+        except (
+            OSError,
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ) as e:
             raise ConsulUnreachableError(
                 f"consul at {self.host}:{self.port}: {type(e).__name__}: {e}".rstrip(": ")
             ) from e

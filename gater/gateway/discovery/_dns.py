@@ -65,7 +65,9 @@ class DnsDiscoveryConfig:
             raise DiscoveryConfigError("dns interval", "interval and timeout must be > 0")
 
 
-def members_from_answer(kind: RecordKind, rdatas: Iterable[Any], port: int | None) -> frozenset[MemberAddress]:
+def members_from_answer(
+    kind: RecordKind, rdatas: Iterable[Any], port: int | None
+) -> frozenset[MemberAddress]:
     """dnspython rdata objects → members. SRV: (target without the final dot, record port);
     A/AAAA: (address, port). SRV records with target "." (service explicitly absent) are
     skipped."""
@@ -96,13 +98,8 @@ class DnsDiscovery(Discovery):
         self._rng = rng or random.Random()
         self._failures = 0
         self._empty_logged = False
-        self._resolver = dns.asyncresolver.Resolver(configure=not config.nameservers)
-        if config.nameservers:
-            self._resolver.nameservers = list(config.nameservers)
-        self._resolver.port = config.nameserver_port
-        self._resolver.lifetime = config.timeout_s
-        self._resolver.timeout = config.timeout_s
-        self._resolver.cache = None
+        self._resolver: dns.asyncresolver.Resolver | None = None
+        self._next_delay = 0.0
 
     @property
     def config(self) -> DnsDiscoveryConfig:
@@ -114,6 +111,7 @@ class DnsDiscovery(Discovery):
     async def _resolve_once(self) -> float:
         """One resolution; returns the delay before the next."""
         cfg = self._config
+        assert self._resolver is not None
         try:
             answer = await self._resolver.resolve(cfg.name, cfg.kind, search=False)
             members = members_from_answer(cfg.kind, answer, cfg.port)
@@ -133,7 +131,10 @@ class DnsDiscovery(Discovery):
                 self._failures, initial_s=cfg.interval_s / 4, max_s=cfg.backoff_max_s, rng=self._rng
             )
         if self._failures:
-            log.info("dns resolution works again", extra={**self._ctx(), "failed_attempts": self._failures})
+            log.info(
+                "dns resolution works again",
+                extra={**self._ctx(), "failed_attempts": self._failures},
+            )
         self._failures = 0
         if empty_reason and not self._empty_logged:
             log.warning("dns name has no members", extra={**self._ctx(), "reason": empty_reason})
@@ -141,7 +142,20 @@ class DnsDiscovery(Discovery):
         await self._publish(members, ok=True)
         return cfg.interval_s
 
+    def _make_resolver(self) -> dns.asyncresolver.Resolver:
+        cfg = self._config
+        # configure=True reads /etc/resolv.conf: done here, at start, not in __init__.
+        resolver = dns.asyncresolver.Resolver(configure=not cfg.nameservers)
+        if cfg.nameservers:
+            resolver.nameservers = list(cfg.nameservers)
+        resolver.port = cfg.nameserver_port
+        resolver.lifetime = cfg.timeout_s
+        resolver.timeout = cfg.timeout_s
+        resolver.cache = None
+        return resolver
+
     async def _first_attempt(self) -> None:
+        self._resolver = self._make_resolver()
         self._next_delay = await self._resolve_once()
 
     async def _run(self) -> None:

@@ -22,7 +22,7 @@ CONNECT_TO_VARIABLE = "EX_ESDB_GATER_CONNECT_TO"
 
 
 def parse_node_list(text: str, *, source: str = CONNECT_TO_VARIABLE) -> list[str]:
-    """"host:port,host:port" (spaces and a trailing comma allowed) → ["host:port", …],
+    """ "host:port,host:port" (spaces and a trailing comma allowed) → ["host:port", …],
     each normalised; raises DiscoveryConfigError naming `source` on a bad or empty entry."""
     items = [part.strip() for part in text.split(",")]
     if items and items[-1] == "":
