@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["event_batch", "read_response", "serialize", "subscribe_events"]
+__all__ = ["event_batch", "read_response", "serialize", "subscribe_events", "varint"]
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative int."""
     if n < 0x80:
         return bytes((n,))
     out = bytearray()
@@ -27,7 +28,7 @@ def _repeated_field_1(records: Iterable[bytes]) -> bytes:
     parts: list[bytes] = []
     for r in records:
         parts.append(b"\x0a")
-        parts.append(_varint(len(r)))
+        parts.append(varint(len(r)))
         parts.append(r)
     return b"".join(parts)
 
@@ -45,7 +46,7 @@ def event_batch(records: Iterable[bytes]) -> bytes:
 def subscribe_events(records: Iterable[bytes]) -> bytes:
     """SubscribeResponse{events: EventBatch{events: records}}, serialized (field 2)."""
     inner = _repeated_field_1(records)
-    return b"\x12" + _varint(len(inner)) + inner
+    return b"\x12" + varint(len(inner)) + inner
 
 
 def serialize(message: object) -> bytes:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
 
 import grpc
-from exesdb.v1 import streams_pb2, types_pb2
 from google.rpc import status_pb2
+
+from exesdb.v1 import streams_pb2, types_pb2
 
 
 def new_event(event_type: str = "thing_happened:v1", data: Any = None, event_id: str | None = None) -> types_pb2.NewEvent:
@@ -40,3 +43,43 @@ def details(error: grpc.aio.AioRpcError) -> list[Any]:
                 any_.Unpack(msg)
                 out.append(msg)
     return out
+
+
+class Collector:
+    """Reads a Subscribe stream in a task; tests await conditions on what arrived."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.events: list[types_pb2.EventRecord] = []
+        self.messages: list[str] = []  # the kind of every message, in order
+        self.last: dict[str, Any] = {}
+        self._changed = asyncio.Condition()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for message in self.call:
+                kind = message.WhichOneof("message")
+                async with self._changed:
+                    self.messages.append(kind)
+                    self.last[kind] = getattr(message, kind)
+                    if kind == "events":
+                        self.events.extend(message.events.events)
+                    self._changed.notify_all()
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED:
+                raise
+
+    async def wait_for(self, predicate: Any, timeout_s: float = 20) -> None:
+        async with asyncio.timeout(timeout_s):
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self))
+
+    async def count(self, n: int, timeout_s: float = 20) -> list[types_pb2.EventRecord]:
+        await self.wait_for(lambda c: len(c.events) >= n, timeout_s)
+        return self.events
+
+    async def close(self) -> None:
+        self.call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task

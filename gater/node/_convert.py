@@ -13,8 +13,9 @@ import re
 import uuid
 from typing import Any
 
-from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
 
 from ..config import Limits
 from ..errors import InvalidArgumentError, LimitExceededError

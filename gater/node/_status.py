@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from exesdb.v1 import types_pb2
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+
+from exesdb.v1 import types_pb2
 
 from ..errors import GaterError, InvalidArgumentError, WrongExpectedVersionError
 

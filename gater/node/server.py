@@ -19,6 +19,8 @@ from .. import _grpc
 from ..config import NodeConfig
 from ..errors import StoreAlreadyExistsError
 from ..store.base import StorageBackend
+from ..subscriptions.dispatch import PersistentSubscriptions
+from ..subscriptions.hub import Hub
 from ._convert import Edge
 from .servicers import (
     ClusterServicer,
@@ -27,6 +29,7 @@ from .servicers import (
     StoresServicer,
     StreamsServicer,
 )
+from .subscriptions import SubscriptionsServicer
 
 __all__ = ["NodeServer", "make_backend"]
 
@@ -51,6 +54,8 @@ class NodeServer:
         self.config = config
         self.backend = backend if backend is not None else make_backend(config)
         self.health = HealthServicer()
+        self.hub = Hub(self.backend)
+        self.persistent = PersistentSubscriptions(self.backend)
         self.port: int | None = None
         self.node_id = ""
         self._server: grpc.aio.Server | None = None
@@ -70,10 +75,14 @@ class NodeServer:
             log.info("created default store", extra={"store": cfg.default_store})
         except StoreAlreadyExistsError:
             pass
+        await self.hub.start()
+        await self.persistent.start()
         server = grpc.aio.server(options=_grpc.server_options(cfg.limits.max_message_bytes))
         try:
             port = server.add_insecure_port(cfg.listen)
         except RuntimeError as e:
+            await self.persistent.stop()
+            await self.hub.stop()
             await self.backend.stop()
             raise OSError(f"cannot listen on {cfg.listen}: is another process using it? ({e})") from e
         self.port = port
@@ -83,9 +92,9 @@ class NodeServer:
         servicers: dict[str, Any] = {
             "exesdb.v1.Streams": StreamsServicer(self.backend, edge),
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
-            "exesdb.v1.Stores": StoresServicer(self.backend, edge),
+            "exesdb.v1.Stores": StoresServicer(self.backend, edge, self._forget_store),
             "exesdb.v1.Cluster": ClusterServicer(identity),
-            "exesdb.v1.Subscriptions": object(),  # served in full by the subscriptions work
+            "exesdb.v1.Subscriptions": SubscriptionsServicer(self.backend, edge, self.hub, self.persistent, self.node_id),
         }
         server.add_generic_rpc_handlers(
             tuple(_grpc.handlers_for(name, servicer) for name, servicer in servicers.items())
@@ -107,6 +116,10 @@ class NodeServer:
         )
         return port
 
+    def _forget_store(self, store_id: str) -> None:
+        self.hub.forget(store_id)
+        self.persistent.forget_store(store_id)
+
     async def stop(self, grace_s: float | None = None) -> None:
         """Stops serving (calls in flight get `grace_s`), then closes storage. Idempotent."""
         if self._stopped:
@@ -114,7 +127,12 @@ class NodeServer:
         self._stopped = True
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
+            # Subscription streams never end by themselves: end them first, then the calls.
+            await self.persistent.stop()
+            await self.hub.stop()
             await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
+        await self.persistent.stop()
+        await self.hub.stop()
         await self.backend.stop()
         log.info("node stopped", extra={"node_id": self.node_id})
 

@@ -11,10 +11,11 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+
 from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2
 
 from .. import __version__, _wire
@@ -190,9 +191,10 @@ class SnapshotsServicer:
 
 
 class StoresServicer:
-    def __init__(self, backend: StorageBackend, edge: Edge) -> None:
+    def __init__(self, backend: StorageBackend, edge: Edge, on_removed: Callable[[str], None] = lambda _: None) -> None:
         self.backend = backend
         self.edge = edge
+        self.on_removed = on_removed
 
     @unary
     async def CreateStore(self, request: stores_pb2.CreateStoreRequest, context: Any) -> stores_pb2.CreateStoreResponse:
@@ -204,7 +206,10 @@ class StoresServicer:
 
     @unary
     async def RemoveStore(self, request: stores_pb2.RemoveStoreRequest, context: Any) -> stores_pb2.RemoveStoreResponse:
-        await self.backend.remove_store(self.edge.store_id(request.store_id))
+        store_id = self.edge.store_id(request.store_id)
+        await self.backend.remove_store(store_id)
+        self.on_removed(store_id)
+        log.info("removed store", extra={"store": store_id})
         return stores_pb2.RemoveStoreResponse()
 
     @unary

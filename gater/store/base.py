@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ALL_STREAM",
@@ -198,6 +199,26 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def config(self) -> StoreConfig:
         """How this store is configured."""
+
+    # -- persistent subscriptions: definitions and delivery state live with the events ------
+
+    async def save_subscription(self, name: str, definition: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Creates (with `state`) or updates the definition of a named subscription, keeping
+        the stored state of an existing one. Returns True when it was created."""
+        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
+
+    async def load_subscriptions(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """name -> (definition, state) of every persistent subscription of this store."""
+        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
+
+    async def save_subscription_state(self, name: str, state: dict[str, Any]) -> None:
+        """Stores a subscription's delivery state (its checkpoint never moves backwards:
+        a state with a lower checkpoint than the stored one is ignored)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
+
+    async def remove_subscription(self, name: str) -> None:
+        """Raises SubscriptionNotFoundError."""
+        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
 
     @abc.abstractmethod
     async def wait_for_position(self, after: int, timeout_s: float) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import queue
@@ -40,6 +41,7 @@ from ..errors import (
     StorageUnavailableError,
     StoreAlreadyExistsError,
     StoreNotFoundError,
+    SubscriptionNotFoundError,
     WrongExpectedVersionError,
 )
 from ._records import created_tail, encode_record, now_epoch_us
@@ -255,6 +257,44 @@ def _delete_snapshot_job(source_uuid: str, stream_uuid: str, version: int | None
                 (source_uuid, stream_uuid, version),
             )
         return cur.rowcount
+
+    return run
+
+
+def _save_subscription_job(name: str, definition: dict[str, Any], state: dict[str, Any]) -> Callable[..., bool]:
+    def run(conn: sqlite3.Connection, _: _WriterState) -> bool:
+        now = now_epoch_us()
+        updated = conn.execute(
+            "UPDATE subscriptions SET definition = ?, updated_epoch = ? WHERE name = ?",
+            (json.dumps(definition), now, name),
+        ).rowcount
+        if updated:
+            return False
+        conn.execute(
+            "INSERT INTO subscriptions (name, definition, state, checkpoint, created_epoch, updated_epoch)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (name, json.dumps(definition), json.dumps(state), state.get("checkpoint", -1), now, now),
+        )
+        return True
+
+    return run
+
+
+def _subscription_state_job(name: str, state: dict[str, Any]) -> Callable[..., None]:
+    def run(conn: sqlite3.Connection, _: _WriterState) -> None:
+        conn.execute(
+            "UPDATE subscriptions SET state = ?, checkpoint = ?, updated_epoch = ?"
+            " WHERE name = ? AND checkpoint <= ?",
+            (json.dumps(state), state["checkpoint"], now_epoch_us(), name, state["checkpoint"]),
+        )
+
+    return run
+
+
+def _remove_subscription_job(name: str) -> Callable[..., None]:
+    def run(conn: sqlite3.Connection, _: _WriterState) -> None:
+        if not conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,)).rowcount:
+            raise SubscriptionNotFoundError(name)
 
     return run
 
@@ -522,9 +562,10 @@ class SqliteStore(EventStore):
         def query(conn: sqlite3.Connection) -> tuple[int, int]:
             streams = conn.execute("SELECT count(*) FROM streams").fetchone()[0]
             snapshots = conn.execute("SELECT count(*) FROM snapshots").fetchone()[0]
-            return streams, snapshots
+            subscriptions = conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0]
+            return streams, snapshots, subscriptions
 
-        streams, snapshots = await self._read("count", query)
+        streams, snapshots, subscriptions = await self._read("count", query)
         size = sum(
             p.stat().st_size
             for p in (self.path, self.path.with_name(self.path.name + "-wal"))
@@ -536,12 +577,28 @@ class SqliteStore(EventStore):
             event_count=self._last_position + 1,
             last_position=self._last_position,
             snapshot_count=snapshots,
-            subscription_count=0,
+            subscription_count=subscriptions,
             size_bytes=size,
         )
 
     async def config(self) -> StoreConfig:
         return StoreConfig(self.store_id, "sqlite", str(self.path), self._synchronous, self.created_epoch)
+
+    async def save_subscription(self, name: str, definition: dict[str, Any], state: dict[str, Any]) -> bool:
+        return await self._write(_save_subscription_job(name, definition, state))
+
+    async def load_subscriptions(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        rows = await self._read(
+            "load subscriptions",
+            lambda conn: conn.execute("SELECT name, definition, state FROM subscriptions ORDER BY name").fetchall(),
+        )
+        return {name: (json.loads(definition), json.loads(state)) for name, definition, state in rows}
+
+    async def save_subscription_state(self, name: str, state: dict[str, Any]) -> None:
+        await self._write(_subscription_state_job(name, state))
+
+    async def remove_subscription(self, name: str) -> None:
+        await self._write(_remove_subscription_job(name))
 
     async def wait_for_position(self, after: int, timeout_s: float) -> int:
         if self._last_position > after or self._closed:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
 
+from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
 from tests.helpers import details, new_event, read
 
 

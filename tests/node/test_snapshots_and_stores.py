@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2, types_pb2
 
+from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2, types_pb2
 from tests.helpers import new_event, read
 
 
@@ -101,9 +101,3 @@ async def test_cluster_status_of_a_node(api, node):
     assert [m.address for m in status.members] == [node.address]
 
 
-async def test_subscriptions_answer_unimplemented_until_served(api):
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        from exesdb.v1 import subscriptions_pb2
-
-        await api.subscriptions.ListSubscriptions(subscriptions_pb2.ListSubscriptionsRequest())
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED

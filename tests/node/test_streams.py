@@ -6,8 +6,8 @@ import asyncio
 
 import grpc
 import pytest
-from exesdb.v1 import streams_pb2, types_pb2
 
+from exesdb.v1 import streams_pb2, types_pb2
 from tests.helpers import details, new_event, read
 
 

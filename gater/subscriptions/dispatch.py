@@ -1,0 +1,332 @@
+"""Persistent subscriptions on a node: the asyncio shell around `PersistentState`.
+
+Owns: `Dispatcher` (one per store and subscription name: reads matching events from the
+store, hands deliveries to connected consumers, carries out acks, nacks and timeouts,
+persists the state) and `PersistentSubscriptions` (the node's dispatchers, and the
+definitions' create/update/remove/list).
+Must not import grpc, gater.node or gater.gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidArgumentError, SubscriptionNotFoundError
+from ..store.base import EventStore, StorageBackend
+from .hub import PAGE
+from .matching import EventFilter, EventView, make_filter
+from .persistent import Delivery, NackAction, PersistentSettings, PersistentState
+
+__all__ = ["Definition", "Dispatcher", "PersistentSubscriptions", "SubscriptionStats", "consume", "nack_action"]
+
+log = logging.getLogger(__name__)
+
+_PERSIST_EVERY_S = 0.05
+"""Most often a dispatcher writes its state (acks in between are grouped into one write)."""
+_POLL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """What a persistent subscription selects, and its settings (stored as JSON)."""
+
+    kind: int
+    selector: str
+    pattern: dict[str, Any] | None
+    settings: PersistentSettings
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "kind": self.kind,
+            "selector": self.selector,
+            "pattern": self.pattern,
+            "settings": {
+                "message_timeout_s": s.message_timeout_s,
+                "max_retries": s.max_retries,
+                "max_in_flight": s.max_in_flight,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Definition:
+        return cls(value["kind"], value["selector"], value["pattern"], PersistentSettings(**value["settings"]))
+
+    def filter(self) -> EventFilter:
+        return make_filter(self.kind, self.selector, self.pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionStats:
+    name: str
+    definition: Definition
+    checkpoint: int
+    lag: int
+    in_flight: int
+    parked: int
+    consumers: int
+
+
+class Dispatcher:
+    """Delivers one persistent subscription of one store to the consumers connected here."""
+
+    def __init__(self, store: EventStore, name: str, definition: Definition, state: PersistentState) -> None:
+        self.store = store
+        self.name = name
+        self.definition = definition
+        self.filter = definition.filter()
+        self.state = state
+        self._queues: dict[str, asyncio.Queue[Delivery | None]] = {}
+        self._wake = asyncio.Event()
+        self._saved_changes = state.changes
+        self._caught_up = asyncio.Event()
+        self._stopped = False
+
+    # -- inputs from RPCs (all on the event loop, so no locks) ------------------------------
+
+    def connect(self) -> tuple[str, asyncio.Queue[Delivery | None]]:
+        consumer_id = uuid.uuid4().hex[:12]
+        queue: asyncio.Queue[Delivery | None] = asyncio.Queue()  # bounded by max_in_flight
+        self._queues[consumer_id] = queue
+        self.state.add_consumer(consumer_id)
+        self._wake.set()
+        return consumer_id, queue
+
+    def disconnect(self, consumer_id: str) -> None:
+        if self._queues.pop(consumer_id, None) is not None:
+            self.state.remove_consumer(consumer_id)
+            self._wake.set()
+
+    def ack(self, positions: list[int]) -> int:
+        done = self.state.ack(positions)
+        self._wake.set()
+        return done
+
+    def nack(self, positions: list[int], action: NackAction) -> int:
+        changed = self.state.nack(positions, action)
+        self._wake.set()
+        return changed
+
+    def replay_parked(self) -> int:
+        count = self.state.replay_parked()
+        self._wake.set()
+        return count
+
+    def redefine(self, definition: Definition) -> None:
+        self.definition = definition
+        self.filter = definition.filter()
+        self.state.reconfigure(definition.settings)
+        self._wake.set()
+
+    async def caught_up(self) -> None:
+        await self._caught_up.wait()
+
+    @property
+    def consumer_count(self) -> int:
+        return len(self._queues)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._wake.clear()
+                now = time.monotonic()
+                self.state.expire(now)
+                await self._supply_missing()
+                last = await self._read_more()
+                for delivery in self.state.next_deliveries(now):
+                    queue = self._queues.get(delivery.consumer_id)
+                    if queue is not None:
+                        queue.put_nowait(delivery)
+                await self._persist()
+                if self.state.next_position > last:
+                    self._caught_up.set()
+                await self._sleep(last)
+        finally:
+            self._stopped = True
+            for queue in self._queues.values():
+                queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await self._persist(force=True)
+
+    async def _read_more(self) -> int:
+        """Offers matching events while the state wants more; returns the last position."""
+        last = await self.store.last_position()
+        while (budget := self.state.read_budget) > 0 and self.state.next_position <= last:
+            page = await self.store.read_all(self.state.next_position, PAGE)
+            if not page:
+                break
+            matching = [e for e in page if self.filter.matches(EventView(e))]
+            if len(matching) > budget:
+                # Hold at most the budget (memory stays bounded); the rest is read again later.
+                matching = matching[:budget]
+                self.state.offer(matching, scanned_up_to=matching[-1].position)
+                break
+            self.state.offer(matching, scanned_up_to=page[-1].position)
+        return last
+
+    async def _supply_missing(self) -> None:
+        for position in self.state.missing[:PAGE]:
+            page = await self.store.read_all(position, 1)
+            if page and page[0].position == position:
+                self.state.supply(page)
+
+    async def _persist(self, force: bool = False) -> None:
+        changes = self.state.changes
+        if changes == self._saved_changes and not force:
+            return
+        self._saved_changes = changes
+        await self.store.save_subscription_state(self.name, self.state.snapshot())
+
+    async def _sleep(self, last: int) -> None:
+        """Until an input, new events, the next deadline, or a persist is due."""
+        timeout = _POLL_S
+        deadline = self.state.next_deadline()
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+        if self.state.changes != self._saved_changes:
+            timeout = min(timeout, _PERSIST_EVERY_S)
+        waits = [asyncio.ensure_future(self._wake.wait())]
+        if self.state.read_budget > 0:
+            waits.append(asyncio.ensure_future(self.store.wait_for_position(max(last, self.state.next_position - 1), timeout)))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+
+class PersistentSubscriptions:
+    """The node's persistent subscriptions: definitions in the store, a dispatcher per
+    (store, name) running in this component's TaskGroup while the node serves."""
+
+    def __init__(self, backend: StorageBackend) -> None:
+        self.backend = backend
+        self._dispatchers: dict[tuple[str, str], tuple[Dispatcher, asyncio.Task[None]]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._exit: contextlib.AsyncExitStack | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._exit = contextlib.AsyncExitStack()
+        self._group = await self._exit.enter_async_context(asyncio.TaskGroup())
+
+    async def stop(self) -> None:
+        if self._exit is None:
+            return
+        for _, task in self._dispatchers.values():
+            task.cancel()
+        exit_stack, self._exit = self._exit, None
+        await exit_stack.aclose()
+        self._dispatchers.clear()
+
+    async def save(self, store_id: str, name: str, definition: Definition, start_checkpoint: int) -> bool:
+        store = await self.backend.open_store(store_id)
+        initial = PersistentState(definition.settings, start_checkpoint).snapshot()
+        created = await store.save_subscription(name, definition.to_json(), initial)
+        running = self._dispatchers.get((store_id, name))
+        if running is not None:
+            running[0].redefine(definition)
+        log.info("saved subscription", extra={"store": store_id, "subscription": name, "created": created})
+        return created
+
+    async def remove(self, store_id: str, name: str) -> None:
+        store = await self.backend.open_store(store_id)
+        await store.remove_subscription(name)
+        running = self._dispatchers.pop((store_id, name), None)
+        if running is not None:
+            running[1].cancel()
+        log.info("removed subscription", extra={"store": store_id, "subscription": name})
+
+    async def dispatcher(self, store_id: str, name: str) -> Dispatcher:
+        """The running dispatcher of a subscription, started from its stored state."""
+        running = self._dispatchers.get((store_id, name))
+        if running is not None and not running[1].done():
+            return running[0]
+        async with self._lock:
+            running = self._dispatchers.get((store_id, name))
+            if running is not None and not running[1].done():
+                return running[0]
+            if self._group is None:
+                raise RuntimeError("persistent subscriptions are not started")
+            store = await self.backend.open_store(store_id)
+            saved = (await store.load_subscriptions()).get(name)
+            if saved is None:
+                raise SubscriptionNotFoundError(name)
+            definition = Definition.from_json(saved[0])
+            state = PersistentState.restore(saved[1], definition.settings)
+            dispatcher = Dispatcher(store, name, definition, state)
+            task = self._group.create_task(self._run(store_id, dispatcher), name=f"dispatch-{store_id}-{name}")
+            self._dispatchers[(store_id, name)] = (dispatcher, task)
+            return dispatcher
+
+    async def _run(self, store_id: str, dispatcher: Dispatcher) -> None:
+        try:
+            await dispatcher.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one subscription failing must not stop the node
+            log.exception("dispatcher stopped", extra={"store": store_id, "subscription": dispatcher.name})
+
+    async def list(self, store_id: str) -> list[SubscriptionStats]:
+        store = await self.backend.open_store(store_id)
+        last = await store.last_position()
+        out = []
+        for name, (definition_json, state_json) in (await store.load_subscriptions()).items():
+            definition = Definition.from_json(definition_json)
+            running = self._dispatchers.get((store_id, name))
+            if running is not None and not running[1].done():
+                state = running[0].state
+                stats = (state.checkpoint, state.in_flight_count, state.parked_count, running[0].consumer_count)
+            else:
+                stats = (state_json.get("checkpoint", -1), 0, len(state_json.get("parked", ())), 0)
+            checkpoint, in_flight, parked, consumers = stats
+            out.append(
+                SubscriptionStats(name, definition, checkpoint, max(0, last - checkpoint), in_flight, parked, consumers)
+            )
+        return out
+
+    def forget_store(self, store_id: str) -> None:
+        for key in [k for k in self._dispatchers if k[0] == store_id]:
+            self._dispatchers.pop(key)[1].cancel()
+
+
+async def consume(
+    dispatcher: Dispatcher, consumer_id: str, queue: asyncio.Queue[Delivery | None], heartbeat_s: float, max_batch: int
+) -> AsyncIterator[list[Delivery] | None]:
+    """A connected consumer's delivery batches (None: time for a heartbeat); disconnects it
+    at the end (its in-flight events go to the other consumers)."""
+    try:
+        while True:
+            try:
+                first = await asyncio.wait_for(queue.get(), heartbeat_s)
+            except TimeoutError:
+                yield None
+                continue
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < max_batch and not queue.empty():
+                item = queue.get_nowait()
+                if item is None:
+                    yield batch
+                    return
+                batch.append(item)
+            yield batch
+    finally:
+        dispatcher.disconnect(consumer_id)
+
+
+def nack_action(value: int) -> NackAction:
+    try:
+        return NackAction(value)
+    except ValueError:
+        raise InvalidArgumentError("action", f"unknown value {value}") from None
