@@ -72,3 +72,6 @@ class GaterProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.kill()
+        if exc[0] is not None:
+            # The process's log helps more than the client's view of a failure.
+            print(f"--- log of gater {' '.join(self.args)} ---\n{''.join(self.log)}")

@@ -133,7 +133,7 @@ class SubscriptionsServicer:
     async def AckEvent(self, request: pb.AckEventRequest, context: Any) -> pb.AckEventResponse:
         store_id = self.edge.store(request.store)
         dispatcher = await self.persistent.dispatcher(store_id, self._name(request.subscription_name, "subscription_name"))
-        dispatcher.ack(list(request.positions))
+        await dispatcher.ack(list(request.positions))
         return pb.AckEventResponse()
 
     @unary
@@ -141,14 +141,14 @@ class SubscriptionsServicer:
         store_id = self.edge.store(request.store)
         action = nack_action(request.action)
         dispatcher = await self.persistent.dispatcher(store_id, self._name(request.subscription_name, "subscription_name"))
-        dispatcher.nack(list(request.positions), action)
+        await dispatcher.nack(list(request.positions), action)
         return pb.NackEventResponse()
 
     @unary
     async def ReplayParkedEvents(self, request: pb.ReplayParkedEventsRequest, context: Any) -> pb.ReplayParkedEventsResponse:
         store_id = self.edge.store(request.store)
         dispatcher = await self.persistent.dispatcher(store_id, self._name(request.subscription_name, "subscription_name"))
-        return pb.ReplayParkedEventsResponse(replayed=dispatcher.replay_parked())
+        return pb.ReplayParkedEventsResponse(replayed=await dispatcher.replay_parked())
 
     @stream
     async def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> AsyncIterator[bytes]:

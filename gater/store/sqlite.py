@@ -91,7 +91,8 @@ def _connect(path: Path, synchronous: str, *, readonly: bool) -> sqlite3.Connect
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages of recent events stay hot
+    # The writer keeps index pages of recent events hot; readers mostly stream fresh pages.
+    conn.execute(f"PRAGMA cache_size={-8192 if readonly else -32768}")  # KiB: 8 MiB / 32 MiB
     if readonly:
         conn.execute("PRAGMA query_only=1")
     return conn

@@ -86,7 +86,7 @@ class Dispatcher:
         self._queues: dict[str, asyncio.Queue[Delivery | None]] = {}
         self._wake = asyncio.Event()
         self._saved_changes = state.changes
-        self._caught_up = asyncio.Event()
+        self._persist_lock = asyncio.Lock()
         self._stopped = False
 
     # -- inputs from RPCs (all on the event loop, so no locks) ------------------------------
@@ -104,19 +104,24 @@ class Dispatcher:
             self.state.remove_consumer(consumer_id)
             self._wake.set()
 
-    def ack(self, positions: list[int]) -> int:
+    async def ack(self, positions: list[int]) -> int:
+        """Applies an ack and returns once the resulting state is durable: an ack the
+        client saw succeed survives a crash (concurrent acks share one write)."""
         done = self.state.ack(positions)
         self._wake.set()
+        await self._persist()
         return done
 
-    def nack(self, positions: list[int], action: NackAction) -> int:
+    async def nack(self, positions: list[int], action: NackAction) -> int:
         changed = self.state.nack(positions, action)
         self._wake.set()
+        await self._persist()
         return changed
 
-    def replay_parked(self) -> int:
+    async def replay_parked(self) -> int:
         count = self.state.replay_parked()
         self._wake.set()
+        await self._persist()
         return count
 
     def redefine(self, definition: Definition) -> None:
@@ -124,9 +129,6 @@ class Dispatcher:
         self.filter = definition.filter()
         self.state.reconfigure(definition.settings)
         self._wake.set()
-
-    async def caught_up(self) -> None:
-        await self._caught_up.wait()
 
     @property
     def consumer_count(self) -> int:
@@ -147,8 +149,6 @@ class Dispatcher:
                     if queue is not None:
                         queue.put_nowait(delivery)
                 await self._persist()
-                if self.state.next_position > last:
-                    self._caught_up.set()
                 await self._sleep(last)
         finally:
             self._stopped = True
@@ -180,11 +180,12 @@ class Dispatcher:
                 self.state.supply(page)
 
     async def _persist(self, force: bool = False) -> None:
-        changes = self.state.changes
-        if changes == self._saved_changes and not force:
-            return
-        self._saved_changes = changes
-        await self.store.save_subscription_state(self.name, self.state.snapshot())
+        async with self._persist_lock:
+            changes = self.state.changes
+            if changes == self._saved_changes and not force:
+                return
+            await self.store.save_subscription_state(self.name, self.state.snapshot())
+            self._saved_changes = changes
 
     async def _sleep(self, last: int) -> None:
         """Until an input, new events, the next deadline, or a persist is due."""
@@ -235,7 +236,7 @@ class PersistentSubscriptions:
         running = self._dispatchers.get((store_id, name))
         if running is not None:
             running[0].redefine(definition)
-        log.info("saved subscription", extra={"store": store_id, "subscription": name, "created": created})
+        log.info("saved subscription", extra={"store": store_id, "subscription": name, "new": created})
         return created
 
     async def remove(self, store_id: str, name: str) -> None:

@@ -136,13 +136,13 @@ class PostgresBackend(StorageBackend):
             return
         self._stopped = True
         for writer, _task in self._writers.values():
-            writer.fail_pending("the backend is stopping")
+            writer.close("the backend is stopped")
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for writer, _task in self._writers.values():
-            writer.fail_pending("the backend is stopping")
+            writer.close("the backend is stopped")  # anything queued while tasks were ending
         self._writers.clear()
         self._stores.clear()
         await self._db.close()
@@ -204,12 +204,10 @@ class PostgresBackend(StorageBackend):
             await con.execute(query("store_lock"), store_id)
             await con.execute(query("store_allow_remove"), store_id)
             status = await con.execute(query("store_remove"), store_id)
+        # The store's writer stays: handles opened before keep working against the database,
+        # where appends now find no store (StoreNotFoundError) — exactly as on other nodes —
+        # and a store re-created under the same id reuses it.
         self._stores.pop(store_id, None)
-        entry = self._writers.pop(store_id, None)
-        if entry is not None:
-            writer, task = entry
-            task.cancel()
-            writer.fail_pending("removed")
         self._watch.forget(store_id)
         if status.split()[-1] == "0":
             raise StoreNotFoundError(store_id)

@@ -64,20 +64,22 @@ class StoreWriter:
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
         self._max_batch_events = max_batch_events
+        self._closed: str | None = None
 
     async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
+        if self._closed is not None:
+            raise unavailable(self._closed)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(AppendRequest(stream_id, tuple(events), expected), future))
         return await future
 
-    def fail_pending(self, reason: str) -> None:
-        """Fails every queued append (the backend is stopping, or the store was removed)."""
+    def close(self, reason: str) -> None:
+        """Refuses new appends and fails the queued ones (the backend is stopping)."""
+        self._closed = reason
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
-                pending.future.set_exception(
-                    StoreNotFoundError(self._store_id) if reason == "removed" else unavailable(reason)
-                )
+                pending.future.set_exception(unavailable(reason))
 
     async def run(self) -> None:
         """The writer loop; runs until cancelled."""
