@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -74,7 +75,44 @@ def main() -> None:
     """ExESDB Gater: a gRPC event store (nodes) and the gateway in front of it."""
 
 
-async def _serve_node(config: NodeConfig, banner: bool) -> None:
+def _consul_options(fn):  # type: ignore[no-untyped-def]
+    for option in reversed(
+        [
+            click.option("--consul-addr", envvar="CONSUL_HTTP_ADDR", default="127.0.0.1:8500", show_default=True,
+                         help="Consul agent, host:port or http(s)://host:port [env CONSUL_HTTP_ADDR]."),
+            click.option("--consul-token", envvar="CONSUL_HTTP_TOKEN", default=None,
+                         help="Consul ACL token [env CONSUL_HTTP_TOKEN]."),
+            click.option("--consul-service", envvar="GATER_CONSUL_SERVICE", default="exesdb-gater", show_default=True,
+                         help="Service name nodes register under [env GATER_CONSUL_SERVICE]."),
+            click.option("--consul-dc", envvar="GATER_CONSUL_DC", default=None,
+                         help="Consul datacenter [env GATER_CONSUL_DC]."),
+            click.option("--consul-tag", envvar="GATER_CONSUL_TAG", default=None,
+                         help="Register with / discover only this tag [env GATER_CONSUL_TAG]."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _agent(consul_addr: str, consul_token: str | None, consul_dc: str | None):  # type: ignore[no-untyped-def]
+    from .gateway.discovery import ConsulAgentConfig, DiscoveryConfigError
+
+    try:
+        return ConsulAgentConfig(address=consul_addr, token=consul_token, datacenter=consul_dc)
+    except DiscoveryConfigError as e:
+        raise click.BadParameter(str(e)) from e
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+
+
+async def _serve_node(config: NodeConfig, registration=None) -> None:  # type: ignore[no-untyped-def]
     from .node import NodeServer
 
     node = NodeServer(config)
@@ -82,14 +120,32 @@ async def _serve_node(config: NodeConfig, banner: bool) -> None:
         await node.start()
     except Exception as e:  # noqa: BLE001 - the entry point tells the user what to do
         raise click.ClickException(str(e)) from e
-    if banner:
-        _print_banner(node.address, config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down")
+    if registration is not None:
+        registration = registration(node)
+        await registration.start()
+    await _until_signalled()
+    if registration is not None:
+        await registration.stop()
+    await node.stop()
+
+
+async def _serve_dev(config: NodeConfig, listen: str) -> None:
+    """An embedded node on a free loopback port, and a gateway in front of it on `listen`."""
+    from .gateway.discovery import StaticDiscovery
+    from .gateway.server import GatewayConfig, GatewayServer
+    from .node import NodeServer
+
+    node = NodeServer(config)
+    try:
+        await node.start()
+        gateway = GatewayServer(GatewayConfig(listen=listen), StaticDiscovery([node.address], source="gater dev"))
+        await gateway.start()
+    except Exception as e:  # noqa: BLE001 - the entry point tells the user what to do
+        await node.stop()
+        raise click.ClickException(str(e)) from e
+    _print_banner(gateway.address, config)
+    await _until_signalled()
+    await gateway.stop()
     await node.stop()
 
 
@@ -97,7 +153,8 @@ def _print_banner(address: str, config: NodeConfig) -> None:
     where = config.postgres_dsn and "PostgreSQL" or f"SQLite in {config.data_dir}"
     click.echo(
         f"""
-ExESDB Gater dev server on {address}  (events in {where}, default store "{config.default_store}")
+ExESDB Gater dev server on {address}: a gateway in front of an embedded node
+(events in {where}, default store "{config.default_store}")
 
   grpcurl -plaintext {address} list
   grpcurl -plaintext -d '{{"stream_id": "greenhouse-1", "events": [{{"event_type": "temperature_measured:v1", "data_json": {{"celsius": 21}}}}]}}' \\
@@ -106,8 +163,7 @@ ExESDB Gater dev server on {address}  (events in {where}, default store "{config
   gater health --addr {address}
 
 Ctrl-C stops it.
-""",
-        err=False,
+"""
     )
 
 
@@ -118,30 +174,162 @@ def _run(coro) -> None:  # type: ignore[no-untyped-def]
 
 @main.command()
 @click.option("--listen", envvar="GATER_LISTEN", default="127.0.0.1:50051", show_default=True,
-              help="host:port to serve on [env GATER_LISTEN].")
+              help="host:port of the gateway [env GATER_LISTEN].")
 @_node_options
 @_log_options
 def dev(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: str, synchronous: str,
         node_id: str | None, log_level: str, log_format: str) -> None:
-    """Run an embedded node for trying things out (SQLite in ./data)."""
+    """Run a gateway and an embedded node in one process, for trying things out."""
     gater_logging.configure(log_level, log_format)
-    config = NodeConfig(listen=listen, data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
+    config = NodeConfig(listen="127.0.0.1:0", data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
                         sqlite_synchronous=synchronous, node_id=node_id)
-    _run(_serve_node(config, banner=True))
+    _run(_serve_dev(config, listen))
 
 
 @main.command()
 @click.option("--listen", envvar="GATER_LISTEN", default="0.0.0.0:50051", show_default=True,
               help="host:port to serve on [env GATER_LISTEN].")
 @_node_options
+@click.option("--cluster-secret", envvar="EX_ESDB_CLUSTER_SECRET", default=None,
+              help="Require this secret (x-gater-secret metadata) on exesdb.v1 calls [env EX_ESDB_CLUSTER_SECRET].")
+@click.option("--consul", "use_consul", is_flag=True, envvar="GATER_CONSUL", default=False,
+              help="Register in Consul with a GRPC health check; deregister on shutdown [env GATER_CONSUL].")
+@click.option("--advertise", envvar="GATER_ADVERTISE", default=None,
+              help="host:port gateways should dial (default: the listen address; needed with 0.0.0.0) "
+                   "[env GATER_ADVERTISE].")
+@_consul_options
 @_log_options
 def node(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: str, synchronous: str,
-         node_id: str | None, log_level: str, log_format: str) -> None:
+         node_id: str | None, cluster_secret: str | None, use_consul: bool, advertise: str | None,
+         consul_addr: str, consul_token: str | None, consul_service: str, consul_dc: str | None,
+         consul_tag: str | None, log_level: str, log_format: str) -> None:
     """Run an event-store node."""
     gater_logging.configure(log_level, log_format)
     config = NodeConfig(listen=listen, data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
-                        sqlite_synchronous=synchronous, node_id=node_id)
-    _run(_serve_node(config, banner=False))
+                        sqlite_synchronous=synchronous, node_id=node_id, cluster_secret=cluster_secret)
+    registration = None
+    if use_consul:
+        from .gateway.discovery import ConsulRegistration, ConsulRegistrationConfig
+
+        agent = _agent(consul_addr, consul_token, consul_dc)
+
+        def registration(started):  # type: ignore[no-untyped-def]
+            host, port = (advertise or started.address).rsplit(":", 1)
+            if host in ("0.0.0.0", "::", "[::]"):
+                host = socket.gethostname()
+            return ConsulRegistration(ConsulRegistrationConfig(
+                address=host, port=int(port), agent=agent, service=consul_service, node_id=started.node_id,
+                cluster_id=started.backend.cluster_id, tags=(consul_tag,) if consul_tag else (),
+            ))
+    _run(_serve_node(config, registration))
+
+
+def _discovery(nodes: str | None, use_consul: bool, dns_name: str | None, dns_port: int | None, dns_kind: str,
+               dns_server: str | None, consul_addr: str, consul_token: str | None, consul_service: str,
+               consul_dc: str | None, consul_tag: str | None):  # type: ignore[no-untyped-def]
+    from .gateway import discovery as d
+
+    chosen = [x for x in (nodes, use_consul or None, dns_name) if x]
+    if len(chosen) != 1:
+        raise click.UsageError(
+            "say how to find nodes, exactly one of: --nodes host:port,... (or EX_ESDB_GATER_CONNECT_TO), "
+            "--consul (CONSUL_HTTP_ADDR), --dns NAME"
+        )
+    try:
+        if nodes:
+            return d.StaticDiscovery(d.parse_node_list(nodes))
+        if use_consul:
+            return d.ConsulDiscovery(d.ConsulDiscoveryConfig(
+                agent=_agent(consul_addr, consul_token, consul_dc), service=consul_service, tag=consul_tag))
+        servers: tuple[str, ...] = ()
+        server_port = 53
+        if dns_server:
+            host, server_port = d.parse_host_port(dns_server, source="--dns-server", default_port=53)
+            servers = (host,)
+        return d.DnsDiscovery(d.DnsDiscoveryConfig(name=dns_name or "", port=dns_port, kind=dns_kind.upper(),
+                                                   nameservers=servers, nameserver_port=server_port))
+    except d.DiscoveryConfigError as e:
+        raise click.BadParameter(str(e)) from e
+
+
+async def _serve_gateway(config, discovery) -> None:  # type: ignore[no-untyped-def]
+    from .gateway.server import GatewayServer
+
+    gateway = GatewayServer(config, discovery)
+    try:
+        await gateway.start()
+    except Exception as e:  # noqa: BLE001 - the entry point tells the user what to do
+        raise click.ClickException(str(e)) from e
+    await _until_signalled()
+    await gateway.stop()
+
+
+def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
+    """One of `gater gateway --workers N`'s processes (started with spawn)."""
+    from .gateway.server import GatewayConfig
+
+    gater_logging.configure(log_level, log_format)
+    discovery_kwargs = kwargs.pop("discovery")
+    _run(_serve_gateway(GatewayConfig(**kwargs), _discovery(**discovery_kwargs)))
+
+
+@main.command()
+@click.option("--listen", envvar="GATER_LISTEN", default="0.0.0.0:50051", show_default=True,
+              help="host:port to serve on [env GATER_LISTEN].")
+@click.option("--nodes", envvar="EX_ESDB_GATER_CONNECT_TO", default=None,
+              help="Static node list host:port,host:port [env EX_ESDB_GATER_CONNECT_TO].")
+@click.option("--consul", "use_consul", is_flag=True, envvar="GATER_CONSUL", default=False,
+              help="Discover passing nodes in Consul [env GATER_CONSUL].")
+@_consul_options
+@click.option("--dns", "dns_name", envvar="GATER_DNS_NAME", default=None,
+              help="Discover nodes through DNS records of this name (a Kubernetes headless service) "
+                   "[env GATER_DNS_NAME].")
+@click.option("--dns-kind", envvar="GATER_DNS_KIND", default="A", show_default=True,
+              type=click.Choice(["A", "AAAA", "SRV"], case_sensitive=False), help="A/AAAA (+ --dns-port) or SRV records.")
+@click.option("--dns-port", envvar="GATER_DNS_PORT", default=None, type=int, help="Node port for A/AAAA records.")
+@click.option("--dns-server", envvar="GATER_DNS_SERVER", default=None, help="host[:port] of the DNS server to ask.")
+@click.option("--cluster-id", envvar="GATER_CLUSTER_ID", default=None,
+              help="Route only to nodes of this cluster (default: the first one met) [env GATER_CLUSTER_ID].")
+@click.option("--cluster-secret", envvar="EX_ESDB_CLUSTER_SECRET", default=None,
+              help="Secret nodes require (x-gater-secret) [env EX_ESDB_CLUSTER_SECRET].")
+@click.option("--workers", envvar="GATER_WORKERS", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes serving the same port (SO_REUSEPORT) for more cores [env GATER_WORKERS].")
+@_log_options
+def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, consul_token: str | None,
+            consul_service: str, consul_dc: str | None, consul_tag: str | None, dns_name: str | None,
+            dns_kind: str, dns_port: int | None, dns_server: str | None, cluster_id: str | None,
+            cluster_secret: str | None, workers: int, log_level: str, log_format: str) -> None:
+    """Run a gateway: one address for clients, calls spread over healthy nodes."""
+    gater_logging.configure(log_level, log_format)
+    discovery_kwargs = dict(nodes=nodes, use_consul=use_consul, dns_name=dns_name, dns_port=dns_port,
+                            dns_kind=dns_kind, dns_server=dns_server, consul_addr=consul_addr,
+                            consul_token=consul_token, consul_service=consul_service, consul_dc=consul_dc,
+                            consul_tag=consul_tag)
+    _discovery(**discovery_kwargs)  # validate before starting anything
+    config = dict(listen=listen, cluster_id=cluster_id, cluster_secret=cluster_secret, reuse_port=workers > 1)
+    if workers == 1:
+        from .gateway.server import GatewayConfig
+
+        _run(_serve_gateway(GatewayConfig(**config), _discovery(**discovery_kwargs)))
+        return
+    if listen.endswith(":0"):
+        raise click.UsageError("--workers needs a fixed port: every worker binds the same one")
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    procs = [spawn.Process(target=_gateway_worker, args=({**config, "discovery": discovery_kwargs}, log_level, log_format),
+                           name=f"gateway-worker-{i}") for i in range(workers)]
+    for proc in procs:
+        proc.start()
+    log.info("gateway workers started", extra={"workers": workers, "listen": listen})
+    try:
+        asyncio.run(_until_signalled())
+    except KeyboardInterrupt:
+        pass
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(10)
 
 
 @main.command()

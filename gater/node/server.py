@@ -21,6 +21,7 @@ from ..errors import StoreAlreadyExistsError
 from ..store.base import StorageBackend
 from ..subscriptions.dispatch import PersistentSubscriptions
 from ..subscriptions.hub import Hub
+from ._auth import SecretInterceptor
 from ._convert import Edge
 from .servicers import (
     ClusterServicer,
@@ -77,7 +78,8 @@ class NodeServer:
             pass
         await self.hub.start()
         await self.persistent.start()
-        server = grpc.aio.server(options=_grpc.server_options(cfg.limits.max_message_bytes))
+        interceptors = (SecretInterceptor(cfg.cluster_secret),) if cfg.cluster_secret else ()
+        server = grpc.aio.server(options=_grpc.server_options(cfg.limits.max_message_bytes), interceptors=interceptors)
         try:
             port = server.add_insecure_port(cfg.listen)
         except RuntimeError as e:

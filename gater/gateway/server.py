@@ -1,0 +1,200 @@
+"""The gateway as one component: a grpc.aio server that forwards exesdb.v1 to nodes.
+
+Owns: `GatewayServer` (start() returns when serving, with its port; stop() idempotent),
+its own Cluster service (members, pool state, WatchMembers), its health (NOT_SERVING while
+no node is usable) and reflection.
+Must not import gater.store, gater.subscriptions or gater.node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from exesdb.v1 import cluster_pb2
+
+from .. import __version__, _grpc
+from .discovery import Discovery
+from .pool import ChannelPool, MemberView
+from .pool_state import PoolPolicy
+from .proxy import Forwarder
+
+__all__ = ["GatewayConfig", "GatewayServer"]
+
+log = logging.getLogger(__name__)
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    listen: str = "127.0.0.1:50051"
+    """host:port to serve on; port 0 picks a free one."""
+    cluster_id: str | None = None
+    """Follow only nodes of this cluster; None: the first cluster met."""
+    cluster_secret: str | None = None
+    """Sent to nodes in the x-gater-secret metadata."""
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest message accepted from clients."""
+    reuse_port: bool = False
+    """Let several gateway processes share the port (gater gateway --workers)."""
+    grace_s: float = 2.0
+    """How long stop() lets calls in flight finish."""
+    policy: PoolPolicy = field(default_factory=PoolPolicy)
+    """How failing nodes are ejected."""
+    gateway_id: str | None = None
+    """This gateway's id in Cluster.GetStatus; None: host:port."""
+
+
+class GatewayServer:
+    def __init__(self, config: GatewayConfig, discovery: Discovery) -> None:
+        self.config = config
+        self.discovery = discovery
+        metadata = (("x-gater-secret", config.cluster_secret),) if config.cluster_secret else ()
+        self.pool = ChannelPool(discovery, policy=config.policy, cluster_id=config.cluster_id, metadata=metadata)
+        self.forwarder = Forwarder(self.pool, extra_metadata=metadata)
+        self.health = HealthServicer()
+        self.port: int | None = None
+        self._server: grpc.aio.Server | None = None
+        self._stopped = False
+        self._serving: bool | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.listen.rsplit(':', 1)[0]}:{self.port}"
+
+    async def start(self) -> int:
+        await self.pool.start()
+        server = grpc.aio.server(options=_grpc.server_options(self.config.max_message_bytes, reuse_port=self.config.reuse_port))
+        try:
+            self.port = server.add_insecure_port(self.config.listen)
+        except RuntimeError as e:
+            await self.pool.stop()
+            raise OSError(f"cannot listen on {self.config.listen}: is another process using it? ({e})") from e
+        handlers = []
+        for service_name, service in _grpc.EXESDB_SERVICES.items():
+            if service_name == "exesdb.v1.Cluster":
+                handlers.append(_grpc.handlers_for(service_name, _ClusterServicer(self)))
+                continue
+            table = {}
+            for method in service.methods:
+                path = f"/{service_name}/{method.name}"
+                if path == "/exesdb.v1.Subscriptions/Subscribe":
+                    fn, make = self.forwarder.subscribe(), grpc.unary_stream_rpc_method_handler
+                elif method.server_streaming:
+                    fn, make = self.forwarder.read_stream(path), grpc.unary_stream_rpc_method_handler
+                else:
+                    fn, make = self.forwarder.unary(path), grpc.unary_unary_rpc_method_handler
+                table[method.name] = make(fn)  # no (de)serializers: bytes in, bytes out
+            handlers.append(grpc.method_handlers_generic_handler(service_name, table))
+        server.add_generic_rpc_handlers(tuple(handlers))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        _grpc.add_reflection(server)
+        await server.start()
+        self._server = server
+        self.pool.on_change(self._health_changed)
+        await self._update_health()
+        log.info(
+            "gateway serving",
+            extra={"address": self.address, "discovery": self.discovery.kind, "members": len(self.pool.state)},
+        )
+        return self.port
+
+    def _health_changed(self) -> None:
+        asyncio.ensure_future(self._update_health())
+
+    async def _update_health(self) -> None:
+        serving = self.pool.usable_count() > 0
+        if serving == self._serving or self._stopped:
+            return
+        self._serving = serving
+        status = _SERVING if serving else _NOT_SERVING
+        for name in ("", *_grpc.EXESDB_SERVICES):
+            await self.health.set(name, status)
+        if serving:
+            log.info("gateway has usable nodes: SERVING", extra={"usable": self.pool.usable_count()})
+        else:
+            log.warning("no usable node: NOT_SERVING; calls get UNAVAILABLE", extra={"known": len(self.pool.state)})
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None:
+            await self.health.enter_graceful_shutdown()
+            await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
+        await self.pool.stop()
+        log.info("gateway stopped", extra={"address": self.address})
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> GatewayServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def _member(view: MemberView) -> cluster_pb2.Member:
+    member = cluster_pb2.Member(
+        node_id=view.node_id,
+        address=view.address,
+        cluster_id=view.cluster_id,
+        healthy=view.status.available,
+        in_flight=view.status.in_flight,
+        failures=view.status.failures,
+    )
+    if view.status.ejected_for_s:
+        member.ejected_until.FromNanoseconds(int((time.time() + view.status.ejected_for_s) * 1e9))
+    return member
+
+
+class _ClusterServicer:
+    def __init__(self, gateway: GatewayServer) -> None:
+        self.gateway = gateway
+
+    async def GetStatus(self, request: cluster_pb2.GetStatusRequest, context: Any) -> cluster_pb2.GetStatusResponse:
+        g = self.gateway
+        return cluster_pb2.GetStatusResponse(
+            role=cluster_pb2.ROLE_GATEWAY,
+            node_id=g.config.gateway_id or f"{socket.gethostname()}:{g.port}",
+            cluster_id=g.pool.cluster_id or "",
+            version=__version__,
+            members=[_member(v) for v in g.pool.members()],
+            discovery=g.discovery.kind,
+            discovery_ok=g.discovery.ok,
+            address=g.address,
+        )
+
+    async def WatchMembers(self, request: cluster_pb2.WatchMembersRequest, context: Any) -> AsyncIterator[cluster_pb2.WatchMembersResponse]:
+        pool = self.gateway.pool
+        Change = cluster_pb2.WatchMembersResponse
+        known = {v.address: _member(v) for v in pool.members()}
+        for member in known.values():
+            yield Change(change=Change.CHANGE_PRESENT, member=member)
+        generation = pool.generation
+        while True:
+            generation = await pool.wait_for_change(generation)
+            now = {v.address: _member(v) for v in pool.members()}
+            for address in now.keys() - known.keys():
+                yield Change(change=Change.CHANGE_JOINED, member=now[address])
+            for address in known.keys() - now.keys():
+                yield Change(change=Change.CHANGE_LEFT, member=known[address])
+            for address in now.keys() & known.keys():
+                before, after = known[address], now[address]
+                if (before.healthy, before.cluster_id, before.node_id) != (after.healthy, after.cluster_id, after.node_id):
+                    yield Change(change=Change.CHANGE_UPDATED, member=after)
+            known = now
