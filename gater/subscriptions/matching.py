@@ -33,9 +33,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exesdb.v1 import types_pb2
 from google.protobuf import json_format
 
+from exesdb.v1 import types_pb2
 from gater.errors import InvalidArgumentError
 from gater.store.base import ALL_STREAM, RecordedEvent
 
@@ -304,7 +304,7 @@ def make_filter(
         raise InvalidArgumentError("selector", f"must be empty for {kind.name} (use pattern)")
     if not pattern:
         raise InvalidArgumentError(
-            "pattern", f"must not be empty for {kind.name} (BY_STREAM \"$all\" selects every event)"
+            "pattern", f'must not be empty for {kind.name} (BY_STREAM "$all" selects every event)'
         )
     if not isinstance(pattern, Mapping):
         raise InvalidArgumentError("pattern", "must be an object")

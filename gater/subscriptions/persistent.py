@@ -155,6 +155,9 @@ class PersistentState:
         # Replayed positions at or below the checkpoint, still outstanding (persisted).
         self._replayed_below: set[int] = set()
         self._parked: set[int] = set()
+        # Replayed events beyond the read position that were finished before the read reached
+        # them (only after a restore): reading them must not deliver them again.
+        self._done_ahead: set[int] = set()
         self._consumers: dict[str, int] = {}  # consumer id -> events in flight to it
         self._order: list[str] = []  # consumers in join order, for round-robin
         self._rr = 0
@@ -347,13 +350,19 @@ class PersistentState:
                 if entry.event is None:
                     self._attach(entry, event)
                     taken += 1
-            elif position > self._scanned and position not in self._parked:
+            elif (
+                position > self._scanned
+                and position not in self._parked
+                and position not in self._done_ahead
+            ):
                 entry = _Entry(position, event)
                 self._entries[position] = entry
                 heapq.heappush(self._above, position)
                 self._make_waiting(entry)
                 taken += 1
         self._scanned = max(self._scanned, scanned_up_to)
+        if self._done_ahead:
+            self._done_ahead = {p for p in self._done_ahead if p > self._scanned}
         self._advance()
         return taken
 
@@ -518,6 +527,9 @@ class PersistentState:
             self._changes += 1
         if park:
             self._parked.add(position)
+            self._changes += 1
+        elif position > self._scanned:
+            self._done_ahead.add(position)
 
     def _advance(self) -> None:
         """Moves the checkpoint up to just below the lowest outstanding event above it, or to

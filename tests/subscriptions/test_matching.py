@@ -7,11 +7,11 @@ import math
 from typing import Any
 
 import pytest
-from exesdb.v1 import subscriptions_pb2, types_pb2
 from google.protobuf import json_format, struct_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exesdb.v1 import subscriptions_pb2, types_pb2
 from gater.errors import InvalidArgumentError
 from gater.store.base import RecordedEvent
 from gater.subscriptions import matching
@@ -80,8 +80,14 @@ def test_kind_values_mirror_the_proto_enum() -> None:
 
 
 @pytest.mark.parametrize(
-    "spelling", [SubscriptionKind.BY_EVENT_TYPE, 1, "BY_EVENT_TYPE", "by_event_type",
-                 "SUBSCRIPTION_TYPE_BY_EVENT_TYPE"]
+    "spelling",
+    [
+        SubscriptionKind.BY_EVENT_TYPE,
+        1,
+        "BY_EVENT_TYPE",
+        "by_event_type",
+        "SUBSCRIPTION_TYPE_BY_EVENT_TYPE",
+    ],
 )
 def test_kind_spellings(spelling: Any) -> None:
     assert make_filter(spelling, "t").kind is SubscriptionKind.BY_EVENT_TYPE
@@ -178,8 +184,14 @@ def test_bad_event_type_names_selector(selector: str) -> None:
 # --- BY_EVENT_PAYLOAD -------------------------------------------------------------------
 
 
-READING = {"sensor": "t-1", "celsius": 21, "where": {"house": "g1", "bed": {"row": 2}},
-           "tags": ["a", "b"], "ok": True, "note": None}
+READING = {
+    "sensor": "t-1",
+    "celsius": 21,
+    "where": {"house": "g1", "bed": {"row": 2}},
+    "tags": ["a", "b"],
+    "ok": True,
+    "note": None,
+}
 
 
 @pytest.mark.parametrize(
@@ -252,8 +264,17 @@ def test_wildcard_is_only_a_value() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[1, 2]", b'"text"', b"21", b"null", b"\xff\xfe\x00", b'{"sensor": ',
-     b"[" * 100_000],
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        b"21",
+        b"null",
+        b"\xff\xfe\x00",
+        b'{"sensor": ',
+        b"[" * 100_000,
+    ],
 )
 def test_payload_never_matches_a_body_that_is_not_a_json_object(body: bytes) -> None:
     f = payload({"sensor": "_"})
@@ -433,8 +454,15 @@ def test_bad_record_patterns_name_the_field(pattern: dict, field: str) -> None:
 
 def test_pattern_fields_are_the_documented_ones() -> None:
     assert PATTERN_FIELDS == {
-        "stream_id", "event_type", "event_id", "content_type", "metadata_content_type",
-        "version", "position", "data", "metadata",
+        "stream_id",
+        "event_type",
+        "event_id",
+        "content_type",
+        "metadata_content_type",
+        "version",
+        "position",
+        "data",
+        "metadata",
     }
     record_fields = set(types_pb2.EventRecord.DESCRIPTOR.fields_by_name)
     assert PATTERN_FIELDS <= record_fields
@@ -467,7 +495,12 @@ def test_event_view_mirrors_the_recorded_fields() -> None:
     event = make_event(**FULL)
     view = EventView(event)
     assert (view.position, view.stream_id, view.version, view.event_id, view.event_type) == (
-        7, "orders-1", 3, EVENT_ID, "order_placed:v1")
+        7,
+        "orders-1",
+        3,
+        EVENT_ID,
+        "order_placed:v1",
+    )
     assert view.event is event
     assert EventView.of(view) is view
     assert EventView.of(event).event is event
@@ -478,12 +511,18 @@ def test_event_view_mirrors_the_recorded_fields() -> None:
 # --- properties ---------------------------------------------------------------------------
 
 _SAFE_INT = st.integers(-(2**53), 2**53)
-json_scalars = st.none() | st.booleans() | _SAFE_INT | st.floats(allow_nan=False,
-                                                                 allow_infinity=False) | st.text()
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | _SAFE_INT
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(min_size=1), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(min_size=1), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 json_objects = st.dictionaries(st.text(min_size=1), json_values, min_size=1, max_size=6)
@@ -495,8 +534,9 @@ def test_every_value_matches_itself(value: Any) -> None:
 
 
 @given(json_objects, st.data())
-def test_any_subset_of_keys_matches_and_an_extra_key_does_not(body: dict, data: st.DataObject)\
-        -> None:
+def test_any_subset_of_keys_matches_and_an_extra_key_does_not(
+    body: dict, data: st.DataObject
+) -> None:
     keys = data.draw(st.lists(st.sampled_from(sorted(body)), unique=True, min_size=1))
     sub = {k: body[k] for k in keys}
     event = make_event(data=body)
