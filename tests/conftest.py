@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from exesdb.v1 import (
     cluster_pb2_grpc,
     snapshots_pb2_grpc,
@@ -16,11 +18,14 @@ from exesdb.v1 import (
     streams_pb2_grpc,
     subscriptions_pb2_grpc,
 )
-
 from gater.config import Limits, NodeConfig
 from gater.node import NodeServer
+from tests.store.pg_fixtures import pg_database, postgres_dsn  # noqa: F401 - fixtures for every test
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Our own logs run at DEBUG in tests (pyproject); grpc's own debug lines only add noise.
+logging.getLogger("grpc").setLevel(logging.INFO)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-_SERVING = re.compile(r"(node|gateway) serving .*?address=(\S+)")
+_SERVING = {role: re.compile(rf"{role} serving .*?address=(\S+)") for role in ("node", "gateway")}
 
 
 class GaterProcess:
@@ -17,6 +17,8 @@ class GaterProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = args
+        # `gater dev` logs its node first, then the gateway clients should use.
+        self.role = "node" if args[0] == "node" else "gateway"
         self.env = env
         self.proc: asyncio.subprocess.Process | None = None
         self.address = ""
@@ -37,9 +39,9 @@ class GaterProcess:
                 if not line:
                     raise RuntimeError("gater exited before serving:\n" + "".join(self.log))
                 self.log.append(line)
-                match = _SERVING.search(line)
+                match = _SERVING[self.role].search(line)
                 if match:
-                    self.address = match.group(2)
+                    self.address = match.group(1)
                     break
         self._drain = asyncio.create_task(self._keep_reading())
         return self.address

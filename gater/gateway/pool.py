@@ -14,6 +14,7 @@ of another cluster (a misconfigured Consul tag, a stale DNS record) is never sen
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -85,6 +86,8 @@ class ChannelPool:
         """The cluster this gateway follows (configured, or the first one probed)."""
         self.metadata = metadata
         self.rng = rng or random.Random()
+        self.calls: collections.Counter[str] = collections.Counter()
+        """Calls started per member address since the gateway started."""
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._info: dict[str, tuple[str, str]] = {}  # address -> (node_id, cluster_id)
         self._listeners: list[Callable[[], None]] = []
@@ -198,6 +201,13 @@ class ChannelPool:
 
     def channel(self, address: str) -> grpc.aio.Channel | None:
         return self._channels.get(address)
+
+    def acquire(self, address: str) -> None:
+        self.calls[address] += 1
+        self.state.acquire(address)
+
+    def release(self, address: str) -> None:
+        self.state.release(address)
 
     def report_failure(self, address: str) -> None:
         was = self.state.is_available(address, time.monotonic())

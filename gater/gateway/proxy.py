@@ -120,7 +120,7 @@ class Forwarder:
                     address = pool.fallback(address)
                     continue
                 call = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
-                pool.state.acquire(address)
+                pool.acquire(address)
                 try:
                     response = await call(request, metadata=metadata, timeout=self._timeout(context))
                 except grpc.aio.AioRpcError as e:
@@ -134,7 +134,7 @@ class Forwarder:
                     address = pool.fallback(address)
                     continue
                 finally:
-                    pool.state.release(address)
+                    pool.release(address)
                 pool.report_success(address)
                 return response
 
@@ -165,7 +165,7 @@ class Forwarder:
                 )
                 first: bytes | None = None
                 last: bytes | None = None
-                pool.state.acquire(address)
+                pool.acquire(address)
                 try:
                     async for message in call:
                         if first is None:
@@ -187,7 +187,7 @@ class Forwarder:
                     continue
                 finally:
                     call.cancel()  # the client left (or the node failed): end the node's call too
-                    pool.state.release(address)
+                    pool.release(address)
                 pool.report_success(address)
                 return
 
@@ -218,7 +218,7 @@ class Forwarder:
                 call = channel.unary_stream(method, request_serializer=_identity, response_deserializer=_identity)(
                     current, metadata=metadata, timeout=self._timeout(context)
                 )
-                pool.state.acquire(address)
+                pool.acquire(address)
                 try:
                     async for message in call:
                         if resume.passes(message):
@@ -237,7 +237,7 @@ class Forwarder:
                     continue
                 finally:
                     call.cancel()
-                    pool.state.release(address)
+                    pool.release(address)
                 return
 
         return handler

@@ -244,9 +244,12 @@ class Edge:
                 "events", f"at most {self.limits.max_events_per_append} events per append, got {count}"
             )
         out = []
+        seen: dict[str, int] = {}
         for i, e in enumerate(events):
             where = f"events[{i}]"
             event_id = self.uuid(e.event_id, f"{where}.event_id") if e.event_id else str(uuid.uuid4())
+            if seen.setdefault(event_id, i) != i:
+                raise InvalidArgumentError(f"{where}.event_id", f"repeats events[{seen[event_id]}].event_id")
             data = json_bytes(e.data_json) if e.WhichOneof("body") == "data_json" else e.data
             metadata = json_bytes(e.metadata_json) if e.WhichOneof("meta") == "metadata_json" else e.metadata
             out.append(

@@ -205,6 +205,11 @@ def _append_job(stream_id: str, events: Sequence[NewEvent], expected: int) -> Ca
             repeat = _find_repeat(conn, stream_id, events)
             if repeat is not None:
                 return repeat
+            seen: set[str] = set()
+            for i, event in enumerate(events):  # the same id twice within this append
+                if event.event_id in seen:
+                    raise DuplicateEventIdError(f"events[{i}].event_id", event.event_id) from e
+                seen.add(event.event_id)
             raise
         conn.execute(
             "INSERT INTO streams (stream_id, version, created_epoch) VALUES (?, ?, ?)"
