@@ -23,7 +23,16 @@ from ._sql import query
 
 __all__ = ["Database"]
 
-_CONNECTION_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError)
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.OperatorInterventionError,
+    ConnectionError,
+    TimeoutError,
+)
+"""Errors after which a connection cannot be trusted: it is terminated, not returned to the
+pool (whose reset of a broken connection could wait forever), and a read is retried once."""
 
 
 class Database:
@@ -81,7 +90,13 @@ class Database:
         pool = self._require_pool()
         with translating(store_id):
             async with pool.acquire(timeout=self.command_timeout_s) as con:
-                yield con
+                try:
+                    yield con
+                except _CONNECTION_LOST:
+                    # E.g. a server-side termination that asyncpg had not noticed yet when the
+                    # pool handed the connection out: drop it, the pool opens a new one.
+                    con.terminate()
+                    raise
 
     @contextlib.asynccontextmanager
     async def transaction(self, store_id: str | None = None) -> AsyncIterator[asyncpg.Connection]:

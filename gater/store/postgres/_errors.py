@@ -34,6 +34,7 @@ _OUTAGE = (
     asyncpg.ReadOnlySQLTransactionError,  # a standby after a failover
     asyncpg.TransactionRollbackError,  # serialization failure, deadlock: retryable
     asyncpg.InterfaceError,  # connection closed under us, pool closed
+    asyncpg.InternalClientError,  # protocol state broken by a connection terminated mid-use
     OSError,  # refused, reset, no such socket
     TimeoutError,  # connect timeout, command timeout
 )

@@ -1,0 +1,95 @@
+"""The pure core of the PostgreSQL group commit (gater.store.postgres._plan): one batch of
+appends decided against the state read under the store's lock. No database needed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exesdb.v1 import types_pb2
+from gater.errors import DuplicateEventIdError, InvalidArgumentError, WrongExpectedVersionError
+from gater.store.base import (
+    EXPECT_ANY,
+    EXPECT_NO_STREAM,
+    EXPECT_STREAM_EXISTS,
+    AppendResult,
+    NewEvent,
+)
+from gater.store.postgres._plan import AppendRequest, ExistingEvent, plan_batch
+
+__all__: list[str] = []
+
+
+def new(n: int) -> list[NewEvent]:
+    return [NewEvent(str(uuid.uuid4()), "t", b"{}") for _ in range(n)]
+
+
+def test_each_request_is_decided_on_its_own_in_order() -> None:
+    stored = new(1)[0]
+    first, second = new(2), new(1)
+    plan = plan_batch(
+        [
+            AppendRequest("a", first, EXPECT_NO_STREAM),
+            AppendRequest("a", new(1), EXPECT_NO_STREAM),  # "a" exists by now
+            AppendRequest("a", second, 1),
+            AppendRequest("b", new(1), EXPECT_STREAM_EXISTS),  # "b" does not
+            AppendRequest("a", first, 99),  # a repeat of the first request: its result
+            AppendRequest("c", [stored], EXPECT_ANY),  # id stored elsewhere before
+            AppendRequest("c", [second[0], *new(1)], EXPECT_ANY),  # partial overlap
+        ],
+        last_position=9,
+        stream_versions={},
+        existing={stored.event_id: ExistingEvent("z", 0, 3)},
+        created_epoch_us=1_700_000_000_123_456,
+    )
+    ok_first, wrong_1, ok_second, wrong_2, repeat, dup_1, dup_2 = plan.outcomes
+    assert ok_first == AppendResult(0, 1, 10, 11)
+    assert isinstance(wrong_1, WrongExpectedVersionError) and wrong_1.current_version == 1
+    assert ok_second == AppendResult(2, 2, 12, 12)
+    assert isinstance(wrong_2, WrongExpectedVersionError) and wrong_2.current_version == -1
+    assert repeat == AppendResult(0, 1, 10, 11, duplicate=True)
+    assert isinstance(dup_1, DuplicateEventIdError) and dup_1.field == "events[0].event_id"
+    assert isinstance(dup_2, DuplicateEventIdError) and dup_2.event_id == second[0].event_id
+    assert [r.position for r in plan.rows] == [10, 11, 12]
+    assert plan.stream_versions == {"a": 2}
+    assert (plan.last_position, plan.new_streams) == (12, 1)
+    record = types_pb2.EventRecord.FromString(plan.rows[2].record)
+    assert (record.stream_id, record.version, record.position, record.event_id) == ("a", 2, 12, second[0].event_id)
+    assert record.created_epoch == 1_700_000_000_123_456
+
+
+@pytest.mark.parametrize(
+    ("events", "field"),
+    [([], "events"), ([NewEvent("not-a-uuid", "t")], "events[0].event_id")],
+)
+def test_bad_requests_fail_alone(events: list[NewEvent], field: str) -> None:
+    plan = plan_batch(
+        [AppendRequest("a", events, EXPECT_ANY), AppendRequest("a", new(1), EXPECT_ANY)],
+        last_position=-1, stream_versions={}, existing={}, created_epoch_us=1,
+    )
+    assert isinstance(plan.outcomes[0], InvalidArgumentError) and plan.outcomes[0].field == field
+    assert plan.outcomes[1] == AppendResult(0, 0, 0, 0)
+
+
+def test_ids_are_stored_in_canonical_spelling() -> None:
+    upper = str(uuid.uuid4()).upper()
+    plan = plan_batch([AppendRequest("a", [NewEvent(upper, "t")], EXPECT_ANY)],
+                      last_position=-1, stream_versions={}, existing={}, created_epoch_us=1)
+    assert plan.rows[0].event_id == upper.lower()
+    assert types_pb2.EventRecord.FromString(plan.rows[0].record).event_id == upper.lower()
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4)), min_size=1, max_size=30))
+def test_any_appends_give_dense_positions_and_versions(appends: list[tuple[int, int]]) -> None:
+    plan = plan_batch(
+        [AppendRequest(f"s{s}", new(n), EXPECT_ANY) for s, n in appends],
+        last_position=4, stream_versions={"s0": 6}, existing={}, created_epoch_us=1,
+    )
+    assert [r.position for r in plan.rows] == list(range(5, 5 + sum(n for _, n in appends)))
+    for stream in {r.stream_id for r in plan.rows}:
+        versions = [r.version for r in plan.rows if r.stream_id == stream]
+        start = 7 if stream == "s0" else 0
+        assert versions == list(range(start, start + len(versions)))
