@@ -12,9 +12,9 @@ import asyncio
 import uuid
 
 import grpc
-from exesdb.v1 import streams_pb2, streams_pb2_grpc, types_pb2
 
 from bench._common import Timer, node_process, report
+from exesdb.v1 import streams_pb2, streams_pb2_grpc, types_pb2
 
 BODY = b'{"temperature":21.5,"humidity":48,"greenhouse":"gh-1","operator":"John"}'
 

@@ -13,12 +13,13 @@ from importlib import resources
 from typing import Any
 
 import grpc
-from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2, subscriptions_pb2
 from google.protobuf import descriptor_pb2
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
+
+from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2, subscriptions_pb2
 
 from . import _wire
 

@@ -9,8 +9,8 @@ import uuid
 
 import grpc
 import pytest
-from exesdb.v1 import streams_pb2, streams_pb2_grpc, types_pb2
 
+from exesdb.v1 import streams_pb2, streams_pb2_grpc, types_pb2
 from tests.procs import GaterProcess
 
 pytestmark = pytest.mark.slow

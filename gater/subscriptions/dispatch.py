@@ -24,7 +24,14 @@ from .hub import PAGE
 from .matching import EventFilter, EventView, make_filter
 from .persistent import Delivery, NackAction, PersistentSettings, PersistentState
 
-__all__ = ["Definition", "Dispatcher", "PersistentSubscriptions", "SubscriptionStats", "consume", "nack_action"]
+__all__ = [
+    "Definition",
+    "Dispatcher",
+    "PersistentSubscriptions",
+    "SubscriptionStats",
+    "consume",
+    "nack_action",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +64,12 @@ class Definition:
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Definition:
-        return cls(value["kind"], value["selector"], value["pattern"], PersistentSettings(**value["settings"]))
+        return cls(
+            value["kind"],
+            value["selector"],
+            value["pattern"],
+            PersistentSettings(**value["settings"]),
+        )
 
     def filter(self) -> EventFilter:
         return make_filter(self.kind, self.selector, self.pattern)
@@ -77,7 +89,9 @@ class SubscriptionStats:
 class Dispatcher:
     """Delivers one persistent subscription of one store to the consumers connected here."""
 
-    def __init__(self, store: EventStore, name: str, definition: Definition, state: PersistentState) -> None:
+    def __init__(
+        self, store: EventStore, name: str, definition: Definition, state: PersistentState
+    ) -> None:
         self.store = store
         self.name = name
         self.definition = definition
@@ -197,7 +211,11 @@ class Dispatcher:
             timeout = min(timeout, _PERSIST_EVERY_S)
         waits = [asyncio.ensure_future(self._wake.wait())]
         if self.state.read_budget > 0:
-            waits.append(asyncio.ensure_future(self.store.wait_for_position(max(last, self.state.next_position - 1), timeout)))
+            waits.append(
+                asyncio.ensure_future(
+                    self.store.wait_for_position(max(last, self.state.next_position - 1), timeout)
+                )
+            )
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -229,14 +247,18 @@ class PersistentSubscriptions:
         await exit_stack.aclose()
         self._dispatchers.clear()
 
-    async def save(self, store_id: str, name: str, definition: Definition, start_checkpoint: int) -> bool:
+    async def save(
+        self, store_id: str, name: str, definition: Definition, start_checkpoint: int
+    ) -> bool:
         store = await self.backend.open_store(store_id)
         initial = PersistentState(definition.settings, start_checkpoint).snapshot()
         created = await store.save_subscription(name, definition.to_json(), initial)
         running = self._dispatchers.get((store_id, name))
         if running is not None:
             running[0].redefine(definition)
-        log.info("saved subscription", extra={"store": store_id, "subscription": name, "new": created})
+        log.info(
+            "saved subscription", extra={"store": store_id, "subscription": name, "new": created}
+        )
         return created
 
     async def remove(self, store_id: str, name: str) -> None:
@@ -265,7 +287,9 @@ class PersistentSubscriptions:
             definition = Definition.from_json(saved[0])
             state = PersistentState.restore(saved[1], definition.settings)
             dispatcher = Dispatcher(store, name, definition, state)
-            task = self._group.create_task(self._run(store_id, dispatcher), name=f"dispatch-{store_id}-{name}")
+            task = self._group.create_task(
+                self._run(store_id, dispatcher), name=f"dispatch-{store_id}-{name}"
+            )
             self._dispatchers[(store_id, name)] = (dispatcher, task)
             return dispatcher
 
@@ -275,7 +299,9 @@ class PersistentSubscriptions:
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - one subscription failing must not stop the node
-            log.exception("dispatcher stopped", extra={"store": store_id, "subscription": dispatcher.name})
+            log.exception(
+                "dispatcher stopped", extra={"store": store_id, "subscription": dispatcher.name}
+            )
 
     async def list(self, store_id: str) -> list[SubscriptionStats]:
         store = await self.backend.open_store(store_id)
@@ -286,12 +312,25 @@ class PersistentSubscriptions:
             running = self._dispatchers.get((store_id, name))
             if running is not None and not running[1].done():
                 state = running[0].state
-                stats = (state.checkpoint, state.in_flight_count, state.parked_count, running[0].consumer_count)
+                stats = (
+                    state.checkpoint,
+                    state.in_flight_count,
+                    state.parked_count,
+                    running[0].consumer_count,
+                )
             else:
                 stats = (state_json.get("checkpoint", -1), 0, len(state_json.get("parked", ())), 0)
             checkpoint, in_flight, parked, consumers = stats
             out.append(
-                SubscriptionStats(name, definition, checkpoint, max(0, last - checkpoint), in_flight, parked, consumers)
+                SubscriptionStats(
+                    name,
+                    definition,
+                    checkpoint,
+                    max(0, last - checkpoint),
+                    in_flight,
+                    parked,
+                    consumers,
+                )
             )
         return out
 
@@ -301,7 +340,11 @@ class PersistentSubscriptions:
 
 
 async def consume(
-    dispatcher: Dispatcher, consumer_id: str, queue: asyncio.Queue[Delivery | None], heartbeat_s: float, max_batch: int
+    dispatcher: Dispatcher,
+    consumer_id: str,
+    queue: asyncio.Queue[Delivery | None],
+    heartbeat_s: float,
+    max_batch: int,
 ) -> AsyncIterator[list[Delivery] | None]:
     """A connected consumer's delivery batches (None: time for a heartbeat); disconnects it
     at the end (its in-flight events go to the other consumers)."""

@@ -111,7 +111,9 @@ class StoreTailer:
                 self._wake.clear()
                 last = await self.store.last_position()
                 self.position = max(self.position, last)
-                waiter = asyncio.ensure_future(self.store.wait_for_position(self.position, self.poll_s))
+                waiter = asyncio.ensure_future(
+                    self.store.wait_for_position(self.position, self.poll_s)
+                )
                 woken = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait((waiter, woken), return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
@@ -128,7 +130,11 @@ class StoreTailer:
         upto = page[-1].position
         views = [EventView(e) for e in page]
         for feed in list(self._feeds):
-            if feed.filter.stream is None and not feed.filter.needs_record and feed.filter.selector == "$all":
+            if (
+                feed.filter.stream is None
+                and not feed.filter.needs_record
+                and feed.filter.selector == "$all"
+            ):
                 matching = [v.event for v in views if v.position > feed.cursor]
             else:
                 matching = [v.event for v in views if v.position > feed.cursor and feed.wants(v)]
@@ -137,7 +143,10 @@ class StoreTailer:
             except asyncio.QueueFull:
                 self._feeds.discard(feed)
                 feed.dropped = True
-                log.info("subscriber fell behind: back to catch-up", extra={"store": self.store.store_id, "position": feed.cursor})
+                log.info(
+                    "subscriber fell behind: back to catch-up",
+                    extra={"store": self.store.store_id, "position": feed.cursor},
+                )
                 continue
             feed.cursor = upto
         self.position = upto
@@ -205,7 +214,9 @@ class Hub:
             return tailer
         tailer = StoreTailer(store, self.poll_s)
         self._tailers[store_id] = tailer
-        self._tasks[store_id] = self._group.create_task(self._run(store_id, tailer), name=f"tailer-{store_id}")
+        self._tasks[store_id] = self._group.create_task(
+            self._run(store_id, tailer), name=f"tailer-{store_id}"
+        )
         return tailer
 
     async def _run(self, store_id: str, tailer: StoreTailer) -> None:
@@ -246,6 +257,7 @@ async def follow(
     one_stream = event_filter.stream
     caught_up_sent = False
     skipped = 0
+    prefetch: asyncio.Future[list[RecordedEvent]] | None = None
     try:
         while True:
             # -- catch-up from the store, a page at a time ----------------------------------
@@ -262,10 +274,13 @@ async def follow(
                         continue
                     feed.cursor = max(feed.cursor, last)
                 else:
-                    page = await store.read_all(feed.cursor + 1, PAGE)
+                    page = await (prefetch or store.read_all(feed.cursor + 1, PAGE))
+                    prefetch = None
                     if page:
-                        matching = [e for e in page if event_filter.matches(EventView(e))]
                         feed.cursor = page[-1].position
+                        # Read the next page while this one is matched and sent.
+                        prefetch = asyncio.ensure_future(store.read_all(feed.cursor + 1, PAGE))
+                        matching = [e for e in page if event_filter.matches(EventView(e))]
                         if matching:
                             skipped = 0
                             for chunk in _chunks(matching, max_batch):
@@ -306,6 +321,8 @@ async def follow(
                         yield Checkpoint(upto)
             # Dropped by the tailer: its cursor says where the queue ended; read on from there.
     finally:
+        if prefetch is not None:
+            prefetch.cancel()
         tailer.detach(feed)
 
 
