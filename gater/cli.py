@@ -352,3 +352,5 @@ def health(addr: str, service: str, timeout_s: float) -> None:
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     click.echo(f"{addr}{' ' + service if service else ''}: {status}")
     sys.exit(0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1)
+
+from ._cli_client import register; register(main)  # noqa: E402, E702, I001 - client commands join last

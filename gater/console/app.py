@@ -1,0 +1,576 @@
+"""The interactive test console (`gater console`): the seed's 15-entry menu over the client.
+
+Owns: `ConsoleApp` — the menu loop, observers (transient subscriptions that print
+``SEEN [...]``), producers (tasks appending greenhouse events), subscribers (persistent
+subscriptions that print ``RECEIVED [...]`` and ack), and the clean shutdown of all of them.
+Input is read line by line from a daemon thread, so the event loop keeps printing while a
+person types; everything printed goes through one rich Console on the loop's thread.
+Must not import anything from gater but gater.client, gater.errors and this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..client import ALL, BEGINNING, NOW, Client, Event, NewEvent
+from ..errors import GaterError, WrongExpectedVersionError
+from . import greenhouse
+from .patterns import PatternError, parse_pattern
+
+__all__ = ["ConsoleApp", "Theme", "run_console"]
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    """The seed's colours (BCUtils.ColorFuncs names as rich styles)."""
+
+    seen: str = "bright_green on black"
+    received: str = "bright_green on black"
+    appended: str = "bright_yellow on black"
+    observer: str = "bright_yellow on black"
+    subscriber: str = "bright_yellow on green"
+    producer: str = "bright_green on black"
+    ok: str = "green"
+    warn: str = "yellow"
+    error: str = "red"
+    heading: str = "bold bright_blue"
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
+
+
+def describe(event: Event) -> str:
+    """The seed's one-line rendering: ``stream:type (vN) => payload``."""
+    return f"{event.stream_id}:{event.event_type} (v{event.version}) => {_compact(event.data)}"
+
+
+@dataclass(eq=False)
+class Observer:
+    name: str
+    kind: str  # "by_stream", "by_event_type", "by_event_payload"
+    selector: Any
+    task: asyncio.Task[None] | None = None
+    seen: int = 0
+    error: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+@dataclass(eq=False)
+class Producer:
+    stream_id: str
+    batch_size: int
+    period_s: float
+    task: asyncio.Task[None] | None = None
+    appended: int = 0
+    version: int = -1
+    error: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    name: str
+    selector: str
+    task: asyncio.Task[None] | None = None
+    received: int = 0
+    error: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+@dataclass
+class _Lines:
+    """Lines typed by the person, read on a daemon thread (a blocked read never holds up
+    exit) and handed to the loop; None means end of input."""
+
+    source: TextIO
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        def pump() -> None:
+            while True:
+                line = self.source.readline()
+                loop.call_soon_threadsafe(self.queue.put_nowait, line if line else None)
+                if not line:
+                    return
+
+        threading.Thread(target=pump, name="console-input", daemon=True).start()
+
+
+class ConsoleApp:
+    """The console over one connected client. `await app.run()` until the person exits."""
+
+    MENU = (
+        ("📊 Observers:", "green", ("Create Observer by Stream", "Create Observer by Event Type",
+                                     "Create Observer by Event Payload", "List Active Observers",
+                                     "Monitor Specific Observer", "Stop Observer")),
+        ("🏭 Producers:", "yellow", ("Start Producers", "Stop Producer", "List Active Producers")),
+        ("📡 Subscriptions:", "magenta", ("Create Subscription", "List Subscriptions")),
+        ("📈 Data Management:", "blue", ("View Stream Data", "Append Events Manually", "Get Cluster Status")),
+        ("🚪 Exit:", "red", ("Exit Console",)),
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        client: Client,
+        store: str,
+        *,
+        console: Console | None = None,
+        stdin: TextIO | None = None,
+        theme: Theme | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.out = console or Console(highlight=False)
+        self.theme = theme or Theme()
+        self.rng = rng or random.Random()
+        self.observers: dict[str, Observer] = {}
+        self.producers: dict[str, Producer] = {}
+        self.subscribers: dict[str, Subscriber] = {}
+        self._lines = _Lines(stdin or sys.stdin)
+        self._monitoring: str | None = None
+        self._handlers: dict[str, Callable[[], Any]] = {
+            "1": self.create_observer_by_stream,
+            "2": self.create_observer_by_event_type,
+            "3": self.create_observer_by_event_payload,
+            "4": self.list_observers,
+            "5": self.monitor_observer,
+            "6": self.stop_observer,
+            "7": self.start_producers,
+            "8": self.stop_producer,
+            "9": self.list_producers,
+            "10": self.create_subscription,
+            "11": self.list_subscriptions,
+            "12": self.view_stream_data,
+            "13": self.append_events_manually,
+            "14": self.cluster_status,
+        }
+
+    # -- input and output ------------------------------------------------------------------
+
+    def say(self, message: str, style: str = "") -> None:
+        self.out.print(Text(message, style=style), soft_wrap=True)
+
+    async def ask(self, prompt: str, default: str = "") -> str:
+        """One typed line, stripped; `default` when empty. EOFError at the end of input."""
+        self.out.print(Text(prompt, style="bold"), end="")
+        self.out.file.flush()
+        line = await self._lines.queue.get()
+        if line is None:
+            raise EOFError
+        return line.strip() or default
+
+    async def ask_int(self, prompt: str, default: int, minimum: int = 0) -> int | None:
+        raw = await self.ask(prompt, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            self.say(f"❌ Expected a whole number >= {minimum}, got {raw!r}", self.theme.error)
+            return None
+        return value
+
+    # -- the menu ---------------------------------------------------------------------------
+
+    def show_menu(self) -> None:
+        self.say("\n========== ExESDB Interactive Console ==========", self.theme.heading)
+        n = 1
+        for title, style, entries in self.MENU:
+            self.say(title, style)
+            for entry in entries:
+                self.say(f"  {n}. {entry}")
+                n += 1
+
+    async def run(self) -> None:
+        self._lines.start(asyncio.get_running_loop())
+        self.say("🚀 ExESDB Interactive Test Console Started!", "bold bright_green")
+        self.say(f"Server: {self.client.target}   Store: {self.store or '(default)'}", "cyan")
+        self.say(f"Available streams: {', '.join(greenhouse.STREAMS)}", "yellow")
+        try:
+            while True:
+                self.show_menu()
+                choice = await self.ask("\n👉 Select an option (1-15): ")
+                if choice == "15":
+                    break
+                handler = self._handlers.get(choice)
+                if handler is None:
+                    self.say("❌ Invalid choice. Please try again.", self.theme.error)
+                    continue
+                try:
+                    await handler()
+                except GaterError as e:
+                    self.say(f"❌ {e.code}: {e.message}", self.theme.error)
+        except EOFError:
+            self.say("\n(end of input)")
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stops every observer, producer and subscriber this console started."""
+        self.say("\n👋 Shutting down ExESDB Interactive Console...", "bold red")
+        for name, observer in list(self.observers.items()):
+            await _stop(observer.task)
+            self.say(f"🛑 Stopped observer: {name}", self.theme.warn)
+        for stream_id, producer in list(self.producers.items()):
+            await _stop(producer.task)
+            self.say(f"🛑 Stopped producer: {stream_id} ({producer.appended} events appended)", self.theme.warn)
+        for name, subscriber in list(self.subscribers.items()):
+            await _stop(subscriber.task)
+            self.say(f"🛑 Stopped subscriber: {name} (the subscription stays saved on the server)", self.theme.warn)
+        self.observers.clear()
+        self.producers.clear()
+        self.subscribers.clear()
+        self.say("✅ Console shut down successfully!", self.theme.ok)
+
+    # -- observers --------------------------------------------------------------------------
+
+    async def _start_observer(self, name: str, kind: str, selector: Any, **subscribe: Any) -> None:
+        if not name:
+            self.say("❌ An observer needs a name.", self.theme.error)
+            return
+        if name in self.observers and self.observers[name].running:
+            self.say(f"❌ Observer '{name}' exists; stop it first.", self.theme.error)
+            return
+        subscription = self.client.subscribe(self.store, start_from=NOW, **subscribe)
+        await subscription.start()  # a bad selector or store fails here, in front of the person
+        observer = Observer(name, kind, selector)
+        observer.task = asyncio.create_task(self._observe(observer, subscription), name=f"observer {name}")
+        self.observers[name] = observer
+        self.out.print(Text.assemble("OBSERVER [", (name, self.theme.observer), f"] for [{_compact(selector)}] is UP!"))
+        self.say(f"✅ Observer '{name}' created for {kind.removeprefix('by_').replace('_', ' ')} {_compact(selector)}", self.theme.ok)
+
+    async def _observe(self, observer: Observer, subscription: Any) -> None:
+        try:
+            async with subscription:
+                async for event in subscription:
+                    observer.seen += 1
+                    if self._monitoring not in (None, observer.name):
+                        continue
+                    self.out.print(
+                        Text.assemble("SEEN [", (describe(event), self.theme.seen), "]", (f" ← {observer.name}", "dim")),
+                        soft_wrap=True,
+                    )
+        except GaterError as e:
+            observer.error = f"{e.code}: {e.message}"
+            self.say(f"💀 Observer '{observer.name}' stopped: {observer.error}", self.theme.error)
+
+    async def create_observer_by_stream(self) -> None:
+        self.say("\n📊 Creating Observer by Stream", "bold bright_green")
+        self.say(f"Available streams: {', '.join(greenhouse.STREAMS)}")
+        self.say("Special streams: $all (all streams)")
+        stream = await self.ask("Enter stream name (or $all): ", ALL)
+        name = await self.ask("Enter observer name: ")
+        await self._start_observer(name, "by_stream", stream, stream=stream)
+
+    async def create_observer_by_event_type(self) -> None:
+        self.say("\n📊 Creating Observer by Event Type", "bold bright_green")
+        self.say("Available event types:")
+        for i, event_type in enumerate(greenhouse.EVENT_TYPES, 1):
+            self.say(f"  {i}. {event_type}")
+        raw = await self.ask("Enter event type (or its number): ")
+        event_type = greenhouse.EVENT_TYPES[int(raw) - 1] if raw.isdigit() and 0 < int(raw) <= 15 else raw
+        name = await self.ask("Enter observer name: ")
+        await self._start_observer(name, "by_event_type", event_type, event_type=event_type)
+
+    async def create_observer_by_event_payload(self) -> None:
+        self.say("\n📊 Creating Observer by Event Payload", "bold bright_green")
+        self.say("Example patterns:")
+        self.say('  %{operator: "John"}   - Events with operator John')
+        self.say("  %{temperature: 25}    - Events with temperature 25")
+        self.say("  %{intensity: _}       - Events with any intensity field")
+        self.say('  {"operator": "John"}  - the same as JSON')
+        name = await self.ask("Enter observer name: ")
+        text = await self.ask("Pattern: ")
+        try:
+            pattern = parse_pattern(text)
+        except PatternError as e:
+            self.say(f"❌ Not a pattern: {e}", self.theme.error)
+            return
+        await self._start_observer(name, "by_event_payload", pattern, payload=pattern)
+
+    def _observer_table(self) -> Table:
+        table = Table("Name", "Type", "Selector", "Seen", "Status", title="Active Observers")
+        for o in self.observers.values():
+            status = "🟢 Running" if o.running else f"🔴 Stopped {o.error}".rstrip()
+            table.add_row(o.name, o.kind, _compact(o.selector), str(o.seen), status)
+        return table
+
+    async def list_observers(self) -> None:
+        self.say("\n📋 Active Observers", "bold bright_blue")
+        if not self.observers:
+            self.say("⚠️  No active observers", self.theme.warn)
+            return
+        self.out.print(self._observer_table())
+
+    async def monitor_observer(self) -> None:
+        await self.list_observers()
+        if not self.observers:
+            return
+        name = await self.ask("\nEnter observer name to monitor: ")
+        observer = self.observers.get(name)
+        if observer is None or not observer.running:
+            self.say(f"❌ Observer '{name}' {'not found' if observer is None else 'is not running'}", self.theme.error)
+            return
+        self.say(f"\n👁️  Monitoring Observer: {name}", "bold bright_yellow")
+        self.say(f"Type: {observer.kind}, Selector: {_compact(observer.selector)}, seen so far: {observer.seen}", "cyan")
+        self.say("Only this observer prints now. Press Enter to stop monitoring.", "dim")
+        self._monitoring = name
+        try:
+            await self.ask("")
+        finally:
+            self._monitoring = None
+        self.say(f"Stopped monitoring '{name}' (seen: {observer.seen})")
+
+    async def stop_observer(self) -> None:
+        await self.list_observers()
+        if not self.observers:
+            return
+        name = await self.ask("\nEnter observer name to stop: ")
+        observer = self.observers.pop(name, None)
+        if observer is None:
+            self.say(f"❌ Observer '{name}' not found", self.theme.error)
+            return
+        was_running = observer.running
+        await _stop(observer.task)
+        if was_running:
+            self.say(f"✅ Observer '{name}' stopped", self.theme.ok)
+        else:
+            self.say(f"⚠️  Observer '{name}' was already stopped", self.theme.warn)
+
+    # -- producers --------------------------------------------------------------------------
+
+    async def start_producers(self) -> None:
+        self.say("\n🏭 Starting Producers", "bold bright_green")
+        count = await self.ask_int("Number of producers (default 3): ", 3, 1)
+        if count is None:
+            return
+        batch_size = await self.ask_int("Events per append (default 1): ", 1, 1)
+        if batch_size is None:
+            return
+        period_ms = await self.ask_int("Milliseconds between appends (default 2000): ", 2000, 10)
+        if period_ms is None:
+            return
+        started = []
+        n = 1
+        while len(started) < count:
+            stream_id = f"greenhouse{n}"
+            n += 1
+            if stream_id in self.producers and self.producers[stream_id].running:
+                continue
+            producer = Producer(stream_id, batch_size, period_ms / 1000)
+            producer.task = asyncio.create_task(self._produce(producer), name=f"producer {stream_id}")
+            self.producers[stream_id] = producer
+            started.append(stream_id)
+            self.out.print(Text.assemble("PRODUCER [", (stream_id, self.theme.producer), f"] for [{self.store or 'default'}:{stream_id}] is UP!"))
+        self.say(f"✅ Started {count} producers ({batch_size} event(s) every ~{period_ms} ms each)", self.theme.ok)
+
+    async def _produce(self, producer: Producer) -> None:
+        try:
+            producer.version = await self.client.get_version(self.store, producer.stream_id)
+            while True:
+                events = greenhouse.generate_events(producer.version, producer.batch_size, self.rng)
+                try:
+                    result = await self.client.append_events(self.store, producer.stream_id, events, producer.version)
+                except WrongExpectedVersionError as e:
+                    producer.version = e.current_version  # someone else appended: go on from there
+                    continue
+                producer.version = result.version
+                producer.appended += len(events)
+                if self._monitoring is None:
+                    self.out.print(
+                        Text.assemble(
+                            "APPENDED [",
+                            (f"{len(events)} event(s) to {self.store or 'default'}:{producer.stream_id}.v({result.version})", self.theme.appended),
+                            "]",
+                        ),
+                        soft_wrap=True,
+                    )
+                # Jitter around the period so producers do not march in step.
+                await asyncio.sleep(producer.period_s * self.rng.uniform(0.5, 1.5))
+        except GaterError as e:
+            producer.error = f"{e.code}: {e.message}"
+            self.say(f"💀 Producer '{producer.stream_id}' stopped: {producer.error}", self.theme.error)
+
+    async def stop_producer(self) -> None:
+        self.say("\n🛑 Stopping Producer", "bold bright_red")
+        await self.list_producers()
+        if not self.producers:
+            return
+        stream_id = await self.ask("Enter stream ID to stop producer (or 'all'): ")
+        chosen = list(self.producers) if stream_id == "all" else [stream_id]
+        for sid in chosen:
+            producer = self.producers.pop(sid, None)
+            if producer is None:
+                self.say(f"❌ No producer for '{sid}'", self.theme.error)
+                continue
+            await _stop(producer.task)
+            self.say(f"✅ Producer for '{sid}' stopped ({producer.appended} events appended)", self.theme.ok)
+
+    async def list_producers(self) -> None:
+        self.say("\n📋 Active Producers", "bold bright_blue")
+        if not self.producers:
+            self.say("⚠️  No active producers", self.theme.warn)
+            return
+        table = Table("Stream", "Batch", "Period (ms)", "Appended", "Version", "Status", title="Active Producers")
+        for p in self.producers.values():
+            status = "🟢 Running" if p.running else f"🔴 Stopped {p.error}".rstrip()
+            table.add_row(p.stream_id, str(p.batch_size), str(int(p.period_s * 1000)), str(p.appended), str(p.version), status)
+        self.out.print(table)
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    async def create_subscription(self) -> None:
+        self.say("\n📡 Creating Subscription", "bold bright_green")
+        name = await self.ask("Enter subscription name: ")
+        if not name:
+            self.say("❌ A subscription needs a name.", self.theme.error)
+            return
+        if name in self.subscribers and self.subscribers[name].running:
+            self.say(f"❌ A subscriber for '{name}' runs already.", self.theme.error)
+            return
+        stream = await self.ask("Enter stream name (default $all): ", ALL)
+        raw = await self.ask("Start from: 'beginning', 'now' or a position (default beginning): ", BEGINNING)
+        start: str | int
+        if raw in (BEGINNING, NOW):
+            start = raw
+        elif raw.isdigit():
+            start = int(raw)
+        else:
+            self.say(f"❌ Start from must be beginning, now or a number, got {raw!r}", self.theme.error)
+            return
+        info = await self.client.save_subscription(self.store, name, stream=stream, start_from=start)
+        subscription = self.client.subscribe(self.store, name=name)
+        await subscription.start()
+        subscriber = Subscriber(name, stream)
+        subscriber.task = asyncio.create_task(self._receive(subscriber, subscription), name=f"subscriber {name}")
+        self.subscribers[name] = subscriber
+        self.out.print(Text.assemble("SUBSCRIBER [", (name, self.theme.subscriber), f"] for [{name!r}] is UP!"))
+        verb = "created" if info.created else "exists already; consuming it"
+        self.say(f"✅ Subscription '{name}' {verb} (stream {stream}, checkpoint {info.checkpoint})", self.theme.ok)
+
+    async def _receive(self, subscriber: Subscriber, subscription: Any) -> None:
+        try:
+            async with subscription:
+                async for event in subscription:
+                    subscriber.received += 1
+                    if self._monitoring is None:
+                        self.out.print(
+                            Text.assemble("RECEIVED [", (f"{subscriber.name!r} {describe(event)}", self.theme.received), "]"),
+                            soft_wrap=True,
+                        )
+                    await subscription.ack(event)
+        except GaterError as e:
+            subscriber.error = f"{e.code}: {e.message}"
+            self.say(f"💀 Subscriber '{subscriber.name}' stopped: {subscriber.error}", self.theme.error)
+
+    async def list_subscriptions(self) -> None:
+        self.say("\n📋 Subscriptions", "bold bright_blue")
+        subscriptions = await self.client.get_subscriptions(self.store)
+        if not subscriptions:
+            self.say("⚠️  No persistent subscriptions", self.theme.warn)
+            return
+        table = Table("Name", "Selects", "Checkpoint", "Lag", "In flight", "Parked", "Consumers", "Here", title="Subscriptions")
+        for s in subscriptions:
+            selects = s.selector if s.pattern is None else _compact(s.pattern)
+            here = self.subscribers.get(s.name)
+            table.add_row(
+                s.name, f"{s.type.name.lower()} {selects}", str(s.checkpoint), str(s.lag), str(s.in_flight),
+                str(s.parked), str(s.consumers), f"received {here.received}" if here else "-",
+            )  # fmt: skip
+        self.out.print(table)
+
+    # -- data -------------------------------------------------------------------------------
+
+    async def view_stream_data(self) -> None:
+        self.say("\n📈 View Stream Data", "bold bright_blue")
+        streams = await self.client.get_streams(self.store)
+        if streams:
+            self.say("Available streams:", "cyan")
+            for i, s in enumerate(streams, 1):
+                self.say(f"  {i}. {s.stream_id} (version {s.version})")
+        else:
+            self.say("⚠️  No streams yet", self.theme.warn)
+        raw = await self.ask("Enter stream name (or its number, or $all): ")
+        stream_id = streams[int(raw) - 1].stream_id if raw.isdigit() and 0 < int(raw) <= len(streams) else raw
+        count = await self.ask_int("Number of events to fetch (default 10): ", 10, 1)
+        if count is None or not stream_id:
+            return
+        events = await self.client.get_events(self.store, stream_id, None, count)
+        if not events:
+            self.say(f"⚠️  No events in '{stream_id}'", self.theme.warn)
+            return
+        table = Table("Pos", "Stream", "Ver", "Type", "Data", "Created", title=f"Events from '{stream_id}'")
+        for e in events:
+            table.add_row(str(e.position), e.stream_id, str(e.version), e.event_type, _compact(e.data), e.created.strftime("%H:%M:%S.%f")[:-3])
+        self.out.print(table)
+
+    async def append_events_manually(self) -> None:
+        self.say("\n📝 Append Events Manually", "bold bright_green")
+        stream_id = await self.ask("Enter stream name: ")
+        if not stream_id:
+            self.say("❌ A stream name is needed.", self.theme.error)
+            return
+        count = await self.ask_int("Number of events to append (default 5): ", 5, 1)
+        if count is None:
+            return
+        version = await self.client.get_version(self.store, stream_id)
+        events: list[NewEvent] = greenhouse.generate_events(version, count, self.rng)
+        result = await self.client.append_events(self.store, stream_id, events, version)
+        self.say(f"✅ Appended {count} events to '{stream_id}' (now at version {result.version})", self.theme.ok)
+        self.say("Latest events:", "cyan")
+        for e in events[:3]:
+            self.say(f"  • {e.event_type} {_compact(e.data)} id={e.event_id}")
+
+    async def cluster_status(self) -> None:
+        self.say("\n🔗 Cluster Status", "bold bright_blue")
+        status = await self.client.cluster_status()
+        self.say(
+            f"Role: {status.role}   Node: {status.node_id}   Cluster: {status.cluster_id}   "
+            f"Version: {status.version}   Backend: {status.backend or '-'}",
+            self.theme.ok,
+        )
+        if status.discovery:
+            self.say(f"Discovery: {status.discovery} ({'ok' if status.discovery_ok else 'failing'})")
+        table = Table("Node", "Address", "Healthy", "In flight", "Failures", title="Members")
+        for m in status.members:
+            table.add_row(m.node_id, m.address, "🟢 yes" if m.healthy else "🔴 no", str(m.in_flight), str(m.failures))
+        self.out.print(table)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def run_console(targets: str, store: str, **client_options: Any) -> None:
+    """Connects and runs the console until the person exits (or input ends)."""
+    async with await Client.connect(targets, **client_options) as client:
+        await ConsoleApp(client, store).run()

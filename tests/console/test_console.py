@@ -1,0 +1,272 @@
+"""`gater console` driven through a pseudo-terminal as a person would, plus the pattern
+parser and the greenhouse generator it relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import pty
+import random
+import re
+import struct
+import sys
+import termios
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gater.client import Client
+from gater.console import EVENT_TYPES, OPERATORS, PatternError, generate_events, parse_pattern
+from gater.node import NodeServer
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+class Screen:
+    """A program on the slave side of a pty; the test reads what it shows (colours removed)
+    and types lines into it."""
+
+    def __init__(self, master: int, proc: asyncio.subprocess.Process) -> None:
+        self.master = master
+        self.proc = proc
+        self.text = ""
+        self.seen_up_to = 0
+        self._changed = asyncio.Condition()
+        self._raw = b""
+        asyncio.get_running_loop().add_reader(master, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:  # EIO: the program exited and closed its side
+            chunk = b""
+        if not chunk:
+            asyncio.get_running_loop().remove_reader(self.master)
+        self._raw += chunk
+        text = _ANSI.sub("", self._raw.decode(errors="replace"))
+        asyncio.get_running_loop().create_task(self._publish(text))
+
+    async def _publish(self, text: str) -> None:
+        async with self._changed:
+            self.text = text
+            self._changed.notify_all()
+
+    async def expect(self, pattern: str, timeout_s: float = 20) -> re.Match[str]:
+        """Waits for `pattern` in what appeared since the last expect; moves past it."""
+        regex = re.compile(pattern)
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._changed:
+                    await self._changed.wait_for(lambda: regex.search(self.text, self.seen_up_to) is not None)
+        except TimeoutError:
+            raise AssertionError(f"{pattern!r} did not appear; the screen shows:\n{self.text[self.seen_up_to:]}") from None
+        match = regex.search(self.text, self.seen_up_to)
+        assert match is not None
+        self.seen_up_to = match.end()
+        return match
+
+    async def count(self, pattern: str, n: int, timeout_s: float = 20) -> list[str]:
+        """Waits until `pattern` appeared `n` times since the last expect, without moving past
+        them (a prompt printed among them is still there for the next expect)."""
+        regex = re.compile(pattern)
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._changed:
+                    await self._changed.wait_for(lambda: len(regex.findall(self.text, self.seen_up_to)) >= n)
+        except TimeoutError:
+            raise AssertionError(f"{pattern!r} did not appear {n} times:\n{self.text[self.seen_up_to:]}") from None
+        return regex.findall(self.text, self.seen_up_to)
+
+    async def type(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\n")
+
+    async def choose(self, option: int) -> None:
+        await self.expect(r"Select an option \(1-15\): ")
+        await self.type(str(option))
+
+
+@contextlib.asynccontextmanager
+async def console(addr: str) -> AsyncIterator[Screen]:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 220, 0, 0))
+    env = {**os.environ, "GATER_ADDR": addr, "TERM": "xterm-256color", "COLUMNS": "220"}
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "gater"), "console",
+        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    screen = Screen(master, proc)
+    try:
+        yield screen
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        asyncio.get_running_loop().remove_reader(master)
+        os.close(master)
+
+
+@pytest.mark.timeout(120)
+async def test_a_session_with_producers_a_john_observer_and_a_subscription(node: NodeServer) -> None:
+    async with console(node.address) as screen:
+        await screen.expect("ExESDB Interactive Test Console Started!")
+        menu = await screen.expect(r"(?s)Observers:.*15\. Exit Console")
+        assert len(re.findall(r"^\s+\d+\. ", menu.group(), re.M)) == 15
+
+        # Producers: three of them, 20 events per append, every ~100 ms.
+        await screen.choose(7)
+        for prompt, answer in (("Number of producers", "3"), ("Events per append", "20"), ("Milliseconds between appends", "100")):
+            await screen.expect(prompt)
+            await screen.type(answer)
+        await screen.expect("Started 3 producers")
+        await screen.count(r"APPENDED \[20 event\(s\) to default:greenhouse\d\.v\(\d+\)\]", 3)
+
+        # A payload observer typed in the seed's map syntax.
+        await screen.choose(3)
+        await screen.expect("Enter observer name: ")
+        await screen.type("johns")
+        await screen.expect("Pattern: ")
+        await screen.type('%{operator: "John"}')
+        await screen.expect("Observer 'johns' created")
+        seen = await screen.count(r"SEEN \[(.*?)\] ← johns", 3)
+        assert all(re.fullmatch(r'greenhouse\d:desired_\w+_set:v1 \(v\d+\) => \{.*"operator": "John"\}', s) for s in seen), seen
+        assert len(re.findall(r"SEEN \[", screen.text)) == len(seen)  # only John's events, nothing else
+
+        await screen.choose(4)
+        await screen.expect(r"johns\s+│\s+by_event_payload\s+│\s+\{\"operator\": \"John\"\}\s+│\s+\d+\s+│\s+🟢 Running")
+        await screen.choose(9)
+        for n in (1, 2, 3):
+            await screen.expect(rf"greenhouse{n}\s+│\s+20\s+│\s+100\s+│")
+
+        # A persistent subscription from the beginning of greenhouse1: it receives and acks.
+        await screen.choose(10)
+        for prompt, answer in (("Enter subscription name", "audit"), ("Enter stream name", "greenhouse1"), ("Start from", "")):
+            await screen.expect(prompt)
+            await screen.type(answer)
+        await screen.expect("Subscription 'audit' created")
+        await screen.count(r"RECEIVED \['audit' greenhouse1:initialized:v1 \(v0\) => \{\"temperature\": ", 1)
+        await screen.choose(11)
+        await screen.expect(r"audit\s+│\s+by_stream greenhouse1\s+│")
+
+        # Stop things, look at data, append by hand, ask for the cluster status.
+        await screen.choose(6)
+        await screen.expect("Enter observer name to stop: ")
+        await screen.type("johns")
+        await screen.expect("Observer 'johns' stopped")
+        await screen.choose(8)
+        await screen.expect(r"Enter stream ID to stop producer \(or 'all'\): ")
+        await screen.type("all")
+        for n in (1, 2, 3):
+            await screen.expect(rf"Producer for 'greenhouse{n}' stopped \(\d+ events appended\)")
+        await screen.choose(9)
+        await screen.expect("No active producers")
+
+        await screen.choose(12)
+        await screen.expect("Enter stream name")
+        await screen.type("greenhouse2")
+        await screen.expect("Number of events to fetch")
+        await screen.type("3")
+        await screen.expect(r"0\s+│\s+greenhouse2\s+│\s+0\s+│\s+initialized:v1")
+
+        await screen.choose(13)
+        await screen.expect("Enter stream name: ")
+        await screen.type("manual")
+        await screen.expect("Number of events to append")
+        await screen.type("")
+        await screen.expect(r"Appended 5 events to 'manual' \(now at version 4\)")
+
+        await screen.choose(14)
+        await screen.expect(r"Role: node\s+Node: \S+")
+        await screen.expect(re.escape(node.address))
+
+        await screen.choose(99)
+        await screen.expect("Invalid choice")
+
+        await screen.choose(15)
+        await screen.expect("Stopped subscriber: audit")
+        await screen.expect("Console shut down successfully!")
+        assert await asyncio.wait_for(screen.proc.wait(), 20) == 0
+
+    async with await Client.connect(node.address) as client:
+        manual = await client.get_events("", "manual")
+        assert [e.event_type for e in manual][0] == "initialized:v1" and len(manual) == 5
+        (audit,) = await client.get_subscriptions("")
+        assert audit.name == "audit" and audit.checkpoint >= 0  # it acked what it received
+
+
+@pytest.mark.timeout(60)
+async def test_end_of_input_shuts_down_cleanly(node: NodeServer) -> None:
+    async with console(node.address) as screen:
+        await screen.expect(r"Select an option \(1-15\): ")
+        os.write(screen.master, b"\x04")  # Ctrl-D on an empty line: end of input
+        await screen.expect("Console shut down successfully!")
+        assert await asyncio.wait_for(screen.proc.wait(), 20) == 0
+
+
+# -- the pieces --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('%{operator: "John"}', {"operator": "John"}),
+        ("%{intensity: _}", {"intensity": "_"}),
+        ('{"operator": "John"}', {"operator": "John"}),
+        ("%{}", {}),
+        ("%{a: %{b: [1, -2.5, 1_000, 1e3, true, false, nil, :on]}}", {"a": {"b": [1, -2.5, 1000, 1000.0, True, False, None, "on"]}}),
+        ('%{"with space" => 1, :atom => "x", "quoted": \'single\'}', {"with space": 1, "atom": "x", "quoted": "single"}),
+        (r'%{msg: "say \"hi\"\n"}', {"msg": 'say "hi"\n'}),
+    ],
+)
+def test_patterns_parse(text: str, expected: dict) -> None:
+    assert parse_pattern(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "%{operator: John}",  # unquoted string
+        'File.rm!("/")',  # code is never run, only rejected
+        "System.cmd(\"sh\", [])",
+        "%{a: 1",
+        "%{a 1}",
+        '["not", "a", "map"]',
+        "%{a: 1} extra",
+        "{not json}",
+    ],
+)
+def test_bad_patterns_are_rejected_with_a_position(text: str) -> None:
+    with pytest.raises(PatternError) as caught:
+        parse_pattern(text)
+    assert "column" in str(caught.value)
+
+
+def test_greenhouse_events_are_plausible() -> None:
+    rng = random.Random(7)
+    assert len(EVENT_TYPES) == 15 and EVENT_TYPES[0] == "initialized:v1"
+    events = generate_events(-1, 500, rng)
+    assert events[0].event_type == "initialized:v1"
+    assert {e.event_type for e in events[1:]} == set(EVENT_TYPES[1:])
+    for e in events:
+        d = e.data
+        if "temperature" in d:
+            assert -10 <= d["temperature"] <= 45
+        if "humidity" in d:
+            assert 0 <= d["humidity"] <= 100
+        if "light" in d:
+            assert 0 <= d["light"] <= 100_000
+        if "intensity" in d:
+            assert 0 <= d["intensity"] <= 100
+        if "operator" in d:
+            assert d["operator"] in OPERATORS and e.event_type.startswith("desired_")
+    # Sortable ids; one correlation id per batch; each event caused by the one before it.
+    assert [e.event_id for e in events] == sorted(e.event_id for e in events)
+    assert len({e.metadata["correlation_id"] for e in events}) == 1
+    assert all(b.metadata["causation_id"] == a.event_id for a, b in zip(events, events[1:], strict=False))
+    assert generate_events(4, 3, rng)[0].event_type != "initialized:v1"
+    json.dumps([e.data for e in events])  # plain JSON
