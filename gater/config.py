@@ -54,6 +54,8 @@ class NodeConfig:
     """This node's id; None derives one from the host name and port."""
     cluster_secret: str | None = None
     """When set, calls must carry it in the `x-gater-secret` metadata."""
+    advertise: str | None = None
+    """host:port other nodes and gateways dial to reach this node; None: the bound address."""
     limits: Limits = field(default_factory=Limits)
     """Limits on calls."""
     grace_s: float = 5.0

@@ -13,6 +13,7 @@ __all__ = [
     "DuplicateEventIdError",
     "GaterError",
     "InvalidArgumentError",
+    "LeaseLostError",
     "LimitExceededError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -111,6 +112,13 @@ class DuplicateEventIdError(AlreadyExistsError):
         )
         self.field = field
         self.event_id = event_id
+
+
+class LeaseLostError(GaterError):
+    """This node no longer owns the dispatch of a persistent subscription (another node took
+    it over); the consumer should reconnect (a gateway does so by itself)."""
+
+    code = "UNAVAILABLE"
 
 
 class UnavailableError(GaterError):

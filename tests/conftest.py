@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from exesdb.v1 import (
 )
 from gater.config import Limits, NodeConfig
 from gater.node import NodeServer
-from tests.store.pg_fixtures import pg_database, postgres_dsn  # noqa: F401 - fixtures for every test
+from tests.store.pg_fixtures import fresh_database, pg_database, postgres_dsn  # noqa: F401 - fixtures for every test
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,13 +57,20 @@ def small_limits() -> Limits:
     return Limits(max_message_bytes=1024 * 1024, max_events_per_append=100, read_batch=7)
 
 
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[NodeServer]:
-    config = NodeConfig(listen="127.0.0.1:0", data_dir=tmp_path / "data", limits=small_limits(), grace_s=0.5)
-    server = NodeServer(config)
-    await server.start()
-    yield server
-    await server.stop()
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[NodeServer]:
+    """A node on each backend: every test through `node`/`api` runs on SQLite and PostgreSQL."""
+    async with contextlib.AsyncExitStack() as stack:
+        dsn = None
+        if request.param == "postgres":
+            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn")))
+        config = NodeConfig(
+            listen="127.0.0.1:0", data_dir=tmp_path / "data", postgres_dsn=dsn, limits=small_limits(), grace_s=0.5
+        )
+        server = NodeServer(config)
+        await server.start()
+        stack.push_async_callback(server.stop)
+        yield server
 
 
 @pytest.fixture

@@ -67,6 +67,16 @@ class NodeServer:
         host = self.config.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
+    @property
+    def advertised(self) -> str:
+        """Where other nodes reach this one (a wildcard listen address becomes the host name)."""
+        if self.config.advertise:
+            return self.config.advertise
+        host = self.config.listen.rsplit(":", 1)[0]
+        if host in ("0.0.0.0", "[::]", "::", ""):
+            host = socket.gethostname()
+        return f"{host}:{self.port}"
+
     async def start(self) -> int:
         """Opens storage, binds and serves; returns the bound port."""
         cfg = self.config
@@ -77,7 +87,6 @@ class NodeServer:
         except StoreAlreadyExistsError:
             pass
         await self.hub.start()
-        await self.persistent.start()
         interceptors = (SecretInterceptor(cfg.cluster_secret),) if cfg.cluster_secret else ()
         server = grpc.aio.server(options=_grpc.server_options(cfg.limits.max_message_bytes), interceptors=interceptors)
         try:
@@ -89,6 +98,7 @@ class NodeServer:
             raise OSError(f"cannot listen on {cfg.listen}: is another process using it? ({e})") from e
         self.port = port
         self.node_id = cfg.node_id or f"{socket.gethostname()}:{port}"
+        await self.persistent.start(self.node_id, self.advertised)
         edge = Edge(cfg.limits, cfg.default_store)
         identity = NodeIdentity(self.node_id, self.address, self.backend)
         servicers: dict[str, Any] = {
@@ -96,7 +106,9 @@ class NodeServer:
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
             "exesdb.v1.Stores": StoresServicer(self.backend, edge, self._forget_store),
             "exesdb.v1.Cluster": ClusterServicer(identity),
-            "exesdb.v1.Subscriptions": SubscriptionsServicer(self.backend, edge, self.hub, self.persistent, self.node_id),
+            "exesdb.v1.Subscriptions": SubscriptionsServicer(
+                self.backend, edge, self.hub, self.persistent, self.node_id, cfg.cluster_secret
+            ),
         }
         server.add_generic_rpc_handlers(
             tuple(_grpc.handlers_for(name, servicer) for name, servicer in servicers.items())

@@ -8,15 +8,18 @@ Must not import gater.gateway.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 from google.protobuf import json_format, struct_pb2
 
 from exesdb.v1 import subscriptions_pb2 as pb
 
 from .. import _wire
-from ..errors import InvalidArgumentError
+from ..errors import GaterError, InvalidArgumentError
 from ..store.base import RecordedEvent, StorageBackend
 from ..subscriptions.dispatch import Definition, PersistentSubscriptions, consume, nack_action
 from ..subscriptions.hub import CaughtUp, Checkpoint, Delivery, Heartbeat, Hub, follow
@@ -50,13 +53,20 @@ def _control(**kw: Any) -> bytes:
 
 class SubscriptionsServicer:
     def __init__(
-        self, backend: StorageBackend, edge: Edge, hub: Hub, persistent: PersistentSubscriptions, node_id: str
+        self,
+        backend: StorageBackend,
+        edge: Edge,
+        hub: Hub,
+        persistent: PersistentSubscriptions,
+        node_id: str,
+        cluster_secret: str | None = None,
     ) -> None:
         self.backend = backend
         self.edge = edge
         self.hub = hub
         self.persistent = persistent
         self.node_id = node_id
+        self._relay = _Relay(cluster_secret)
 
     # -- validation -------------------------------------------------------------------------
 
@@ -129,26 +139,49 @@ class SubscriptionsServicer:
         stats = await self.persistent.list(self.edge.store(request.store))
         return pb.ListSubscriptionsResponse(subscriptions=[_info(s) for s in stats])
 
+    async def _at_owner(self, store_id: str, name: str, method: str, request: Any, apply: Any) -> Any:
+        """Runs `apply(dispatcher)` on this node when it owns the subscription, else sends the
+        call to the owner. While an owner that died still holds the lease, this retries until
+        the lease runs out and this node (or another) takes over."""
+        give_up = time.monotonic() + 3 * self.persistent.lease_ttl_s
+        while True:
+            owner = await self.persistent.owner(store_id, name)
+            if not isinstance(owner, str):
+                return await apply(owner)
+            try:
+                return await self._relay.unary(owner, method, request)
+            except grpc.aio.AioRpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
+                    raise _relayed_error(e) from e
+                await asyncio.sleep(_RELAY_RETRY_S)
+
     @unary
     async def AckEvent(self, request: pb.AckEventRequest, context: Any) -> pb.AckEventResponse:
         store_id = self.edge.store(request.store)
-        dispatcher = await self.persistent.dispatcher(store_id, self._name(request.subscription_name, "subscription_name"))
-        await dispatcher.ack(list(request.positions))
+        name = self._name(request.subscription_name, "subscription_name")
+        positions = list(request.positions)
+        await self._at_owner(store_id, name, "AckEvent", request, lambda d: d.ack(positions))
         return pb.AckEventResponse()
 
     @unary
     async def NackEvent(self, request: pb.NackEventRequest, context: Any) -> pb.NackEventResponse:
         store_id = self.edge.store(request.store)
         action = nack_action(request.action)
-        dispatcher = await self.persistent.dispatcher(store_id, self._name(request.subscription_name, "subscription_name"))
-        await dispatcher.nack(list(request.positions), action)
+        name = self._name(request.subscription_name, "subscription_name")
+        positions = list(request.positions)
+        await self._at_owner(store_id, name, "NackEvent", request, lambda d: d.nack(positions, action))
         return pb.NackEventResponse()
 
     @unary
     async def ReplayParkedEvents(self, request: pb.ReplayParkedEventsRequest, context: Any) -> pb.ReplayParkedEventsResponse:
         store_id = self.edge.store(request.store)
-        dispatcher = await self.persistent.dispatcher(store_id, self._name(request.subscription_name, "subscription_name"))
-        return pb.ReplayParkedEventsResponse(replayed=await dispatcher.replay_parked())
+        name = self._name(request.subscription_name, "subscription_name")
+
+        async def replay(dispatcher: Any) -> bytes:
+            return pb.ReplayParkedEventsResponse(replayed=await dispatcher.replay_parked()).SerializeToString()
+
+        answer = await self._at_owner(store_id, name, "ReplayParkedEvents", request, replay)
+        return pb.ReplayParkedEventsResponse.FromString(answer)
 
     @stream
     async def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> AsyncIterator[bytes]:
@@ -187,27 +220,106 @@ class SubscriptionsServicer:
                 yield _control(heartbeat=pb.Heartbeat(position=message.position))
 
     async def _persistent(self, store_id: str, request: pb.SubscribeRequest, max_batch: int, heartbeat_s: float) -> AsyncIterator[bytes]:
+        """Consumes here when this node owns the subscription, else relays the owner's stream;
+        when the owner changes (it died, or this node lost the lease) it carries on with the
+        new one, so the consumer's stream goes on."""
         name = self._name(request.subscription_name, "subscription_name")
-        dispatcher = await self.persistent.dispatcher(store_id, name)
+        asked = None
         if request.type or request.selector or request.HasField("pattern"):
             asked = make_filter(request.type, request.selector, _pattern(request))
-            if asked != dispatcher.filter:
+        confirmed = caught_up_sent = False
+        give_up = None
+        while True:
+            owner = await self.persistent.owner(store_id, name)
+            if isinstance(owner, str):
+                try:
+                    async for message in self._relay.stream(owner, "Subscribe", request):
+                        give_up = None
+                        tag = message[0]
+                        if tag == _CONFIRMATION_TAG:
+                            if confirmed:
+                                continue
+                            confirmed = True
+                        elif tag == _CAUGHT_UP_TAG:
+                            if caught_up_sent:
+                                continue
+                            caught_up_sent = True
+                        yield message
+                    return
+                except grpc.aio.AioRpcError as e:
+                    give_up = give_up or time.monotonic() + 3 * self.persistent.lease_ttl_s
+                    if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
+                        raise _relayed_error(e) from e
+                    await asyncio.sleep(_RELAY_RETRY_S)
+                    continue
+            dispatcher = owner
+            if asked is not None and asked != dispatcher.filter:
                 raise InvalidArgumentError(
                     "subscription_name", f"subscription {name!r} selects other events than this request describes"
                 )
-        consumer_id, queue = dispatcher.connect()
-        yield _control(
-            confirmation=pb.SubscriptionConfirmation(subscription_name=name, consumer_id=consumer_id, node_id=self.node_id)
+            consumer_id, queue = dispatcher.connect()
+            if not confirmed:
+                confirmed = True
+                yield _control(
+                    confirmation=pb.SubscriptionConfirmation(subscription_name=name, consumer_id=consumer_id, node_id=self.node_id)
+                )
+            async for batch in consume(dispatcher, consumer_id, queue, heartbeat_s, max_batch):
+                if batch is None:
+                    yield _control(heartbeat=pb.Heartbeat(position=dispatcher.state.checkpoint))
+                else:
+                    yield _framed([d.event for d in batch], request.json, [d.retry_count for d in batch])
+                if not caught_up_sent and dispatcher.state.next_position > await dispatcher.store.last_position():
+                    caught_up_sent = True
+                    yield _control(caught_up=pb.CaughtUp(position=dispatcher.state.next_position - 1))
+            # The dispatcher ended (lease lost, subscription removed): find the owner again.
+
+
+_CONFIRMATION_TAG, _CAUGHT_UP_TAG = 0x0A, 0x1A
+_RELAY_RETRY_S = 0.5
+
+
+def _relayed_error(error: grpc.aio.AioRpcError) -> GaterError:
+    """The owner's answer, as this node's own (same code and message)."""
+    relayed = GaterError(error.details() or "the owning node failed")
+    relayed.code = error.code().name
+    return relayed
+
+
+class _Relay:
+    """Calls to other nodes of the cluster (the owner of a persistent subscription), as bytes."""
+
+    _OPTIONS = [
+        ("grpc.keepalive_time_ms", 2000),
+        ("grpc.keepalive_timeout_ms", 2000),
+        ("grpc.http2.ping_timeout_ms", 2000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 1000),
+    ]
+
+    def __init__(self, cluster_secret: str | None) -> None:
+        self._metadata = (("x-gater-secret", cluster_secret),) if cluster_secret else ()
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=self._OPTIONS)
+        return channel
+
+    async def unary(self, address: str, method: str, request: Any) -> Any:
+        call = self._channel(address).unary_unary(f"/exesdb.v1.Subscriptions/{method}")
+        return await call(request.SerializeToString(), metadata=self._metadata, timeout=30)
+
+    async def stream(self, address: str, method: str, request: Any) -> AsyncIterator[bytes]:
+        call = self._channel(address).unary_stream(f"/exesdb.v1.Subscriptions/{method}")(
+            request.SerializeToString(), metadata=self._metadata
         )
-        caught_up_sent = False
-        async for batch in consume(dispatcher, consumer_id, queue, heartbeat_s, max_batch):
-            if batch is None:
-                yield _control(heartbeat=pb.Heartbeat(position=dispatcher.state.checkpoint))
-            else:
-                yield _framed([d.event for d in batch], request.json, [d.retry_count for d in batch])
-            if not caught_up_sent and dispatcher.state.next_position > await dispatcher.store.last_position():
-                caught_up_sent = True
-                yield _control(caught_up=pb.CaughtUp(position=dispatcher.state.next_position - 1))
+        try:
+            async for message in call:
+                yield message
+        finally:
+            call.cancel()
 
 
 def _info(s: Any) -> pb.SubscriptionInfo:

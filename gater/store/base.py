@@ -24,6 +24,7 @@ __all__ = [
     "EXPECT_STREAM_EXISTS",
     "AppendResult",
     "EventStore",
+    "Lease",
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
@@ -96,6 +97,18 @@ class Snapshot:
     metadata: bytes = b""
     created_epoch: int = 0
     """Microseconds since the Unix epoch; set by the store when recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who dispatches a persistent subscription. `fence` grows with every change of owner;
+    state writes carry it, so a node that lost the lease cannot overwrite its successor's."""
+
+    held: bool
+    """True when the asking node holds it now."""
+    fence: int
+    owner_node: str
+    owner_address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +224,21 @@ class EventStore(abc.ABC):
         """name -> (definition, state) of every persistent subscription of this store."""
         raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
 
-    async def save_subscription_state(self, name: str, state: dict[str, Any]) -> None:
+    async def save_subscription_state(self, name: str, state: dict[str, Any], fence: int | None = None) -> None:
         """Stores a subscription's delivery state (its checkpoint never moves backwards:
-        a state with a lower checkpoint than the stored one is ignored)."""
+        a state with a lower checkpoint than the stored one is ignored). With a `fence`, the
+        write happens only while that lease is still the current one, else LeaseLostError."""
         raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
+
+    async def acquire_lease(self, name: str, node_id: str, address: str, ttl_s: float) -> Lease:
+        """Takes or renews the lease on dispatching subscription `name`: granted when it is
+        free, expired, or already this node's. A store served by one process (SQLite) always
+        grants it. Raises SubscriptionNotFoundError."""
+        return Lease(held=True, fence=0, owner_node=node_id, owner_address=address)
+
+    async def release_lease(self, name: str, node_id: str, fence: int) -> None:  # noqa: B027 - optional
+        """Gives the lease up (another node may take it at once). A single-process store has
+        nothing to release."""
 
     async def remove_subscription(self, name: str) -> None:
         """Raises SubscriptionNotFoundError."""

@@ -600,7 +600,7 @@ class SqliteStore(EventStore):
         )
         return {name: (json.loads(definition), json.loads(state)) for name, definition, state in rows}
 
-    async def save_subscription_state(self, name: str, state: dict[str, Any]) -> None:
+    async def save_subscription_state(self, name: str, state: dict[str, Any], fence: int | None = None) -> None:
         await self._write(_subscription_state_job(name, state))
 
     async def remove_subscription(self, name: str) -> None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgumentError, SubscriptionNotFoundError
+from ..errors import InvalidArgumentError, LeaseLostError, SubscriptionNotFoundError
 from ..store.base import EventStore, StorageBackend
 from .hub import PAGE
 from .matching import EventFilter, EventView, make_filter
@@ -90,10 +90,18 @@ class Dispatcher:
     """Delivers one persistent subscription of one store to the consumers connected here."""
 
     def __init__(
-        self, store: EventStore, name: str, definition: Definition, state: PersistentState
+        self,
+        store: EventStore,
+        name: str,
+        definition: Definition,
+        state: PersistentState,
+        fence: int | None = None,
     ) -> None:
         self.store = store
         self.name = name
+        self.fence = fence
+        """The lease this dispatcher holds: its state writes are refused once another node
+        took the subscription over (see PersistentSubscriptions)."""
         self.definition = definition
         self.filter = definition.filter()
         self.state = state
@@ -198,7 +206,7 @@ class Dispatcher:
             changes = self.state.changes
             if changes == self._saved_changes and not force:
                 return
-            await self.store.save_subscription_state(self.name, self.state.snapshot())
+            await self.store.save_subscription_state(self.name, self.state.snapshot(), self.fence)
             self._saved_changes = changes
 
     async def _sleep(self, last: int) -> None:
@@ -224,28 +232,49 @@ class Dispatcher:
 
 
 class PersistentSubscriptions:
-    """The node's persistent subscriptions: definitions in the store, a dispatcher per
-    (store, name) running in this component's TaskGroup while the node serves."""
+    """The node's persistent subscriptions: definitions in the store, and a dispatcher per
+    (store, name) for those this node owns, each a task in this component's TaskGroup.
 
-    def __init__(self, backend: StorageBackend) -> None:
+    Why a lease: with storage shared by many nodes (PostgreSQL) the dispatch of one named
+    subscription must happen in one place, or two nodes would hand out the same events. A
+    node dispatches only while it holds the subscription's lease, renews it every third of
+    its time to live, and stops at once when a renewal fails or a state write is refused
+    (the fence moved: someone else took over). A node that does not own a subscription
+    tells its callers where the owner is (`owner()` returns its address); when the owner
+    dies its lease runs out and the next node that asks takes the subscription over from
+    the durable state. With SQLite the one node always holds it.
+    """
+
+    def __init__(self, backend: StorageBackend, node_id: str = "local", address: str = "", lease_ttl_s: float = 5.0) -> None:
         self.backend = backend
+        self.node_id = node_id
+        self.address = address
+        self.lease_ttl_s = lease_ttl_s
         self._dispatchers: dict[tuple[str, str], tuple[Dispatcher, asyncio.Task[None]]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._exit: contextlib.AsyncExitStack | None = None
         self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
+    async def start(self, node_id: str | None = None, address: str | None = None) -> None:
+        self.node_id = node_id or self.node_id
+        self.address = address or self.address
         self._exit = contextlib.AsyncExitStack()
         self._group = await self._exit.enter_async_context(asyncio.TaskGroup())
 
     async def stop(self) -> None:
         if self._exit is None:
             return
-        for _, task in self._dispatchers.values():
+        running = list(self._dispatchers.items())
+        for _, (_, task) in running:
             task.cancel()
         exit_stack, self._exit = self._exit, None
         await exit_stack.aclose()
         self._dispatchers.clear()
+        # Hand the subscriptions over at once rather than when the leases run out.
+        for (_, name), (dispatcher, _) in running:
+            if dispatcher.fence is not None:
+                with contextlib.suppress(Exception):
+                    await dispatcher.store.release_lease(name, self.node_id, dispatcher.fence)
 
     async def save(
         self, store_id: str, name: str, definition: Definition, start_checkpoint: int
@@ -270,7 +299,15 @@ class PersistentSubscriptions:
         log.info("removed subscription", extra={"store": store_id, "subscription": name})
 
     async def dispatcher(self, store_id: str, name: str) -> Dispatcher:
-        """The running dispatcher of a subscription, started from its stored state."""
+        """This node's dispatcher of a subscription; LeaseLostError when another node owns it."""
+        owner = await self.owner(store_id, name)
+        if isinstance(owner, str):
+            raise LeaseLostError(f"subscription {name!r} is dispatched by the node at {owner}")
+        return owner
+
+    async def owner(self, store_id: str, name: str) -> Dispatcher | str:
+        """The local dispatcher when this node owns (or now takes) the subscription's lease,
+        else the owner's address. Raises SubscriptionNotFoundError."""
         running = self._dispatchers.get((store_id, name))
         if running is not None and not running[1].done():
             return running[0]
@@ -281,27 +318,48 @@ class PersistentSubscriptions:
             if self._group is None:
                 raise RuntimeError("persistent subscriptions are not started")
             store = await self.backend.open_store(store_id)
+            lease = await store.acquire_lease(name, self.node_id, self.address, self.lease_ttl_s)
+            if not lease.held:
+                return lease.owner_address
             saved = (await store.load_subscriptions()).get(name)
             if saved is None:
                 raise SubscriptionNotFoundError(name)
             definition = Definition.from_json(saved[0])
             state = PersistentState.restore(saved[1], definition.settings)
-            dispatcher = Dispatcher(store, name, definition, state)
+            dispatcher = Dispatcher(store, name, definition, state, lease.fence)
             task = self._group.create_task(
                 self._run(store_id, dispatcher), name=f"dispatch-{store_id}-{name}"
             )
             self._dispatchers[(store_id, name)] = (dispatcher, task)
+            log.info(
+                "dispatching subscription",
+                extra={"store": store_id, "subscription": name, "fence": lease.fence, "checkpoint": state.checkpoint},
+            )
             return dispatcher
 
     async def _run(self, store_id: str, dispatcher: Dispatcher) -> None:
         try:
-            await dispatcher.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - one subscription failing must not stop the node
-            log.exception(
-                "dispatcher stopped", extra={"store": store_id, "subscription": dispatcher.name}
+            async with asyncio.TaskGroup() as group:
+                group.create_task(dispatcher.run())
+                group.create_task(self._keep_lease(dispatcher))
+        # (CancelledError is no Exception: it goes through both clauses untouched.)
+        except* LeaseLostError:
+            log.warning(
+                "lost the lease of a subscription: another node dispatches it now",
+                extra={"store": store_id, "subscription": dispatcher.name},
             )
+        except* Exception:  # noqa: BLE001 - one subscription failing must not stop the node
+            log.exception("dispatcher stopped", extra={"store": store_id, "subscription": dispatcher.name})
+        finally:
+            if self._dispatchers.get((store_id, dispatcher.name), (None,))[0] is dispatcher:
+                del self._dispatchers[(store_id, dispatcher.name)]
+
+    async def _keep_lease(self, dispatcher: Dispatcher) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl_s / 3)
+            lease = await dispatcher.store.acquire_lease(dispatcher.name, self.node_id, self.address, self.lease_ttl_s)
+            if not lease.held or lease.fence != dispatcher.fence:
+                raise LeaseLostError(f"subscription {dispatcher.name!r} is dispatched by {lease.owner_address}")
 
     async def list(self, store_id: str) -> list[SubscriptionStats]:
         store = await self.backend.open_store(store_id)

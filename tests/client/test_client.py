@@ -223,7 +223,7 @@ async def test_snapshots_record_read_list_delete(client: Client) -> None:
 # -- stores and cluster -------------------------------------------------------------------
 
 
-async def test_stores_lifecycle(client: Client) -> None:
+async def test_stores_lifecycle(client: Client, node: NodeServer) -> None:
     created = await client.create_store("reg_gh")
     assert created.store_id == "reg_gh" and created.created_at is not None
     with pytest.raises(StoreAlreadyExistsError) as caught:
@@ -234,7 +234,7 @@ async def test_stores_lifecycle(client: Client) -> None:
     status = await client.get_store_status("reg_gh")
     assert (status.stream_count, status.event_count, status.last_position) == (1, 3, 2)
     config = await client.get_store_config("reg_gh")
-    assert (config.backend, config.max_events_per_append) == ("sqlite", 100)
+    assert (config.backend, config.max_events_per_append) == (node.backend.name, 100)
     await client.remove_store("reg_gh")
     assert "reg_gh" not in {s.store_id for s in await client.list_stores()}
     with pytest.raises(StoreNotFoundError):
@@ -243,7 +243,7 @@ async def test_stores_lifecycle(client: Client) -> None:
 
 async def test_cluster_status_and_members(client: Client, node: NodeServer) -> None:
     status = await client.cluster_status()
-    assert status.role == "node" and status.backend == "sqlite" and status.node_id
+    assert status.role == "node" and status.backend == node.backend.name and status.node_id
     assert [m.node_id for m in status.members] == [status.node_id]
     members = client.watch_members()
     change, member = await anext(members)

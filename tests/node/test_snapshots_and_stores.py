@@ -63,7 +63,7 @@ async def test_delete_and_list_snapshots(api):
     assert await keys() == [("a", "s1", 1), ("b", "s1", 5)]
 
 
-async def test_stores_create_use_remove(api):
+async def test_stores_create_use_remove(api, node):
     created = await api.stores.CreateStore(stores_pb2.CreateStoreRequest(store_id="reg_gh"))
     assert created.store.store_id == "reg_gh" and created.store.created_at.seconds > 0
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -79,7 +79,9 @@ async def test_stores_create_use_remove(api):
     assert (status.stream_count, status.event_count, status.last_position) == (1, 1, 0)
     assert status.size_bytes > 0
     config = await api.stores.GetStoreConfig(stores_pb2.GetStoreConfigRequest(store_id="reg_gh"))
-    assert config.backend == "sqlite" and config.durability == "FULL" and config.max_events_per_append == 100
+    expected_durability = {"sqlite": "FULL", "postgres": "synchronous_commit=on"}
+    assert config.backend == node.backend.name and config.max_events_per_append == 100
+    assert config.durability.startswith(expected_durability[config.backend])
 
     await api.stores.RemoveStore(stores_pb2.RemoveStoreRequest(store_id="reg_gh"))
     for call in (
@@ -97,7 +99,7 @@ async def test_stores_create_use_remove(api):
 async def test_cluster_status_of_a_node(api, node):
     status = await api.cluster.GetStatus(cluster_pb2.GetStatusRequest())
     assert status.role == cluster_pb2.ROLE_NODE
-    assert status.backend == "sqlite" and status.cluster_id == node.backend.cluster_id
+    assert status.backend == node.backend.name and status.cluster_id == node.backend.cluster_id
     assert [m.address for m in status.members] == [node.address]
 
 

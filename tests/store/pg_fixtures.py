@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-__all__ = ["SocketProxy", "pg_database", "postgres_dsn", "with_database", "with_host"]
+__all__ = ["SocketProxy", "fresh_database", "pg_database", "postgres_dsn", "with_database", "with_host"]
 
 ENV = "GATER_TEST_POSTGRES_DSN"
 
@@ -60,6 +60,14 @@ def with_host(dsn: str, host: str, port: int) -> str:
 @pytest.fixture
 async def pg_database(postgres_dsn: str) -> AsyncIterator[str]:
     """The DSN of a new, empty database, dropped after the test."""
+    async with fresh_database(postgres_dsn) as dsn:
+        yield dsn
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(postgres_dsn: str) -> AsyncIterator[str]:
+    """A new, empty database for the duration of the block (for fixtures that pick their
+    backend at run time)."""
     name = f"gater_t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(postgres_dsn, timeout=10)
     try:

@@ -7,18 +7,27 @@ Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import asyncpg
 
 from gater.config import Limits
-from gater.errors import InvalidArgumentError, SnapshotNotFoundError, StoreNotFoundError
+from gater.errors import (
+    InvalidArgumentError,
+    LeaseLostError,
+    SnapshotNotFoundError,
+    StoreNotFoundError,
+    SubscriptionNotFoundError,
+)
 
 from .._records import now_epoch_us
 from ..base import (
     ALL_STREAM,
     AppendResult,
     EventStore,
+    Lease,
     NewEvent,
     RecordedEvent,
     Snapshot,
@@ -212,6 +221,50 @@ class PostgresEventStore(EventStore):
             for r in rows
         ]
 
+    # -- persistent subscriptions ---------------------------------------------------------
+
+    async def save_subscription(self, name: str, definition: dict[str, Any], state: dict[str, Any]) -> bool:
+        async with self._db.connection(self.store_id) as con:
+            created = await con.fetchval(
+                query("subscription_save"), self.store_id, name, json.dumps(definition), json.dumps(state),
+                state.get("checkpoint", -1), now_epoch_us(),
+            )
+        return bool(created)
+
+    async def load_subscriptions(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        rows = await self._db.fetch("subscription_list", self.store_id, store_id=self.store_id)
+        return {r["name"]: (json.loads(r["definition"]), json.loads(r["state"])) for r in rows}
+
+    async def save_subscription_state(self, name: str, state: dict[str, Any], fence: int | None = None) -> None:
+        async with self._db.connection(self.store_id) as con:
+            written = await con.fetchval(
+                query("subscription_state"), self.store_id, name, json.dumps(state), state["checkpoint"],
+                now_epoch_us(), fence,
+            )
+            if written is None and fence is not None:
+                current = await con.fetchval(query("subscription_fence"), self.store_id, name)
+                if current is None:
+                    raise SubscriptionNotFoundError(name)
+                if current != fence:
+                    raise LeaseLostError(f"subscription {name!r} is dispatched by another node now")
+
+    async def remove_subscription(self, name: str) -> None:
+        async with self._db.connection(self.store_id) as con:
+            status = await con.execute(query("subscription_remove"), self.store_id, name)
+        if status.endswith(" 0"):
+            raise SubscriptionNotFoundError(name)
+
+    async def acquire_lease(self, name: str, node_id: str, address: str, ttl_s: float) -> Lease:
+        async with self._db.connection(self.store_id) as con:
+            row = await con.fetchrow(query("subscription_lease"), self.store_id, name, node_id, address, float(ttl_s))
+        if row is None:
+            raise SubscriptionNotFoundError(name)
+        return Lease(row["held"], row["fence"], row["owner_node"] or "", row["owner_address"] or "")
+
+    async def release_lease(self, name: str, node_id: str, fence: int) -> None:
+        async with self._db.connection(self.store_id) as con:
+            await con.execute(query("subscription_release"), self.store_id, name, node_id, fence)
+
     # -- store ------------------------------------------------------------------------------
 
     async def status(self) -> StoreStatus:
@@ -223,7 +276,7 @@ class PostgresEventStore(EventStore):
             event_count=head["last_position"] + 1,  # positions are dense from 0
             last_position=head["last_position"],
             snapshot_count=snapshots["snapshot_count"],
-            subscription_count=0,  # persistent subscriptions get their tables in a later migration
+            subscription_count=await self._db.fetchval("subscription_count", self.store_id, store_id=self.store_id),
             size_bytes=head["event_bytes"] + snapshots["snapshot_bytes"],
         )
 

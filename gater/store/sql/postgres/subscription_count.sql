@@ -1,0 +1,1 @@
+SELECT count(*) FROM subscriptions WHERE store_id = $1

@@ -1,0 +1,1 @@
+SELECT fence FROM subscriptions WHERE store_id = $1 AND name = $2
