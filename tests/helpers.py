@@ -53,6 +53,7 @@ class Collector:
         self.events: list[types_pb2.EventRecord] = []
         self.messages: list[str] = []  # the kind of every message, in order
         self.last: dict[str, Any] = {}
+        self.error: grpc.aio.AioRpcError | None = None
         self._changed = asyncio.Condition()
         self.task = asyncio.create_task(self._run())
 
@@ -68,6 +69,9 @@ class Collector:
                     self._changed.notify_all()
         except grpc.aio.AioRpcError as e:
             if e.code() != grpc.StatusCode.CANCELLED:
+                self.error = e
+                async with self._changed:
+                    self._changed.notify_all()
                 raise
 
     async def wait_for(self, predicate: Any, timeout_s: float = 20) -> None:
@@ -80,6 +84,7 @@ class Collector:
         return self.events
 
     async def close(self) -> None:
+        """Ends the call; an error the stream already ended with is kept in `error`."""
         self.call.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
             await self.task
