@@ -182,7 +182,7 @@ async def test_snapshots(addr: str) -> None:
     assert r.rc == 2 and r.error["error"] == "NOT_FOUND"
 
 
-async def test_stores_and_status(addr: str) -> None:
+async def test_stores_and_status(addr: str, node: NodeServer) -> None:
     r = await gater("stores", "create", "reg_gh", addr=addr)
     assert r.rc == 0 and r.lines[0]["store_id"] == "reg_gh", r
     r = await gater("stores", "create", "reg_gh", addr=addr)
@@ -192,7 +192,8 @@ async def test_stores_and_status(addr: str) -> None:
     status = (await gater("stores", "status", "reg_gh", addr=addr)).lines[0]
     assert (status["stream_count"], status["event_count"]) == (1, 1)
     config = (await gater("stores", "config", "reg_gh", addr=addr)).lines[0]
-    assert config["backend"] == "sqlite" and config["durability"] == "FULL"
+    assert config["backend"] == node.backend.name
+    assert config["durability"] == {"sqlite": "FULL", "postgres": "synchronous_commit=on"}[node.backend.name]
     r = await gater("stores", "remove", "reg_gh", addr=addr)
     assert r.rc == 1 and "--yes" in r.stderr  # no confirmation without a terminal
     assert (await gater("stores", "remove", "reg_gh", "--yes", addr=addr)).rc == 0
