@@ -264,9 +264,21 @@ async def _serve_gateway(config, discovery) -> None:  # type: ignore[no-untyped-
     await gateway.stop()
 
 
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM when the process that started it dies, even by SIGKILL,
+    so no orphaned worker keeps the port."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
     """One of `gater gateway --workers N`'s processes (started with spawn)."""
     from .gateway.server import GatewayConfig
+
+    _die_with_parent()
 
     gater_logging.configure(log_level, log_format)
     discovery_kwargs = kwargs.pop("discovery")

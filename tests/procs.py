@@ -56,15 +56,22 @@ class GaterProcess:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGKILL)
             await self.proc.wait()
+        await self._stop_draining()
+
+    async def _stop_draining(self) -> None:
+        # Children of a killed process may still hold its stderr open: read what is there
+        # for a moment, then stop waiting for the end of it.
         if self._drain is not None:
-            await self._drain
+            try:
+                await asyncio.wait_for(asyncio.shield(self._drain), 2)
+            except TimeoutError:
+                self._drain.cancel()
 
     async def terminate(self) -> int:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
             await self.proc.wait()
-        if self._drain is not None:
-            await self._drain
+        await self._stop_draining()
         assert self.proc is not None
         return self.proc.returncode or 0
 
