@@ -15,6 +15,7 @@ import time
 
 from exesdb.v1 import types_pb2
 
+from .._wire import varint as _varint
 from .base import NewEvent
 
 __all__ = ["created_tail", "encode_record", "now_epoch_us"]
@@ -25,17 +26,6 @@ _EventRecord = types_pb2.EventRecord
 def now_epoch_us() -> int:
     """The current time in microseconds since the Unix epoch."""
     return time.time_ns() // 1000
-
-
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def created_tail(created_epoch_us: int) -> bytes:

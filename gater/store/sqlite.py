@@ -468,32 +468,30 @@ class SqliteStore(EventStore):
     ) -> list[RecordedEvent]:
         if stream_id == ALL_STREAM:
             return await self.read_all(start, limit, backward)
-        cols = "position, stream_id, version, event_id, event_type, record"
-        if backward:
-            sql = f"SELECT {cols} FROM events WHERE stream_id = ? AND version <= ? ORDER BY version DESC LIMIT ?"
-            first = (1 << 62) if start is None else start
-        else:
-            sql = f"SELECT {cols} FROM events WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?"
-            first = 0 if start is None else start
-
-        def query(conn: sqlite3.Connection) -> list[RecordedEvent]:
-            return [RecordedEvent(*row) for row in conn.execute(sql, (stream_id, first, limit))]
-
-        return await self._read("read a stream", query)
+        return await self._page("version", "stream_id = ? AND ", (stream_id,), start, limit, backward)
 
     async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
-        cols = "position, stream_id, version, event_id, event_type, record"
+        return await self._page("position", "", (), start, limit, backward)
+
+    async def _page(
+        self, key: str, where: str, args: tuple[Any, ...], start: int | None, limit: int, backward: bool
+    ) -> list[RecordedEvent]:
+        """One page ordered by `key` (version within a stream, or global position) from
+        `start` on, either way; `where` narrows it to one stream."""
         if backward:
-            sql = f"SELECT {cols} FROM events WHERE position <= ? ORDER BY position DESC LIMIT ?"
-            first = (1 << 62) if start is None else start
+            op, order, first = "<=", "DESC", (1 << 62) if start is None else start
         else:
-            sql = f"SELECT {cols} FROM events WHERE position >= ? ORDER BY position LIMIT ?"
-            first = 0 if start is None else start
+            op, order, first = ">=", "", 0 if start is None else start
+        sql = (
+            "SELECT position, stream_id, version, event_id, event_type, record FROM events"
+            f" WHERE {where}{key} {op} ? ORDER BY {key} {order} LIMIT ?"
+        )
+        params = (*args, first, limit)
 
         def query(conn: sqlite3.Connection) -> list[RecordedEvent]:
-            return [RecordedEvent(*row) for row in conn.execute(sql, (first, limit))]
+            return [RecordedEvent(*row) for row in conn.execute(sql, params)]
 
-        return await self._read("read $all", query)
+        return await self._read("read events", query)
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:
