@@ -69,7 +69,25 @@ def _node_options(fn):  # type: ignore[no-untyped-def]
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Gater(click.Group):
+    """Exit codes mean the same across every command: a usage error is 1 (click's default, 2,
+    is "not found" here; see `gater append --help`)."""
+
+    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as e:
+            e.show()
+            sys.exit(1)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Gater, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gater")
 def main() -> None:
     """ExESDB Gater: a gRPC event store (nodes) and the gateway in front of it."""
@@ -350,7 +368,8 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
 @click.option("--service", default="", help="Service to check (default: the server as a whole).")
 @click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Seconds to wait for an answer.")
 def health(addr: str, service: str, timeout_s: float) -> None:
-    """Check a server's gRPC health; exit 0 only when it is SERVING."""
+    """Check a server's gRPC health; exit 0 only when it is SERVING (1: not serving, 4: no
+    answer)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -360,7 +379,7 @@ def health(addr: str, service: str, timeout_s: float) -> None:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
         except grpc.RpcError as e:
             click.echo(f"{addr}: {e.code().name}: {e.details()}", err=True)
-            sys.exit(2)
+            sys.exit(4)  # unavailable, as for every gater command
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     click.echo(f"{addr}{' ' + service if service else ''}: {status}")
     sys.exit(0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1)
