@@ -1,19 +1,28 @@
-"""Append and read throughput against one node over loopback (issue 2's three figures).
+"""Append and read throughput against node processes over loopback (issue 2's three figures).
 
-    python -m bench.streams [--postgres-dsn DSN]
+    python -m bench.streams [--postgres-dsn DSN [--nodes N]] [--seconds 5] [--read-events 200000]
 
-Client and node run in separate processes, as they would in production.
+Client and node run in separate processes, as they would in production. Without
+--postgres-dsn: one node on SQLite in a temporary directory. With --postgres-dsn: a scratch
+database is created on that server for the run (named after the DSN's database plus a random
+suffix; the DSN's own database is used only to CREATE and DROP it) and `--nodes` node
+processes (default 1) run on it; the appenders are spread round-robin over the nodes
+("N nodes appending at once"), the read goes to the first node. PostgreSQL runs also print
+an `info:` line per phase with the CPU used by the client, the node(s) and the postgres
+processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import uuid
 
 import grpc
 
-from bench._common import Timer, node_process, report
+from bench._common import CpuMeter, Timer, fresh_postgres, node_processes, postgres_pids, report
 from exesdb.v1 import streams_pb2, streams_pb2_grpc, types_pb2
 
 BODY = b'{"temperature":21.5,"humidity":48,"greenhouse":"gh-1","operator":"John"}'
@@ -24,7 +33,9 @@ def batch(n: int) -> list[types_pb2.NewEvent]:
 
 
 async def appends(stub, *, events_per_append: int, concurrency: int, seconds: float) -> tuple[int, int, float]:
-    """Appends from `concurrency` tasks for about `seconds`; returns (appends, events, elapsed)."""
+    """Appends from `concurrency` tasks for about `seconds`; returns (appends, events, elapsed).
+    `stub` may be a list of stubs (one per node): task n then appends through stub n % len."""
+    stubs = stub if isinstance(stub, list) else [stub]
     done = [0]
     stop = asyncio.Event()
 
@@ -32,7 +43,7 @@ async def appends(stub, *, events_per_append: int, concurrency: int, seconds: fl
         i = 0
         while not stop.is_set():
             request = streams_pb2.AppendEventsRequest(stream_id=f"bench-{n}-{i % 50}", events=batch(events_per_append))
-            await stub.AppendEvents(request)
+            await stubs[n % len(stubs)].AppendEvents(request)
             done[0] += 1
             i += 1
 
@@ -53,26 +64,52 @@ async def read_all(stub) -> tuple[int, float]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    extra = ("--postgres-dsn", args.postgres_dsn) if args.postgres_dsn else ()
+    async with contextlib.AsyncExitStack() as stack:
+        if args.postgres_dsn:
+            dsn = await stack.enter_async_context(fresh_postgres(args.postgres_dsn))
+            extra: tuple[str, ...] = ("--postgres-dsn", dsn)
+        else:
+            extra = ()
+        nodes = await stack.enter_async_context(node_processes(args.nodes, *extra))
+        channels = [await stack.enter_async_context(grpc.aio.insecure_channel(n.address)) for n in nodes]
+        await run(args, nodes, [streams_pb2_grpc.StreamsStub(c) for c in channels])
+
+
+async def run(args: argparse.Namespace, nodes, stubs) -> None:  # noqa: ANN001 - GaterProcess, stubs
     targets = (15_000, 1_000) if args.postgres_dsn else (30_000, 1_500)
-    async with node_process(*extra) as node, grpc.aio.insecure_channel(node.address) as channel:
-        stub = streams_pb2_grpc.StreamsStub(channel)
-        await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="warmup", events=batch(10)))
-        _, events, seconds = await appends(stub, events_per_append=100, concurrency=4, seconds=args.seconds)
-        report("100-event appends, 4 concurrent: events/s", events / seconds, "events/s", targets[0])
-        calls, _, seconds = await appends(stub, events_per_append=1, concurrency=32, seconds=args.seconds)
-        report("single-event appends, concurrency 32: appends/s", calls / seconds, "appends/s", targets[1])
-        total = (await stub.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version + 1
-        while total < args.read_events:
-            _, events, _ = await appends(stub, events_per_append=500, concurrency=4, seconds=1)
-            total += events
+    over = f" over {len(nodes)} nodes" if len(nodes) > 1 else ""
+    verbose = bool(args.postgres_dsn)  # the SQLite output stays as it always was
+    meter = lambda: CpuMeter(client=[os.getpid()], nodes=[n.proc.pid for n in nodes], postgres=postgres_pids)  # noqa: E731
+    stub = stubs[0]
+    await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="warmup", events=batch(10)))
+    with meter() as cpu:
+        _, events, seconds = await appends(stubs, events_per_append=100, concurrency=4, seconds=args.seconds)
+    report(f"100-event appends, 4 concurrent{over}: events/s", events / seconds, "events/s", targets[0])
+    if verbose:
+        print(f"  info: {cpu.line()}", flush=True)
+    with meter() as cpu:
+        calls, _, seconds = await appends(stubs, events_per_append=1, concurrency=32, seconds=args.seconds)
+    report(f"single-event appends, concurrency 32{over}: appends/s", calls / seconds, "appends/s", targets[1])
+    if verbose:
+        print(f"  info: {cpu.line()}", flush=True)
+    total = (await stub.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version + 1
+    while total < args.read_events:
+        _, events, _ = await appends(stubs, events_per_append=500, concurrency=4, seconds=1)
+        total += events
+    with meter() as cpu:
         count, seconds = await read_all(stub)
-        report(f"read $all from the start ({count:,} events): events/s", count / seconds, "events/s", 100_000)
+    report(f"read $all from the start ({count:,} events): events/s", count / seconds, "events/s", 100_000)
+    if verbose:
+        print(f"  info: {cpu.line()}", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres-dsn", default=None, help="run the node on PostgreSQL instead of SQLite")
+    parser.add_argument("--nodes", type=int, default=1, help="node processes on the PostgreSQL database (needs --postgres-dsn)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each append phase")
     parser.add_argument("--read-events", type=int, default=200_000, help="events in the store before the read")
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    if arguments.nodes < 1 or (arguments.nodes > 1 and not arguments.postgres_dsn):
+        parser.error("--nodes N > 1 needs --postgres-dsn: SQLite nodes cannot share a store")
+    asyncio.run(main(arguments))

@@ -26,7 +26,9 @@ subscribers are spread over `--client-procs` processes (0 = in this process). Ea
 followed by an `info:` line with the CPU used by the node and by the client processes over
 that phase (100% = one core; the machine's core count is printed), which says which side was
 saturated, and how long the node's threads waited for a CPU (/proc schedstat: other processes
-on the machine; large values mean noisy figures). The latency phase also prints the
+on the machine; large values mean noisy figures). With `--postgres-dsn`, a scratch database is
+created on that server for the run and dropped afterwards (the DSN's database is used only to
+CREATE and DROP it). The latency phase also prints the
 AppendEvents calls' own latency, which the delivery latency cannot be below. `--py-spy DIR` records the node with py-spy (raw format) during each phase.
 """
 
@@ -45,7 +47,7 @@ from pathlib import Path
 
 import grpc
 
-from bench._common import Timer, node_process, report
+from bench._common import Timer, fresh_postgres, node_process, report
 from exesdb.v1 import streams_pb2, streams_pb2_grpc, subscriptions_pb2, types_pb2
 
 BODY = b'{"temperature":21.5,"humidity":48,"greenhouse":"gh-1","operator":"John"}'
@@ -474,7 +476,14 @@ def percentile(seconds: list[float], p: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    extra = ("--postgres-dsn", args.postgres_dsn) if args.postgres_dsn else ("--synchronous", args.synchronous)
+    if args.postgres_dsn:
+        async with fresh_postgres(args.postgres_dsn) as dsn:
+            await run(args, ("--postgres-dsn", dsn))
+    else:
+        await run(args, ("--synchronous", args.synchronous))
+
+
+async def run(args: argparse.Namespace, extra: tuple[str, ...]) -> None:
     phases = set(args.phases.split(","))
     async with node_process(*extra) as node, grpc.aio.insecure_channel(node.address) as channel:
         stub = streams_pb2_grpc.StreamsStub(channel)
