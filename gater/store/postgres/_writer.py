@@ -33,6 +33,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import asyncpg
+
 from gater.errors import StoreNotFoundError
 
 from .._records import now_epoch_us
@@ -135,32 +137,38 @@ class StoreWriter:
                 raise StoreNotFoundError(store_id)
             streams = sorted({r.stream_id for r in requests})
             versions = dict(await con.fetch(query("append_stream_versions"), store_id, streams))
-            existing = {
-                row["event_id"]: ExistingEvent(row["stream_id"], row["version"], row["position"])
-                for row in await con.fetch(query("append_find_ids"), store_id, canonical_ids(requests))
-            }
             created_epoch_us = now_epoch_us()
-            plan = plan_batch(
-                requests,
-                last_position=last_position["last_position"],
-                stream_versions=versions,
-                existing=existing,
-                created_epoch_us=created_epoch_us,
-            )
-            if not plan.rows:
-                return plan
-            rows = plan.rows
-            await con.execute(
-                query("append_insert_events"),
-                store_id,
-                created_epoch_us,
-                [r.position for r in rows],
-                [r.stream_id for r in rows],
-                [r.version for r in rows],
-                [r.event_id for r in rows],
-                [r.event_type for r in rows],
-                [r.record for r in rows],
-            )
+
+            def planned(existing: dict[str, ExistingEvent]) -> BatchPlan:
+                return plan_batch(
+                    requests,
+                    last_position=last_position["last_position"],
+                    stream_versions=versions,
+                    existing=existing,
+                    created_epoch_us=created_epoch_us,
+                )
+
+            # Optimistic: most appends carry new ids, so plan as if none existed and let the
+            # unique index say otherwise. Only a conflict (or a plan with a failure, which
+            # may be an idempotent repeat) costs the look-up of the ids.
+            plan = planned({})
+            inserted = False
+            if plan.rows and not any(isinstance(o, Exception) for o in plan.outcomes):
+                try:
+                    async with con.transaction():  # a savepoint: a conflict undoes only this
+                        await self._insert(con, created_epoch_us, plan)
+                    inserted = True
+                except asyncpg.UniqueViolationError:
+                    pass
+            if not inserted:
+                existing = {
+                    row["event_id"]: ExistingEvent(row["stream_id"], row["version"], row["position"])
+                    for row in await con.fetch(query("append_find_ids"), store_id, canonical_ids(requests))
+                }
+                plan = planned(existing)
+                if not plan.rows:
+                    return plan
+                await self._insert(con, created_epoch_us, plan)
             await con.execute(
                 query("append_upsert_streams"),
                 store_id,
@@ -172,3 +180,17 @@ class StoreWriter:
             )
             await con.execute(query("append_notify"), f"{store_id}:{plan.last_position}")
         return plan
+
+    async def _insert(self, con: asyncpg.Connection, created_epoch_us: int, plan: BatchPlan) -> None:
+        rows = plan.rows
+        await con.execute(
+            query("append_insert_events"),
+            self._store_id,
+            created_epoch_us,
+            [r.position for r in rows],
+            [r.stream_id for r in rows],
+            [r.version for r in rows],
+            [r.event_id for r in rows],
+            [r.event_type for r in rows],
+            [r.record for r in rows],
+        )
