@@ -22,7 +22,7 @@ from exesdb.v1 import streams_pb2, subscriptions_pb2
 
 from .pool import ChannelPool
 
-__all__ = ["Forwarder", "SAFE_TO_RETRY"]
+__all__ = ["SAFE_TO_RETRY", "Forwarder", "SubscribeResume", "resume_read"]
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class Forwarder:
                     pool.report_failure(address)
                     if method != "/exesdb.v1.Streams/ReadEvents" and last is not None:
                         await self._relay_error(context, e)  # no way to know where to resume
-                    resumed = _resume_read(current, first, last)
+                    resumed = resume_read(current, first, last)
                     if resumed is None:
                         return  # everything asked for was delivered
                     current = resumed
@@ -204,7 +204,7 @@ class Forwarder:
         async def handler(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
             metadata = self._metadata(context)
             parsed = subscriptions_pb2.SubscribeRequest.FromString(request)
-            resume = _SubscribeResume(parsed)
+            resume = SubscribeResume(parsed)
             current = request
             address = pool.choose()
             failures = 0
@@ -251,7 +251,7 @@ def _append_is_idempotent(request: bytes) -> bool:
     return bool(parsed.events) and all(e.event_id for e in parsed.events)
 
 
-def _resume_read(request: bytes, first: bytes | None, last: bytes | None) -> bytes | None:
+def resume_read(request: bytes, first: bytes | None, last: bytes | None) -> bytes | None:
     """The ReadEvents request that continues after the last batch received; None when
     nothing is left to read. Versions (and $all positions) are contiguous, so what was
     received is counted from the first and last keys without parsing the batches between."""
@@ -277,7 +277,7 @@ def _resume_read(request: bytes, first: bytes | None, last: bytes | None) -> byt
     return parsed.SerializeToString()
 
 
-class _SubscribeResume:
+class SubscribeResume:
     """What a subscription stream has delivered so far, read from the first byte of each
     message (its oneof tag) and, lazily, the last events or position message."""
 
@@ -324,14 +324,21 @@ class _SubscribeResume:
     def request(self) -> bytes:
         if self.persistent:
             return self.original.SerializeToString()
-        position, version = self._positions()
+        position, _ = self._positions()
+        if position is None:
+            return self.original.SerializeToString()
         resumed = subscriptions_pb2.SubscribeRequest()
         resumed.CopyFrom(self.original)
         if self.one_stream:
-            if version is not None:
-                resumed.start_from.revision = version + 1
-        elif position is not None:
-            resumed.start_from.revision = position + 1
+            # Go on by global position (exact even when no event of the stream came yet): the
+            # same stream, as a pattern on the record's stream id.
+            stream = self.original.selector
+            stream = stream[1:] if stream.startswith("$") else stream
+            resumed.type = subscriptions_pb2.SUBSCRIPTION_TYPE_BY_EVENT_PATTERN
+            resumed.selector = ""
+            resumed.pattern.Clear()
+            resumed.pattern.update({"stream_id": stream})
+        resumed.start_from.revision = position + 1
         return resumed.SerializeToString()
 
     def describe(self) -> str:

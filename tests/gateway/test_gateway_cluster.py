@@ -302,3 +302,18 @@ async def test_a_persistent_subscription_survives_the_death_of_its_node(cluster:
     assert [e.position for e in sub.events] == list(range(20))
     assert sub.messages.count("confirmation") == 1 and sub.error is None
     await sub.close()
+
+
+async def test_a_stream_subscription_from_now_resumes_before_its_first_event(cluster: Cluster) -> None:
+    await append(cluster.api, "quiet", 3)
+    request = pb.SubscribeRequest(type=0, selector="quiet", start_from=pb.StartFrom(origin=pb.StartFrom.ORIGIN_NOW))
+    sub = Collector(cluster.api.subscriptions.Subscribe(request))
+    await sub.wait_for(lambda c: "caught_up" in c.last)
+    serving = sub.last["confirmation"].node_id.rsplit(":", 1)[1]
+    await next(n for n in cluster.nodes if n.address.endswith(":" + serving)).kill()
+    await append(cluster.api, "other", 2)
+    await append(cluster.api, "quiet", 4)
+    await sub.count(4, timeout_s=30)
+    assert [e.version for e in sub.events] == [3, 4, 5, 6]
+    assert sub.error is None
+    await sub.close()
