@@ -110,6 +110,10 @@ class StoreTailer:
                 # Nobody live: no reads, just keep up with the position (joiners catch up).
                 self._wake.clear()
                 last = await self.store.last_position()
+                if self._feeds:
+                    # Someone joined while we asked: from here on every event is theirs too,
+                    # so the position may only move by dispatching (never skip to `last`).
+                    continue
                 self.position = max(self.position, last)
                 waiter = asyncio.ensure_future(
                     self.store.wait_for_position(self.position, self.poll_s)

@@ -67,6 +67,8 @@ async def cluster(pg_database: str) -> AsyncIterator[Cluster]:
     finally:
         await gateway.stop()
         await asyncio.gather(*(n.kill() for n in nodes))
+        for n in nodes:  # shown by pytest only when the test failed
+            print(f"--- log of node {n.address}\n{''.join(n.log[-60:])}")
 
 
 async def append(api: Stubs, stream_id: str, n: int = 1, **kw) -> streams_pb2.AppendEventsResponse:
@@ -192,7 +194,11 @@ async def test_a_transient_subscription_survives_the_death_of_its_node(cluster: 
     victim = next(n for n in cluster.nodes if n.address.endswith(serving.rsplit(":", 1)[1]))
     await victim.kill()
     await produce(10)
-    await sub.count(expected_each * 2, timeout_s=30)
+    try:
+        await sub.count(expected_each * 2, timeout_s=30)
+    except TimeoutError:
+        got = [(e.position, e.stream_id) for e in sub.events]
+        raise AssertionError(f"received {len(got)}: {got}; messages {sub.messages}; last {sub.last}") from None
     everything = await all_events(cluster.api)
     wanted = {
         "all": lambda e: True,
