@@ -66,7 +66,7 @@ from bench._common import (
     postgres_pids,
     report,
 )
-from bench.streams import appends, batch
+from bench.streams import appends, batch, preload
 from exesdb.v1 import cluster_pb2, cluster_pb2_grpc, streams_pb2, streams_pb2_grpc, types_pb2
 
 READ = "/exesdb.v1.Streams/ReadEvents"
@@ -133,19 +133,6 @@ async def raw_read_all(channel: grpc.aio.Channel) -> tuple[int, float]:
     return count, t.seconds
 
 
-async def preload(stub, total: int) -> None:  # noqa: ANN001 - a StreamsStub
-    have = (await stub.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version + 1
-    per_task = -(-max(0, total - have) // 4)
-
-    async def worker(n: int) -> None:
-        left, i = per_task, 0
-        while left > 0:
-            size = min(1000, left)
-            await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=f"preload-{n}-{i % 20}", events=batch(size)))
-            left -= size
-            i += 1
-
-    await asyncio.gather(*(worker(n) for n in range(4)))
 
 
 # -- py-spy -----------------------------------------------------------------------------------

@@ -55,6 +55,22 @@ async def appends(stub, *, events_per_append: int, concurrency: int, seconds: fl
     return done[0], done[0] * events_per_append, t.seconds
 
 
+async def preload(stub, total: int) -> None:  # noqa: ANN001 - a StreamsStub
+    """Appends until the store holds `total` events (batches of 1000 from 4 tasks)."""
+    have = (await stub.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version + 1
+    per_task = -(-max(0, total - have) // 4)
+
+    async def worker(n: int) -> None:
+        left, i = per_task, 0
+        while left > 0:
+            size = min(1000, left)
+            await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=f"preload-{n}-{i % 20}", events=batch(size)))
+            left -= size
+            i += 1
+
+    await asyncio.gather(*(worker(n) for n in range(4)))
+
+
 async def read_all(stub) -> tuple[int, float]:
     count = 0
     with Timer() as t:

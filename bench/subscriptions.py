@@ -48,6 +48,7 @@ from pathlib import Path
 import grpc
 
 from bench._common import Timer, fresh_postgres, node_process, report
+from bench.streams import preload
 from exesdb.v1 import streams_pb2, streams_pb2_grpc, subscriptions_pb2, types_pb2
 
 BODY = b'{"temperature":21.5,"humidity":48,"greenhouse":"gh-1","operator":"John"}'
@@ -201,19 +202,6 @@ async def append_for(stub, *, seconds: float, events_per_append: int, tasks: int
     return appended[0], t.seconds
 
 
-async def preload(stub, total: int) -> None:
-    have = (await stub.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version + 1
-    per_task = -(-max(0, total - have) // 4)
-
-    async def worker(n: int) -> None:
-        left, i = per_task, 0
-        while left > 0:
-            size = min(1000, left)
-            await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=f"preload-{n}-{i % 20}", events=batch(size)))
-            left -= size
-            i += 1
-
-    await asyncio.gather(*(worker(n) for n in range(4)))
 
 
 # -- 1. catch-up ------------------------------------------------------------------------------
