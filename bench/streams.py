@@ -24,15 +24,21 @@ import grpc
 
 from bench._common import CpuMeter, Timer, fresh_postgres, node_processes, postgres_pids, report
 from exesdb.v1 import streams_pb2, streams_pb2_grpc, types_pb2
+from gater.ids import uuid7
 
 BODY = b'{"temperature":21.5,"humidity":48,"greenhouse":"gh-1","operator":"John"}'
 
 
-def batch(n: int) -> list[types_pb2.NewEvent]:
-    return [types_pb2.NewEvent(event_id=str(uuid.uuid4()), event_type="temperature_measured:v1", data=BODY) for _ in range(n)]
+def batch(n: int, random_ids: bool = False) -> list[types_pb2.NewEvent]:
+    """`n` events with time-ordered UUIDv7 ids, as gater's client makes them, or random
+    UUIDv4 ids (which cost the store's id index much more: docs/BENCHMARKS.md)."""
+    make = uuid.uuid4 if random_ids else uuid7
+    return [types_pb2.NewEvent(event_id=str(make()), event_type="temperature_measured:v1", data=BODY) for _ in range(n)]
 
 
-async def appends(stub, *, events_per_append: int, concurrency: int, seconds: float) -> tuple[int, int, float]:
+async def appends(
+    stub, *, events_per_append: int, concurrency: int, seconds: float, random_ids: bool = False
+) -> tuple[int, int, float]:
     """Appends from `concurrency` tasks for about `seconds`; returns (appends, events, elapsed).
     `stub` may be a list of stubs (one per node): task n then appends through stub n % len."""
     stubs = stub if isinstance(stub, list) else [stub]
@@ -42,7 +48,8 @@ async def appends(stub, *, events_per_append: int, concurrency: int, seconds: fl
     async def worker(n: int) -> None:
         i = 0
         while not stop.is_set():
-            request = streams_pb2.AppendEventsRequest(stream_id=f"bench-{n}-{i % 50}", events=batch(events_per_append))
+            events = batch(events_per_append, random_ids)
+            request = streams_pb2.AppendEventsRequest(stream_id=f"bench-{n}-{i % 50}", events=events)
             await stubs[n % len(stubs)].AppendEvents(request)
             done[0] += 1
             i += 1
@@ -103,6 +110,8 @@ async def run(args: argparse.Namespace, nodes, stubs) -> None:  # noqa: ANN001 -
     report(f"100-event appends, 4 concurrent{over}: events/s", events / seconds, "events/s", targets[0])
     if verbose:
         print(f"  info: {cpu.line()}", flush=True)
+    _, events, seconds = await appends(stubs, events_per_append=100, concurrency=4, seconds=args.seconds, random_ids=True)
+    report(f"  same, random UUIDv4 event ids{over}: events/s", events / seconds, "events/s")
     with meter() as cpu:
         calls, _, seconds = await appends(stubs, events_per_append=1, concurrency=32, seconds=args.seconds)
     report(f"single-event appends, concurrency 32{over}: appends/s", calls / seconds, "appends/s", targets[1])

@@ -19,10 +19,8 @@ import datetime as _dt
 import enum
 import functools
 import json
-import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +61,7 @@ from .errors import (
     UnavailableError,
     WrongExpectedVersionError,
 )
+from .ids import uuid7
 
 __all__ = [
     "ALL",
@@ -139,29 +138,6 @@ class NackAction(enum.IntEnum):
 
 
 # -- sortable ids ---------------------------------------------------------------------------
-
-_uuid7_lock = threading.Lock()
-_uuid7_last = [0, 0]  # [unix ms, 12-bit sequence] of the last id made in this process
-
-
-def uuid7() -> uuid.UUID:
-    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then a 12-bit sequence that keeps
-    ids made in the same millisecond by this process in order, then 62 random bits."""
-    with _uuid7_lock:
-        ms = time.time_ns() // 1_000_000
-        last_ms, last_seq = _uuid7_last
-        if ms <= last_ms:
-            # Same millisecond (or the clock went back): count on from the last id.
-            ms, seq = last_ms, last_seq + 1
-            if seq > 0xFFF:
-                ms, seq = last_ms + 1, 0
-        else:
-            seq = int.from_bytes(os.urandom(2), "big") & 0x7FF  # headroom for the counter
-        _uuid7_last[:] = [ms, seq]
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand_b
-    return uuid.UUID(int=value)
-
 
 # -- what calls take and return ---------------------------------------------------------------
 

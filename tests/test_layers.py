@@ -12,6 +12,7 @@ from tests.conftest import REPO
 
 FORBIDDEN = {
     "gater/errors.py": ["gater."],
+    "gater/ids.py": ["gater."],
     "gater/config.py": ["gater.store", "gater.node", "gater.gateway", "gater.subscriptions"],
     "gater/store": ["gater.subscriptions", "gater.node", "gater.gateway", "grpc"],
     "gater/subscriptions": ["gater.node", "gater.gateway", "grpc"],

@@ -19,6 +19,7 @@ from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
 
 from ..config import Limits
 from ..errors import InvalidArgumentError, LimitExceededError
+from ..ids import uuid7
 from ..store.base import (
     ALL_STREAM,
     EXPECT_ANY,
@@ -247,7 +248,8 @@ class Edge:
         seen: dict[str, int] = {}
         for i, e in enumerate(events):
             where = f"events[{i}]"
-            event_id = self.uuid(e.event_id, f"{where}.event_id") if e.event_id else str(uuid.uuid4())
+            # Ids the server assigns sort by time: they go to the end of the id index.
+            event_id = self.uuid(e.event_id, f"{where}.event_id") if e.event_id else str(uuid7())
             if seen.setdefault(event_id, i) != i:
                 raise InvalidArgumentError(f"{where}.event_id", f"repeats events[{seen[event_id]}].event_id")
             data = json_bytes(e.data_json) if e.WhichOneof("body") == "data_json" else e.data

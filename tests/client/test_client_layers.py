@@ -1,5 +1,5 @@
-"""The client's dependency rule: client.py on generated stubs, grpc, protobuf and gater.errors
-only; the CLI client commands and the console on gater.client/errors/config (and each other)."""
+"""The client's dependency rule: client.py on generated stubs, grpc, protobuf, gater.errors
+and gater.ids only; the CLI client commands and the console on gater.client/errors/config (and each other)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.conftest import REPO
 from tests.test_layers import imports_of
 
 ALLOWED = {
-    "gater/client.py": ("gater.errors",),
+    "gater/client.py": ("gater.errors", "gater.ids"),
     "gater/_cli_client.py": ("gater.client", "gater.errors", "gater.config", "gater.console"),
     "gater/console": ("gater.client", "gater.errors", "gater.config", "gater.console"),
 }

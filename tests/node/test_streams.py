@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import grpc
 import pytest
@@ -76,10 +77,12 @@ async def test_an_id_reused_elsewhere_is_already_exists_and_writes_nothing(api):
     assert await read(api.streams, "b") == []
 
 
-async def test_server_assigns_ids_when_absent(api):
+async def test_server_assigns_time_ordered_ids_when_absent(api):
+    await append(api, "s", [types_pb2.NewEvent(event_type="t", data=b"{}") for _ in range(3)])
     await append(api, "s", [types_pb2.NewEvent(event_type="t", data=b"{}")])
-    (record,) = await read(api.streams, "s")
-    assert len(record.event_id) == 36
+    ids = [uuid.UUID(r.event_id) for r in await read(api.streams, "s")]
+    assert {i.version for i in ids} == {7}
+    assert ids == sorted(ids)  # UUIDv7: later ids sort later
 
 
 async def test_reads_forward_backward_clipped_and_missing(api):
