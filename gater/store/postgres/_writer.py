@@ -169,16 +169,17 @@ class StoreWriter:
                 if not plan.rows:
                     return plan
                 await self._insert(con, created_epoch_us, plan)
+            # Stream versions, the store's head and the notification: one round trip.
             await con.execute(
-                query("append_upsert_streams"),
+                query("append_finish"),
                 store_id,
                 list(plan.stream_versions),
                 list(plan.stream_versions.values()),
+                plan.last_position,
+                plan.new_streams,
+                plan.record_bytes,
+                f"{store_id}:{plan.last_position}",
             )
-            await con.execute(
-                query("append_update_store"), store_id, plan.last_position, plan.new_streams, plan.record_bytes
-            )
-            await con.execute(query("append_notify"), f"{store_id}:{plan.last_position}")
         return plan
 
     async def _insert(self, con: asyncpg.Connection, created_epoch_us: int, plan: BatchPlan) -> None:
