@@ -145,3 +145,22 @@ class CpuMeter:
     def line(self) -> str:
         parts = ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in self.share.items())
         return f"cpu (100% = one core; {os.cpu_count()} cores in all): {parts}"
+
+
+def count_records(message: bytes, start: int = 0) -> int:
+    """Length-delimited records (a repeated message field) from `start` to the end of a
+    serialized message, counted by walking the length prefixes: no protobuf parse."""
+    i, end, n = start, len(message), 0
+    while i < end:
+        i += 1  # the field's tag
+        length = shift = 0
+        while True:
+            b = message[i]
+            i += 1
+            length |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        i += length
+        n += 1
+    return n

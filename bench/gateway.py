@@ -61,6 +61,7 @@ from bench._common import (
     GaterProcess,
     Timer,
     children,
+    count_records,
     fresh_postgres,
     node_process,
     postgres_pids,
@@ -106,22 +107,8 @@ def gateway_pids(gw: GaterProcess) -> list[int]:
 
 
 def count_read_events(message: bytes) -> int:
-    """Records in a serialized ReadEventsResponse (field 1, repeated, length-delimited),
-    counted by walking the length prefixes: no protobuf parse."""
-    i, end, n = 0, len(message), 0
-    while i < end:
-        i += 1  # the tag, 0x0a
-        length = shift = 0
-        while True:
-            b = message[i]
-            i += 1
-            length |= (b & 0x7F) << shift
-            if b < 0x80:
-                break
-            shift += 7
-        i += length
-        n += 1
-    return n
+    """Records in a serialized ReadEventsResponse (field 1, repeated)."""
+    return count_records(message)
 
 
 async def raw_read_all(channel: grpc.aio.Channel) -> tuple[int, float]:

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import grpc
 
-from bench._common import Timer, fresh_postgres, node_process, report
+from bench._common import Timer, count_records, fresh_postgres, node_process, report
 from bench.streams import preload
 from exesdb.v1 import streams_pb2, streams_pb2_grpc, subscriptions_pb2, types_pb2
 
@@ -64,26 +64,13 @@ def batch(n: int) -> list[types_pb2.NewEvent]:
 
 def count_events(message: bytes) -> int:
     """Records in a serialized SubscribeResponse{events: EventBatch{events: [...]}} (0 for a
-    control message), found by walking the length prefixes: no protobuf parse."""
+    control message)."""
     if not message or message[0] != _EVENTS_TAG:
         return 0
-    i, end, n = 1, len(message), 0
+    i = 1
     while message[i] & 0x80:  # the EventBatch's length
         i += 1
-    i += 1
-    while i < end:
-        i += 1  # EventBatch.events tag (0x0a)
-        length = shift = 0
-        while True:
-            b = message[i]
-            i += 1
-            length |= (b & 0x7F) << shift
-            if b < 0x80:
-                break
-            shift += 7
-        i += length
-        n += 1
-    return n
+    return count_records(message, i + 1)
 
 
 def subscribe_request(*, origin: int, max_batch: int = 1000) -> bytes:
