@@ -42,10 +42,15 @@ def _untoken(token: str, field: str = "page_token") -> Any:
         raise InvalidArgumentError(field, "is not a token this server gave out") from None
 
 
-class StreamsServicer:
+class _OverStorage:
+    """What the storage-facing servicers share: the backend and the request rules."""
+
     def __init__(self, backend: StorageBackend, edge: Edge) -> None:
         self.backend = backend
         self.edge = edge
+
+
+class StreamsServicer(_OverStorage):
 
     @unary
     async def AppendEvents(self, request: streams_pb2.AppendEventsRequest, context: Any) -> streams_pb2.AppendEventsResponse:
@@ -136,10 +141,7 @@ def _chunks(page: list[RecordedEvent], as_json: bool) -> list[bytes]:
     return out
 
 
-class SnapshotsServicer:
-    def __init__(self, backend: StorageBackend, edge: Edge) -> None:
-        self.backend = backend
-        self.edge = edge
+class SnapshotsServicer(_OverStorage):
 
     @unary
     async def RecordSnapshot(self, request: snapshots_pb2.RecordSnapshotRequest, context: Any) -> snapshots_pb2.RecordSnapshotResponse:
@@ -190,10 +192,9 @@ class SnapshotsServicer:
         )
 
 
-class StoresServicer:
+class StoresServicer(_OverStorage):
     def __init__(self, backend: StorageBackend, edge: Edge, on_removed: Callable[[str], None] = lambda _: None) -> None:
-        self.backend = backend
-        self.edge = edge
+        super().__init__(backend, edge)
         self.on_removed = on_removed
 
     @unary
