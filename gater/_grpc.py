@@ -1,19 +1,27 @@
-"""What every gater gRPC server shares: handler tables from service descriptors, health,
-reflection (v1alpha and v1, with the .proto comments), server options.
+"""What every gater gRPC server shares: the handler wrappers, handler tables from service
+descriptors, health, reflection (v1alpha and v1, with the .proto comments), server options.
 
-Owns: `handlers_for` (a servicer object → a generic handler whose responses may be bytes
-already serialized), `Reflection`, `SERVICE_NAMES`, `server_options`.
+Owns: `unary_handler` / `stream_handler` — every exesdb.v1 handler of nodes and gateways runs
+inside one of them: the request is decoded there (undecodable bytes are INVALID_ARGUMENT,
+never UNKNOWN), gater errors become statuses through the one codec (`errors.encode_status`),
+and anything unexpected becomes INTERNAL with a generic message and one log line, never a
+leaked `str(e)`. Also `handlers_for` (a servicer object → a generic handler whose responses
+may be bytes already serialized), reflection, `SERVICE_NAMES`, `server_options`.
 Shared by nodes and gateways: must not import gater.store, gater.subscriptions, gater.node
 or gater.gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -22,14 +30,20 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2, subscriptions_pb2
 
 from . import _wire
+from .errors import STATUS_DETAILS_KEY, GaterError, InvalidArgumentError, encode_status
 
 __all__ = [
     "EXESDB_SERVICES",
     "SERVICE_NAMES",
+    "abort",
     "add_reflection",
     "handlers_for",
     "server_options",
+    "stream_handler",
+    "unary_handler",
 ]
+
+log = logging.getLogger(__name__)
 
 EXESDB_SERVICES = {
     "exesdb.v1.Streams": streams_pb2.DESCRIPTOR.services_by_name["Streams"],
@@ -60,18 +74,81 @@ def server_options(max_message_bytes: int, *, reuse_port: bool = False) -> list[
     ]
 
 
+# -- handlers ---------------------------------------------------------------------------------
+
+
+async def abort(context: grpc.aio.ServicerContext, error: GaterError) -> None:
+    """Ends the call with `error`'s status and typed details (raises AbortError)."""
+    code, message, details = encode_status(error)
+    await context.abort(getattr(grpc.StatusCode, code), message, trailing_metadata=((STATUS_DETAILS_KEY, details),))
+
+
+def _decode(request_class: type[Message] | None, raw: bytes) -> Any:
+    if request_class is None:
+        return raw
+    try:
+        return request_class.FromString(raw)
+    except (DecodeError, RecursionError):
+        raise InvalidArgumentError(
+            "request", f"is not a valid {request_class.DESCRIPTOR.full_name} (protobuf decoding failed)"
+        ) from None
+
+
+async def _fail(context: grpc.aio.ServicerContext, name: str, error: Exception) -> None:
+    if isinstance(error, GaterError):
+        await abort(context, error)
+    log.error("handler failed", exc_info=error, extra={"method": name})
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
+
+
+Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Stream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+
+
+def unary_handler(fn: Unary, request_class: type[Message] | None = None, name: str = "") -> grpc.RpcMethodHandler:
+    """A unary handler around `fn(request, context)`; `request_class` None passes bytes."""
+    name = name or getattr(fn, "__qualname__", "handler")
+
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await fn(_decode(request_class, raw), context)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place that catches everything
+            await _fail(context, name, e)
+
+    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_wire.serialize)
+
+
+def stream_handler(fn: Stream, request_class: type[Message] | None = None, name: str = "") -> grpc.RpcMethodHandler:
+    """A server-streaming handler around the async generator `fn(request, context)`."""
+    name = name or getattr(fn, "__qualname__", "handler")
+
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in fn(_decode(request_class, raw), context):
+                yield item
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place that catches everything
+            await _fail(context, name, e)
+
+    return grpc.unary_stream_rpc_method_handler(handle, response_serializer=_wire.serialize)
+
+
 def handlers_for(service_name: str, servicer: object) -> grpc.GenericRpcHandler:
-    """A generic handler for the RPCs `servicer` implements (methods named as in the .proto).
-    RPCs it lacks answer UNIMPLEMENTED. Responses may be messages or serialized bytes."""
+    """A generic handler for the RPCs `servicer` implements (methods named as in the .proto,
+    `async def Method(self, request, context)`), each inside `unary_handler` or
+    `stream_handler`. RPCs it lacks answer UNIMPLEMENTED. Responses may be messages or
+    serialized bytes."""
     service = EXESDB_SERVICES[service_name]
     table = {}
     for method in service.methods:
         fn = getattr(servicer, method.name, None)
         if fn is None:
             continue
-        request_class = GetMessageClass(method.input_type)
-        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
-        table[method.name] = make(fn, request_deserializer=request_class.FromString, response_serializer=_wire.serialize)
+        make = stream_handler if method.server_streaming else unary_handler
+        table[method.name] = make(fn, GetMessageClass(method.input_type), f"{service_name}/{method.name}")
     return grpc.method_handlers_generic_handler(service_name, table)
 
 

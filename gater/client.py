@@ -19,7 +19,6 @@ import datetime as _dt
 import enum
 import functools
 import json
-import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -28,7 +27,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format, struct_pb2
-from google.rpc import error_details_pb2, status_pb2
 
 from exesdb.v1 import (
     cluster_pb2,
@@ -45,21 +43,11 @@ from exesdb.v1 import (
 )
 
 from .errors import (
-    AlreadyExistsError,
-    DeadlineExceededError,
-    DuplicateEventIdError,
+    STATUS_DETAILS_KEY,
     GaterError,
     InvalidArgumentError,
-    LimitExceededError,
-    NotFoundError,
-    PermissionDeniedError,
-    SnapshotNotFoundError,
-    StoreAlreadyExistsError,
-    StoreNotFoundError,
-    SubscriptionNotFoundError,
-    UnauthenticatedError,
     UnavailableError,
-    WrongExpectedVersionError,
+    decode_status,
 )
 from .ids import uuid7
 
@@ -492,86 +480,12 @@ def _selection(
 
 # -- statuses → gater.errors --------------------------------------------------------------------
 
-_DUPLICATE_ID = re.compile(r"^(?P<field>\S+): event id (?P<id>\S+) already exists")
 
-
-def _details(error: grpc.aio.AioRpcError) -> list[Any]:
-    raw = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
-    if not raw:
-        return []
-    try:
-        status = status_pb2.Status.FromString(raw)
-    except Exception:  # noqa: BLE001 - a garbled detail must not hide the status itself
-        return []
-    out = []
-    for any_ in status.details:
-        for cls in (types_pb2.WrongExpectedVersion, types_pb2.FieldViolation, error_details_pb2.ResourceInfo):
-            if any_.Is(cls.DESCRIPTOR):
-                message = cls()
-                any_.Unpack(message)
-                out.append(message)
-    return out
-
-
-def _with_message(error: GaterError, message: str) -> GaterError:
-    """Keep the server's own words: they may say more than our constructor does."""
-    if message:
-        error.message = message
-        error.args = (message,)
-    return error
-
-
-def error_from_status(error: grpc.aio.AioRpcError, method: str = "", store: str = "") -> GaterError:
-    """The gater.errors exception for a failed call: typed details first, then the status code
-    and the RPC that failed (NOT_FOUND on ReadSnapshot is a snapshot unless it names a store)."""
-    code = error.code()
-    message = error.details() or code.name
-    details = _details(error)
-    by_type = {type(d): d for d in details}
-    mapped: GaterError
-    if code == grpc.StatusCode.FAILED_PRECONDITION and types_pb2.WrongExpectedVersion in by_type:
-        d = by_type[types_pb2.WrongExpectedVersion]
-        mapped = WrongExpectedVersionError(d.stream_id, d.expected, d.current_version)
-    elif code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED):
-        cls = LimitExceededError if code == grpc.StatusCode.RESOURCE_EXHAUSTED else InvalidArgumentError
-        violation = by_type.get(types_pb2.FieldViolation)
-        if violation is not None:
-            mapped = cls(violation.field, violation.description)
-        else:
-            fld, _, description = message.partition(": ")
-            mapped = cls(fld, description) if description else cls("", message)
-    elif code == grpc.StatusCode.NOT_FOUND:
-        info = by_type.get(error_details_pb2.ResourceInfo)
-        kind = info.resource_type if info is not None else ""
-        name = info.resource_name if info is not None else ""
-        if kind == "store" or (not kind and message.startswith("store ")):
-            mapped = StoreNotFoundError(name or store)
-        elif kind == "subscription" or (not kind and message.startswith("subscription ")):
-            mapped = SubscriptionNotFoundError(name)
-        elif kind == "snapshot" or (not kind and "Snapshot" in method):
-            mapped = SnapshotNotFoundError(message)
-        else:
-            mapped = NotFoundError(message)
-    elif code == grpc.StatusCode.ALREADY_EXISTS:
-        match = _DUPLICATE_ID.match(message)
-        if method == "CreateStore":
-            mapped = StoreAlreadyExistsError(store)
-        elif match:
-            mapped = DuplicateEventIdError(match["field"], match["id"])
-        else:
-            mapped = AlreadyExistsError(message)
-    elif code == grpc.StatusCode.UNAVAILABLE:
-        mapped = UnavailableError(message)
-    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        mapped = DeadlineExceededError(message)
-    elif code == grpc.StatusCode.UNAUTHENTICATED:
-        mapped = UnauthenticatedError(message)
-    elif code == grpc.StatusCode.PERMISSION_DENIED:
-        mapped = PermissionDeniedError(message)
-    else:
-        mapped = GaterError(message)
-        mapped.code = code.name  # INTERNAL, UNIMPLEMENTED, CANCELLED, ...
-    return _with_message(mapped, message)
+def error_from_status(error: grpc.aio.AioRpcError) -> GaterError:
+    """The gater.errors exception for a failed call, chosen by `errors.decode_status` from the
+    status code and its typed details (never from the message's text)."""
+    details = dict(error.trailing_metadata() or ()).get(STATUS_DETAILS_KEY)
+    return decode_status(error.code().name, error.details() or error.code().name, details)
 
 
 # -- the client ---------------------------------------------------------------------------------
@@ -721,9 +635,9 @@ class Client:
                     try:
                         await self._dial(failed=stubs)
                     except UnavailableError:
-                        raise error_from_status(e, method, store) from None
+                        raise error_from_status(e) from None
                     continue
-                raise error_from_status(e, method, store) from None
+                raise error_from_status(e) from None
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -785,7 +699,7 @@ class Client:
             async for batch in call:
                 yield [_event(r) for r in batch.events]
         except grpc.aio.AioRpcError as e:
-            raise error_from_status(e, "ReadEvents", store) from None
+            raise error_from_status(e) from None
         finally:
             call.cancel()
 
@@ -1043,7 +957,7 @@ class Client:
             async for r in call:
                 yield names.get(r.change, "unspecified"), _member(r.member)
         except grpc.aio.AioRpcError as e:
-            raise error_from_status(e, "WatchMembers") from None
+            raise error_from_status(e) from None
         finally:
             call.cancel()
 
@@ -1115,7 +1029,7 @@ class Subscription:
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.CANCELLED and self._closed:
                 return None
-            raise error_from_status(e, "Subscribe", self.store) from None
+            raise error_from_status(e) from None
         except asyncio.CancelledError:
             if self._closed:
                 return None

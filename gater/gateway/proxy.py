@@ -20,6 +20,7 @@ import grpc
 
 from exesdb.v1 import streams_pb2, subscriptions_pb2
 
+from ..errors import UnavailableError
 from .pool import ChannelPool
 
 __all__ = ["SAFE_TO_RETRY", "Forwarder", "SubscribeResume", "resume_read"]
@@ -83,9 +84,8 @@ class Forwarder:
 
     async def _no_node(self, context: grpc.aio.ServicerContext) -> None:
         known = len(self.pool.state)
-        await context.abort(
-            grpc.StatusCode.UNAVAILABLE,
-            f"no healthy node available ({known} known, none usable): check the nodes and the gateway's discovery",
+        raise UnavailableError(
+            f"no healthy node available ({known} known, none usable): check the nodes and the gateway's discovery"
         )
 
     def _metadata(self, context: grpc.aio.ServicerContext) -> tuple[tuple[str, Any], ...]:
@@ -201,11 +201,12 @@ class Forwarder:
         method = "/exesdb.v1.Subscriptions/Subscribe"
         pool = self.pool
 
-        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        async def handler(
+            parsed: subscriptions_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[bytes]:
             metadata = self._metadata(context)
-            parsed = subscriptions_pb2.SubscribeRequest.FromString(request)
             resume = SubscribeResume(parsed)
-            current = request
+            current = parsed.SerializeToString()
             address = pool.choose()
             failures = 0
             while True:

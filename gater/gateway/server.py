@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from exesdb.v1 import cluster_pb2
+from exesdb.v1 import cluster_pb2, subscriptions_pb2
 
 from .. import __version__, _grpc
 from .discovery import Discovery
@@ -89,13 +89,14 @@ class GatewayServer:
             table = {}
             for method in service.methods:
                 path = f"/{service_name}/{method.name}"
+                # Requests stay bytes (the node decodes them), except where a field is read.
                 if path == "/exesdb.v1.Subscriptions/Subscribe":
-                    fn, make = self.forwarder.subscribe(), grpc.unary_stream_rpc_method_handler
+                    handler = _grpc.stream_handler(self.forwarder.subscribe(), subscriptions_pb2.SubscribeRequest, path)
                 elif method.server_streaming:
-                    fn, make = self.forwarder.read_stream(path), grpc.unary_stream_rpc_method_handler
+                    handler = _grpc.stream_handler(self.forwarder.read_stream(path), None, path)
                 else:
-                    fn, make = self.forwarder.unary(path), grpc.unary_unary_rpc_method_handler
-                table[method.name] = make(fn)  # no (de)serializers: bytes in, bytes out
+                    handler = _grpc.unary_handler(self.forwarder.unary(path), None, path)
+                table[method.name] = handler
             handlers.append(grpc.method_handlers_generic_handler(service_name, table))
         server.add_generic_rpc_handlers(tuple(handlers))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

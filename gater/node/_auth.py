@@ -12,6 +12,9 @@ from typing import Any
 
 import grpc
 
+from .._grpc import abort
+from ..errors import UnauthenticatedError
+
 __all__ = ["SECRET_HEADER", "SecretInterceptor"]
 
 SECRET_HEADER = "x-gater-secret"
@@ -36,10 +39,12 @@ class SecretInterceptor(grpc.aio.ServerInterceptor):
             return None
 
         async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                f"this node requires the cluster secret in the {SECRET_HEADER} metadata "
-                "(set EX_ESDB_CLUSTER_SECRET on the gateway too)",
+            await abort(
+                context,
+                UnauthenticatedError(
+                    f"this node requires the cluster secret in the {SECRET_HEADER} metadata "
+                    "(set EX_ESDB_CLUSTER_SECRET on the gateway too)"
+                ),
             )
 
         if handler.response_streaming:

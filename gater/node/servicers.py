@@ -1,7 +1,7 @@
 """The exesdb.v1 servicers of a node: Streams, Snapshots, Stores and Cluster.
 
 Owns: a few lines per RPC: validate and convert at the edge (_convert), call the store,
-convert back. Error mapping is the `unary`/`stream` decorators' job (_status).
+convert back. Decoding and error mapping happen around every handler (`_grpc.handlers_for`).
 Must not import gater.gateway.
 """
 
@@ -22,7 +22,6 @@ from .. import __version__, _wire
 from ..errors import InvalidArgumentError
 from ..store.base import ALL_STREAM, RecordedEvent, StorageBackend
 from ._convert import Edge, record_as_json, snapshot_message, timestamp
-from ._status import stream, unary
 
 __all__ = ["ClusterServicer", "NodeIdentity", "SnapshotsServicer", "StoresServicer", "StreamsServicer"]
 
@@ -52,7 +51,6 @@ class _OverStorage:
 
 class StreamsServicer(_OverStorage):
 
-    @unary
     async def AppendEvents(self, request: streams_pb2.AppendEventsRequest, context: Any) -> streams_pb2.AppendEventsResponse:
         store_id = self.edge.store(request.store)
         stream_id = self.edge.stream_id(request.stream_id)
@@ -68,7 +66,6 @@ class StreamsServicer(_OverStorage):
             duplicate=result.duplicate,
         )
 
-    @stream
     async def ReadEvents(self, request: streams_pb2.ReadEventsRequest, context: Any) -> AsyncIterator[bytes]:
         store_id, stream_id, start, count, backward = self.edge.read(request)
         store = await self.backend.open_store(store_id)
@@ -103,14 +100,12 @@ class StreamsServicer(_OverStorage):
             if not pending.done():
                 pending.cancel()
 
-    @unary
     async def GetVersion(self, request: streams_pb2.GetVersionRequest, context: Any) -> streams_pb2.GetVersionResponse:
         store_id = self.edge.store(request.store)
         stream_id = self.edge.stream_id(request.stream_id, allow_all=True)
         store = await self.backend.open_store(store_id)
         return streams_pb2.GetVersionResponse(version=await store.stream_version(stream_id))
 
-    @unary
     async def ListStreams(self, request: streams_pb2.ListStreamsRequest, context: Any) -> streams_pb2.ListStreamsResponse:
         store_id = self.edge.store(request.store)
         size = self.edge.page_size(request.page_size)
@@ -143,7 +138,6 @@ def _chunks(page: list[RecordedEvent], as_json: bool) -> list[bytes]:
 
 class SnapshotsServicer(_OverStorage):
 
-    @unary
     async def RecordSnapshot(self, request: snapshots_pb2.RecordSnapshotRequest, context: Any) -> snapshots_pb2.RecordSnapshotResponse:
         store_id = self.edge.store(request.store)
         snapshot = self.edge.snapshot(request.snapshot)
@@ -153,7 +147,6 @@ class SnapshotsServicer(_OverStorage):
         message.data, message.metadata = b"", b""
         return snapshots_pb2.RecordSnapshotResponse(snapshot=message)
 
-    @unary
     async def ReadSnapshot(self, request: snapshots_pb2.ReadSnapshotRequest, context: Any) -> snapshots_pb2.ReadSnapshotResponse:
         store_id = self.edge.store(request.store)
         source_uuid, stream_uuid, version = self.edge.snapshot_key(request)
@@ -161,14 +154,12 @@ class SnapshotsServicer(_OverStorage):
         snapshot = await store.read_snapshot(source_uuid, stream_uuid, version)
         return snapshots_pb2.ReadSnapshotResponse(snapshot=snapshot_message(snapshot, as_json=request.json))
 
-    @unary
     async def DeleteSnapshot(self, request: snapshots_pb2.DeleteSnapshotRequest, context: Any) -> snapshots_pb2.DeleteSnapshotResponse:
         store_id = self.edge.store(request.store)
         source_uuid, stream_uuid, version = self.edge.snapshot_key(request)
         store = await self.backend.open_store(store_id)
         return snapshots_pb2.DeleteSnapshotResponse(deleted=await store.delete_snapshot(source_uuid, stream_uuid, version))
 
-    @unary
     async def ListSnapshots(self, request: snapshots_pb2.ListSnapshotsRequest, context: Any) -> snapshots_pb2.ListSnapshotsResponse:
         store_id = self.edge.store(request.store)
         source_uuid = self.edge.optional_name(request.source_uuid, "source_uuid")
@@ -197,7 +188,6 @@ class StoresServicer(_OverStorage):
         super().__init__(backend, edge)
         self.on_removed = on_removed
 
-    @unary
     async def CreateStore(self, request: stores_pb2.CreateStoreRequest, context: Any) -> stores_pb2.CreateStoreResponse:
         info = await self.backend.create_store(self.edge.store_id(request.store_id))
         log.info("created store", extra={"store": info.store_id})
@@ -205,7 +195,6 @@ class StoresServicer(_OverStorage):
             store=stores_pb2.StoreInfo(store_id=info.store_id, created_at=timestamp(info.created_epoch))
         )
 
-    @unary
     async def RemoveStore(self, request: stores_pb2.RemoveStoreRequest, context: Any) -> stores_pb2.RemoveStoreResponse:
         store_id = self.edge.store_id(request.store_id)
         await self.backend.remove_store(store_id)
@@ -213,14 +202,12 @@ class StoresServicer(_OverStorage):
         log.info("removed store", extra={"store": store_id})
         return stores_pb2.RemoveStoreResponse()
 
-    @unary
     async def ListStores(self, request: stores_pb2.ListStoresRequest, context: Any) -> stores_pb2.ListStoresResponse:
         infos = await self.backend.list_stores()
         return stores_pb2.ListStoresResponse(
             stores=[stores_pb2.StoreInfo(store_id=i.store_id, created_at=timestamp(i.created_epoch)) for i in infos]
         )
 
-    @unary
     async def GetStoreStatus(self, request: stores_pb2.GetStoreStatusRequest, context: Any) -> stores_pb2.GetStoreStatusResponse:
         store = await self.backend.open_store(self.edge.store(request.store_id, "store_id"))
         s = await store.status()
@@ -234,7 +221,6 @@ class StoresServicer(_OverStorage):
             size_bytes=s.size_bytes,
         )
 
-    @unary
     async def GetStoreConfig(self, request: stores_pb2.GetStoreConfigRequest, context: Any) -> stores_pb2.GetStoreConfigResponse:
         store = await self.backend.open_store(self.edge.store(request.store_id, "store_id"))
         c = await store.config()
@@ -267,7 +253,6 @@ class ClusterServicer:
     def __init__(self, identity: NodeIdentity) -> None:
         self.identity = identity
 
-    @unary
     async def GetStatus(self, request: cluster_pb2.GetStatusRequest, context: Any) -> cluster_pb2.GetStatusResponse:
         me = self.identity
         return cluster_pb2.GetStatusResponse(
@@ -280,7 +265,6 @@ class ClusterServicer:
             address=me.address,
         )
 
-    @stream
     async def WatchMembers(self, request: cluster_pb2.WatchMembersRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[cluster_pb2.WatchMembersResponse]:
         yield cluster_pb2.WatchMembersResponse(
             change=cluster_pb2.WatchMembersResponse.CHANGE_PRESENT, member=self.identity.member()

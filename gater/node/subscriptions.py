@@ -19,14 +19,13 @@ from google.protobuf import json_format, struct_pb2
 from exesdb.v1 import subscriptions_pb2 as pb
 
 from .. import _wire
-from ..errors import GaterError, InvalidArgumentError
+from ..errors import STATUS_DETAILS_KEY, GaterError, InvalidArgumentError, decode_status
 from ..store.base import RecordedEvent, StorageBackend
 from ..subscriptions.dispatch import Definition, PersistentSubscriptions, consume, nack_action
 from ..subscriptions.hub import CaughtUp, Checkpoint, Delivery, Heartbeat, Hub, follow
 from ..subscriptions.matching import EventFilter, make_filter
 from ..subscriptions.persistent import PersistentSettings
 from ._convert import Edge, record_as_json
-from ._status import stream, unary
 
 __all__ = ["SubscriptionsServicer"]
 
@@ -118,7 +117,6 @@ class SubscriptionsServicer:
 
     # -- RPCs ---------------------------------------------------------------------------------
 
-    @unary
     async def SaveSubscription(self, request: pb.SaveSubscriptionRequest, context: Any) -> pb.SaveSubscriptionResponse:
         store_id = self.edge.store(request.store)
         name = self._name(request.name)
@@ -129,12 +127,10 @@ class SubscriptionsServicer:
         (info,) = [s for s in await self.persistent.list(store_id) if s.name == name]
         return pb.SaveSubscriptionResponse(subscription=_info(info), created=created)
 
-    @unary
     async def RemoveSubscription(self, request: pb.RemoveSubscriptionRequest, context: Any) -> pb.RemoveSubscriptionResponse:
         await self.persistent.remove(self.edge.store(request.store), self._name(request.name))
         return pb.RemoveSubscriptionResponse()
 
-    @unary
     async def ListSubscriptions(self, request: pb.ListSubscriptionsRequest, context: Any) -> pb.ListSubscriptionsResponse:
         stats = await self.persistent.list(self.edge.store(request.store))
         return pb.ListSubscriptionsResponse(subscriptions=[_info(s) for s in stats])
@@ -155,7 +151,6 @@ class SubscriptionsServicer:
                     raise _relayed_error(e) from e
                 await asyncio.sleep(_RELAY_RETRY_S)
 
-    @unary
     async def AckEvent(self, request: pb.AckEventRequest, context: Any) -> pb.AckEventResponse:
         store_id = self.edge.store(request.store)
         name = self._name(request.subscription_name, "subscription_name")
@@ -163,7 +158,6 @@ class SubscriptionsServicer:
         await self._at_owner(store_id, name, "AckEvent", request, lambda d: d.ack(positions))
         return pb.AckEventResponse()
 
-    @unary
     async def NackEvent(self, request: pb.NackEventRequest, context: Any) -> pb.NackEventResponse:
         store_id = self.edge.store(request.store)
         action = nack_action(request.action)
@@ -172,7 +166,6 @@ class SubscriptionsServicer:
         await self._at_owner(store_id, name, "NackEvent", request, lambda d: d.nack(positions, action))
         return pb.NackEventResponse()
 
-    @unary
     async def ReplayParkedEvents(self, request: pb.ReplayParkedEventsRequest, context: Any) -> pb.ReplayParkedEventsResponse:
         store_id = self.edge.store(request.store)
         name = self._name(request.subscription_name, "subscription_name")
@@ -183,7 +176,6 @@ class SubscriptionsServicer:
         answer = await self._at_owner(store_id, name, "ReplayParkedEvents", request, replay)
         return pb.ReplayParkedEventsResponse.FromString(answer)
 
-    @stream
     async def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> AsyncIterator[bytes]:
         store_id = self.edge.store(request.store)
         max_batch = request.max_batch or 100
@@ -279,10 +271,9 @@ _RELAY_RETRY_S = 0.5
 
 
 def _relayed_error(error: grpc.aio.AioRpcError) -> GaterError:
-    """The owner's answer, as this node's own (same code and message)."""
-    relayed = GaterError(error.details() or "the owning node failed")
-    relayed.code = error.code().name
-    return relayed
+    """The owner's answer, as this node's own (same class, message and details)."""
+    details = dict(error.trailing_metadata() or ()).get(STATUS_DETAILS_KEY)
+    return decode_status(error.code().name, error.details() or "the owning node failed", details)
 
 
 class _Relay:

@@ -544,10 +544,7 @@ class SqliteStore(EventStore):
             args = (source_uuid, stream_uuid, version)
         row = await self._read("read a snapshot", lambda conn: conn.execute(sql, args).fetchone())
         if row is None:
-            at = "any version" if version is None else f"version {version}"
-            raise SnapshotNotFoundError(
-                f"no snapshot for source {source_uuid!r} and stream {stream_uuid!r} at {at}"
-            )
+            raise SnapshotNotFoundError(source_uuid, stream_uuid, version)
         return Snapshot(*row)
 
     async def delete_snapshot(self, source_uuid: str, stream_uuid: str, version: int | None) -> int:

@@ -13,7 +13,7 @@ from typing import ClassVar
 import grpc
 import pytest
 from google.protobuf import any_pb2
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from exesdb.v1 import types_pb2
 from gater import client as gc
@@ -39,6 +39,7 @@ from gater.errors import (
     DeadlineExceededError,
     DuplicateEventIdError,
     GaterError,
+    InternalError,
     InvalidArgumentError,
     LimitExceededError,
     NotFoundError,
@@ -50,6 +51,7 @@ from gater.errors import (
     UnauthenticatedError,
     UnavailableError,
     WrongExpectedVersionError,
+    encode_status,
 )
 from gater.node import NodeServer
 from tests.conftest import small_limits
@@ -414,20 +416,38 @@ def rpc_error(code: grpc.StatusCode, message: str, *details: object) -> grpc.aio
     return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), trailing, details=message)
 
 
+def _status_of(error: GaterError) -> tuple[object, ...]:
+    """The typed details our servers attach to `error`, unpacked for rpc_error()."""
+    _, _, raw = encode_status(error)
+    out = []
+    for packed in status_pb2.Status.FromString(raw).details:
+        for cls in (error_details_pb2.ErrorInfo, error_details_pb2.ResourceInfo):
+            if packed.Is(cls.DESCRIPTOR):
+                message = cls()
+                packed.Unpack(message)
+                out.append(message)
+    return tuple(out)
+
+
 @pytest.mark.parametrize(
-    ("code", "message", "method", "expected"),
+    ("code", "message", "details", "expected"),
     [
-        (grpc.StatusCode.PERMISSION_DENIED, "no", "", PermissionDeniedError),
-        (grpc.StatusCode.UNAVAILABLE, "no workers", "", UnavailableError),
-        (grpc.StatusCode.NOT_FOUND, "no snapshot for source 'a'", "ReadSnapshot", SnapshotNotFoundError),
-        (grpc.StatusCode.NOT_FOUND, "something else", "GetVersion", NotFoundError),
-        (grpc.StatusCode.ALREADY_EXISTS, "it exists", "AppendEvents", AlreadyExistsError),
-        (grpc.StatusCode.INTERNAL, "internal error", "", GaterError),
+        (grpc.StatusCode.PERMISSION_DENIED, "no", (), PermissionDeniedError),
+        (grpc.StatusCode.UNAVAILABLE, "no workers", (), UnavailableError),
+        (
+            grpc.StatusCode.NOT_FOUND,
+            "no snapshot for source 'a'",
+            _status_of(SnapshotNotFoundError("a", "s", None)),
+            SnapshotNotFoundError,
+        ),
+        (grpc.StatusCode.NOT_FOUND, "something else", (), NotFoundError),
+        (grpc.StatusCode.ALREADY_EXISTS, "it exists", (), AlreadyExistsError),
+        (grpc.StatusCode.INTERNAL, "internal error", (), InternalError),
     ],
 )
-def test_status_mapping(code: grpc.StatusCode, message: str, method: str, expected: type) -> None:
-    error = error_from_status(rpc_error(code, message), method)
-    assert type(error) is expected and error.message == message
+def test_status_mapping(code: grpc.StatusCode, message: str, details: tuple[object, ...], expected: type) -> None:
+    error = error_from_status(rpc_error(code, message, *details))
+    assert type(error) is expected and error.message == message and isinstance(error, GaterError)
 
 
 def test_status_mapping_prefers_typed_details() -> None:
@@ -435,7 +455,7 @@ def test_status_mapping_prefers_typed_details() -> None:
     error = error_from_status(rpc_error(grpc.StatusCode.FAILED_PRECONDITION, "whatever", wev))
     assert isinstance(error, WrongExpectedVersionError) and error.current_version == 7
     generic = error_from_status(rpc_error(grpc.StatusCode.UNIMPLEMENTED, "not here"))
-    assert type(generic) is GaterError and generic.code == "UNIMPLEMENTED"
+    assert isinstance(generic, GaterError) and generic.code == "UNIMPLEMENTED"
 
 
 def test_uuid7_is_ordered_within_a_millisecond() -> None:

@@ -171,10 +171,7 @@ class PostgresEventStore(EventStore):
             )
         if row is None:
             await self._head()
-            at = "any version" if version is None else f"version {version}"
-            raise SnapshotNotFoundError(
-                f"no snapshot of source {source_uuid!r} stream {stream_uuid!r} at {at}"
-            )
+            raise SnapshotNotFoundError(source_uuid, stream_uuid, version)
         return Snapshot(
             source_uuid=row["source_uuid"],
             stream_uuid=row["stream_uuid"],
