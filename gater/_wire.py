@@ -1,7 +1,10 @@
 """Hand-made protobuf framing for the hot paths: batches of pre-encoded EventRecords.
 
 Owns: turning stored record bytes into ReadEventsResponse / SubscribeResponse bytes without
-building messages (a repeated message field is just tag + length + bytes, repeated).
+building messages (a repeated message field is just tag + length + bytes, repeated); the
+first-byte tags that tell a SubscribeResponse's kind without parsing it; and `OncePerStream`,
+the one rule for a subscription stream that moved to another node (shared by the node that
+relays to a subscription's owner and by the gateway that resumes a stream).
 Must not import grpc.
 """
 
@@ -9,7 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["event_batch", "read_response", "serialize", "subscribe_events", "varint"]
+__all__ = [
+    "CAUGHT_UP",
+    "CHECKPOINT",
+    "CONFIRMATION",
+    "EVENTS",
+    "HEARTBEAT",
+    "OncePerStream",
+    "event_batch",
+    "read_response",
+    "serialize",
+    "subscribe_events",
+    "varint",
+]
+
+# SubscribeResponse is one oneof: the first byte of a serialized message is the tag (field
+# number << 3 | wire type 2) of the field it carries.
+CONFIRMATION, EVENTS, CAUGHT_UP, CHECKPOINT, HEARTBEAT = 0x0A, 0x12, 0x1A, 0x22, 0x2A
 
 
 def varint(n: int) -> bytes:
@@ -54,3 +73,28 @@ def serialize(message: object) -> bytes:
     if type(message) is bytes:
         return message
     return message.SerializeToString()  # type: ignore[attr-defined]
+
+
+class OncePerStream:
+    """A subscription stream carried on after a break (another node, a new owner): the new
+    stream starts with its own confirmation and, after its catch-up, its own caught_up; the
+    client already has one of each and must see neither again."""
+
+    __slots__ = ("caught_up", "confirmed")
+
+    def __init__(self) -> None:
+        self.confirmed = False
+        self.caught_up = False
+
+    def passes(self, message: bytes) -> bool:
+        """False for a confirmation or caught_up already passed once; True otherwise."""
+        tag = message[0] if message else 0
+        if tag == CONFIRMATION:
+            if self.confirmed:
+                return False
+            self.confirmed = True
+        elif tag == CAUGHT_UP:
+            if self.caught_up:
+                return False
+            self.caught_up = True
+        return True

@@ -20,6 +20,7 @@ import grpc
 
 from exesdb.v1 import streams_pb2, subscriptions_pb2
 
+from .. import _wire
 from ..errors import UnavailableError
 from .pool import ChannelPool
 
@@ -55,8 +56,6 @@ SAFE_TO_RETRY = frozenset(
 
 _APPEND = "/exesdb.v1.Streams/AppendEvents"
 _HOP_HEADERS = {"user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-encoding", "grpc-timeout"}
-# SubscribeResponse: the first byte of a message is the tag of the oneof field it carries.
-_CONFIRMATION, _EVENTS, _CAUGHT_UP, _CHECKPOINT, _HEARTBEAT = 0x0A, 0x12, 0x1A, 0x22, 0x2A
 
 
 def _forwardable(metadata: Any) -> tuple[tuple[str, Any], ...]:
@@ -286,25 +285,17 @@ class SubscribeResume:
         self.original = request
         self.persistent = request.subscription_name not in ("", "transient")
         self.one_stream = request.type == subscriptions_pb2.SUBSCRIPTION_TYPE_BY_STREAM and request.selector != "$all"
-        self.confirmed = False
-        self.caught_up = False
+        self.once = _wire.OncePerStream()
         self.last_events: bytes | None = None
         self.last_position_message: bytes | None = None
 
     def passes(self, message: bytes) -> bool:
+        if not self.once.passes(message):
+            return False
         tag = message[0] if message else 0
-        if tag == _CONFIRMATION:
-            if self.confirmed:
-                return False
-            self.confirmed = True
-        elif tag == _CAUGHT_UP:
-            if self.caught_up:
-                return False
-            self.caught_up = True
-            self.last_position_message = message
-        elif tag == _EVENTS:
+        if tag == _wire.EVENTS:
             self.last_events = message
-        elif tag in (_CHECKPOINT, _HEARTBEAT):
+        elif tag in (_wire.CAUGHT_UP, _wire.CHECKPOINT, _wire.HEARTBEAT):
             self.last_position_message = message
         return True
 

@@ -219,7 +219,7 @@ class SubscriptionsServicer:
         asked = None
         if request.type or request.selector or request.HasField("pattern"):
             asked = make_filter(request.type, request.selector, _pattern(request))
-        confirmed = caught_up_sent = False
+        once = _wire.OncePerStream()
         give_up = None
         while True:
             owner = await self.persistent.owner(store_id, name)
@@ -227,16 +227,8 @@ class SubscriptionsServicer:
                 try:
                     async for message in self._relay.stream(owner, "Subscribe", request):
                         give_up = None
-                        tag = message[0]
-                        if tag == _CONFIRMATION_TAG:
-                            if confirmed:
-                                continue
-                            confirmed = True
-                        elif tag == _CAUGHT_UP_TAG:
-                            if caught_up_sent:
-                                continue
-                            caught_up_sent = True
-                        yield message
+                        if once.passes(message):
+                            yield message
                     return
                 except grpc.aio.AioRpcError as e:
                     give_up = give_up or time.monotonic() + 3 * self.persistent.lease_ttl_s
@@ -250,23 +242,22 @@ class SubscriptionsServicer:
                     "subscription_name", f"subscription {name!r} selects other events than this request describes"
                 )
             consumer_id, queue = dispatcher.connect()
-            if not confirmed:
-                confirmed = True
-                yield _control(
-                    confirmation=pb.SubscriptionConfirmation(subscription_name=name, consumer_id=consumer_id, node_id=self.node_id)
-                )
+            confirmation = _control(
+                confirmation=pb.SubscriptionConfirmation(subscription_name=name, consumer_id=consumer_id, node_id=self.node_id)
+            )
+            if once.passes(confirmation):
+                yield confirmation
             async for batch in consume(dispatcher, consumer_id, queue, heartbeat_s, max_batch):
                 if batch is None:
                     yield _control(heartbeat=pb.Heartbeat(position=dispatcher.state.checkpoint))
                 else:
                     yield _framed([d.event for d in batch], request.json, [d.retry_count for d in batch])
-                if not caught_up_sent and dispatcher.state.next_position > await dispatcher.store.last_position():
-                    caught_up_sent = True
-                    yield _control(caught_up=pb.CaughtUp(position=dispatcher.state.next_position - 1))
+                if not once.caught_up and dispatcher.state.next_position > await dispatcher.store.last_position():
+                    once.passes(caught_up := _control(caught_up=pb.CaughtUp(position=dispatcher.state.next_position - 1)))
+                    yield caught_up
             # The dispatcher ended (lease lost, subscription removed): find the owner again.
 
 
-_CONFIRMATION_TAG, _CAUGHT_UP_TAG = 0x0A, 0x1A
 _RELAY_RETRY_S = 0.5
 
 

@@ -276,6 +276,12 @@ class StorageBackend(abc.ABC):
         await self.stop()
 
     @abc.abstractmethod
+    async def check(self, timeout_s: float = 2.0) -> None:
+        """Returns when the storage answers now; raises StorageUnavailableError (saying why)
+        when it does not answer within `timeout_s` or cannot serve calls. Node health asks
+        this periodically."""
+
+    @abc.abstractmethod
     async def create_store(self, store_id: str) -> StoreInfo:
         """Raises StoreAlreadyExistsError."""
 

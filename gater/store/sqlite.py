@@ -738,6 +738,20 @@ class SqliteBackend(StorageBackend):
             os.close(self._lock_file)
             self._lock_file = None
 
+    async def check(self, timeout_s: float = 2.0) -> None:
+        self._require_started()
+
+        def probe() -> None:
+            # The directory is there and writable: new stores and WAL files can be made.
+            if not os.access(self._dir, os.W_OK | os.X_OK):
+                raise StorageUnavailableError(f"data directory {self._dir} is missing or not writable")
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.to_thread(probe)
+        except TimeoutError:
+            raise StorageUnavailableError(f"data directory {self._dir} did not answer within {timeout_s:g} s") from None
+
     def _require_started(self) -> tuple[asyncio.Lock, ThreadPoolExecutor]:
         if not self._started or self._lock is None or self._readers is None:
             raise StorageUnavailableError("the SQLite backend is not started")

@@ -37,7 +37,7 @@ from gater.errors import StoreAlreadyExistsError, StoreNotFoundError
 from .._records import now_epoch_us
 from ..base import EventStore, StorageBackend, StoreInfo
 from ._db import Database
-from ._errors import translating
+from ._errors import translating, unavailable
 from ._sql import migrations, query
 from ._store import PostgresEventStore
 from ._watch import PositionWatch
@@ -187,6 +187,13 @@ class PostgresBackend(StorageBackend):
         finally:
             with contextlib.suppress(Exception):
                 await con.close(timeout=self._db.connect_timeout_s)
+
+    async def check(self, timeout_s: float = 2.0) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._db.fetchval("health_check")
+        except TimeoutError:
+            raise unavailable(f"no answer within {timeout_s:g} s") from None
 
     # -- stores ------------------------------------------------------------------------------
 

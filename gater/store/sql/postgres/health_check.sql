@@ -1,0 +1,2 @@
+-- Node health: the database answers.
+SELECT 1
