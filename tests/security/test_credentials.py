@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gater.errors import UnauthenticatedError
-from gater.security.credentials import ApiKeys, Authenticator, CredentialsError, JwtConfig, JwtVerifier, new_key
+from gater.security.credentials import (
+    ApiKeys,
+    Authenticator,
+    CredentialsError,
+    JwtConfig,
+    JwtVerifier,
+    new_key,
+)
 
 
 def _pem_public(key) -> bytes:
