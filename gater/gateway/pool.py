@@ -26,8 +26,9 @@ import grpc
 
 from exesdb.v1 import cluster_pb2
 
+from ..config import PoolPolicy
 from .discovery import Discovery, MemberAddress
-from .pool_state import MemberStatus, PoolPolicy, PoolState
+from .pool_state import MemberStatus, PoolState
 
 __all__ = ["CHANNEL_OPTIONS", "ChannelPool", "MemberView"]
 

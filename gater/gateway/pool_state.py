@@ -32,27 +32,9 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MemberStatus", "PoolPolicy", "PoolState", "ejection_s"]
+from ..config import PoolPolicy
 
-
-@dataclass(frozen=True, slots=True)
-class PoolPolicy:
-    """How failures eject members."""
-
-    base_ejection_s: float = 1.0
-    """Ejection after the first consecutive failure; doubles for each further one."""
-    max_ejection_s: float = 30.0
-    """Cap on one ejection."""
-    jitter: float = 0.0
-    """0..1: each ejection is shortened by a random fraction up to this (needs an rng)."""
-    panic: bool = True
-    """When every healthy member is ejected, still offer the one whose ejection ends soonest."""
-
-    def __post_init__(self) -> None:
-        if not 0 < self.base_ejection_s <= self.max_ejection_s:
-            raise ValueError("need 0 < base_ejection_s <= max_ejection_s")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be within 0..1")
+__all__ = ["MemberStatus", "PoolState", "ejection_s"]
 
 
 def ejection_s(failures: int, policy: PoolPolicy, rng: random.Random | None = None) -> float:

@@ -13,7 +13,6 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -23,37 +22,18 @@ from grpc_health.v1._async import HealthServicer
 from exesdb.v1 import cluster_pb2, subscriptions_pb2
 
 from .. import __version__, _grpc
+from ..config import GatewayConfig
 from .discovery import Discovery
 from .pool import ChannelPool, MemberView
-from .pool_state import PoolPolicy
 from .proxy import Forwarder
 
-__all__ = ["GatewayConfig", "GatewayServer"]
+# GatewayConfig lives in gater.config; importing it from here still works for older callers.
+__all__ = ["GatewayServer"]
 
 log = logging.getLogger(__name__)
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    listen: str = "127.0.0.1:50051"
-    """host:port to serve on; port 0 picks a free one."""
-    cluster_id: str | None = None
-    """Follow only nodes of this cluster; None: the first cluster met."""
-    cluster_secret: str | None = None
-    """Sent to nodes in the x-gater-secret metadata."""
-    max_message_bytes: int = 16 * 1024 * 1024
-    """Largest message accepted from clients."""
-    reuse_port: bool = False
-    """Let several gateway processes share the port (gater gateway --workers)."""
-    grace_s: float = 2.0
-    """How long stop() lets calls in flight finish."""
-    policy: PoolPolicy = field(default_factory=PoolPolicy)
-    """How failing nodes are ejected."""
-    gateway_id: str | None = None
-    """This gateway's id in Cluster.GetStatus; None: host:port."""
 
 
 class GatewayServer:

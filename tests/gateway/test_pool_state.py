@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gater.gateway.pool_state import PoolPolicy, PoolState, ejection_s
+from gater.config import PoolPolicy
+from gater.gateway.pool_state import PoolState, ejection_s
 
 pytestmark = pytest.mark.timeout(60)
 
