@@ -1,14 +1,16 @@
 """The gateway as one component: a grpc.aio server that forwards exesdb.v1 to nodes.
 
 Owns: `GatewayServer` (start() returns when serving, with its port; stop() idempotent),
-its own Cluster service (members, pool state, WatchMembers), its health (NOT_SERVING while
-no node is usable) and reflection.
+its own Cluster service (members, pool state, WatchMembers), its health (SERVING only while a
+call would be sent to some member, i.e. while some member answers its own health probe;
+NOT_SERVING otherwise, changed without client traffic) and reflection.
 Must not import gater.store, gater.subscriptions or gater.node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -41,13 +43,21 @@ class GatewayServer:
         self.config = config
         self.discovery = discovery
         metadata = (("x-gater-secret", config.cluster_secret),) if config.cluster_secret else ()
-        self.pool = ChannelPool(discovery, policy=config.policy, cluster_id=config.cluster_id, metadata=metadata)
+        self.pool = ChannelPool(
+            discovery,
+            policy=config.policy,
+            cluster_id=config.cluster_id,
+            metadata=metadata,
+            probe_interval_s=config.probe_interval_s,
+            probe_timeout_s=config.probe_timeout_s,
+        )
         self.forwarder = Forwarder(self.pool, extra_metadata=metadata)
         self.health = HealthServicer()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._stopped = False
         self._serving: bool | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -83,19 +93,24 @@ class GatewayServer:
         _grpc.add_reflection(server)
         await server.start()
         self._server = server
-        self.pool.on_change(self._health_changed)
         await self._update_health()
+        self._health_task = asyncio.create_task(self._follow_health(), name="gateway-health")
         log.info(
             "gateway serving",
             extra={"address": self.address, "discovery": self.discovery.kind, "members": len(self.pool.state)},
         )
         return self.port
 
-    def _health_changed(self) -> None:
-        asyncio.ensure_future(self._update_health())
+    async def _follow_health(self) -> None:
+        """One task sets the health, so statuses never interleave; a change during an update
+        is seen by the next wait."""
+        generation = self.pool.generation
+        while True:
+            generation = await self.pool.wait_for_change(generation)
+            await self._update_health()
 
     async def _update_health(self) -> None:
-        serving = self.pool.usable_count() > 0
+        serving = self.pool.routable()
         if serving == self._serving or self._stopped:
             return
         self._serving = serving
@@ -103,7 +118,7 @@ class GatewayServer:
         for name in ("", *_grpc.EXESDB_SERVICES):
             await self.health.set(name, status)
         if serving:
-            log.info("gateway has usable nodes: SERVING", extra={"usable": self.pool.usable_count()})
+            log.info("gateway has usable nodes: SERVING", extra={"usable": len(self.pool.state.usable())})
         else:
             log.warning("no usable node: NOT_SERVING; calls get UNAVAILABLE", extra={"known": len(self.pool.state)})
 
@@ -111,6 +126,10 @@ class GatewayServer:
         if self._stopped:
             return
         self._stopped = True
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             await self._server.stop(self.config.grace_s if grace_s is None else grace_s)

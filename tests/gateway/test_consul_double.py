@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from grpc_health.v1 import health_pb2
 
-from tests.gateway.conftest import HealthServer
+from tests.gateway.conftest import FakeNode
 from tests.gateway.consul_double import ConsulDouble, parse_go_duration
 
 pytestmark = pytest.mark.timeout(30)
@@ -308,7 +308,7 @@ def test_stop_cuts_a_blocking_query(double):
     assert not t.is_alive() and errors
 
 
-def test_grpc_check_is_run_against_the_target(double, health_server: HealthServer):
+def test_grpc_check_is_run_against_the_target(double, health_server: FakeNode):
     port = health_server.port
     body = {
         "Name": "node",
@@ -336,7 +336,7 @@ def test_grpc_check_is_run_against_the_target(double, health_server: HealthServe
     assert call(double, "GET", "/v1/health/service/node?passing=1")[2] == []
 
 
-def test_grpc_check_of_an_unreachable_target_is_critical(double, health_server: HealthServer):
+def test_grpc_check_of_an_unreachable_target_is_critical(double, health_server: FakeNode):
     port = health_server.port
     body = {
         "Name": "node",

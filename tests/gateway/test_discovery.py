@@ -52,7 +52,7 @@ from gater.gateway.discovery import (
     parse_node_list,
 )
 from gater.node.registration import ConsulRegistration, ConsulRegistrationConfig
-from tests.gateway.conftest import HealthServer
+from tests.gateway.conftest import FakeNode
 from tests.gateway.consul_double import ConsulDouble
 
 pytestmark = pytest.mark.timeout(60)
@@ -383,7 +383,7 @@ def test_registration_payload_is_what_consul_documents():
     )
 
 
-async def test_registration_grpc_check_passes_and_discovery_sees_the_node(double, health_server: HealthServer):
+async def test_registration_grpc_check_passes_and_discovery_sees_the_node(double, health_server: FakeNode):
     port = health_server.port
     reg = ConsulRegistration(registration_config(double, port))
     async with reg, ConsulDiscovery(discovery_config(double)) as disc:
@@ -412,7 +412,7 @@ async def test_registration_grpc_check_passes_and_discovery_sees_the_node(double
     await reg.stop()  # idempotent
 
 
-async def test_registration_survives_an_agent_that_lost_its_state(double, health_server: HealthServer, caplog):
+async def test_registration_survives_an_agent_that_lost_its_state(double, health_server: FakeNode, caplog):
     port = health_server.port
     async with ConsulRegistration(registration_config(double, port)) as reg:
         sid = reg.service_id
@@ -423,7 +423,7 @@ async def test_registration_survives_an_agent_that_lost_its_state(double, health
         assert any(r.getMessage().startswith("consul forgot this instance") for r in caplog.records)
 
 
-async def test_registration_when_consul_is_down_at_start(health_server: HealthServer):
+async def test_registration_when_consul_is_down_at_start(health_server: FakeNode):
     port = health_server.port
     with ConsulDouble(min_check_interval_s=0.05) as double:
         double.stop()
@@ -438,7 +438,7 @@ async def test_registration_when_consul_is_down_at_start(health_server: HealthSe
         assert reg.service_id not in double.services()
 
 
-async def test_registration_with_a_token(health_server: HealthServer):
+async def test_registration_with_a_token(health_server: FakeNode):
     port = health_server.port
     with ConsulDouble(acl_token="s3cret") as double:
         agent = ConsulAgentConfig(address=double.address, token="s3cret")
