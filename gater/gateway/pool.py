@@ -260,11 +260,25 @@ class ChannelPool:
     def choose(self) -> str | None:
         return self.state.choose(time.monotonic())
 
-    def fallback(self, failed: str) -> str | None:
-        return self.state.fallback(failed, time.monotonic(), self.rng)
-
     def channel(self, address: str) -> grpc.aio.Channel | None:
         return self._channels.get(address)
+
+    async def connected(self, address: str, timeout_s: float | None) -> grpc.aio.Channel | None:
+        """The member's channel once it is connected (READY), waiting at most `timeout_s`
+        (None: the probe timeout); None when it did not connect. A call issued only on a
+        connected channel is known not to have been sent when this returns None."""
+        channel = self._channels.get(address)
+        if channel is None:
+            return None
+        if channel.get_state(try_to_connect=True) == _READY:
+            return channel
+        wait = self.probe_timeout_s if timeout_s is None else min(timeout_s, self.probe_timeout_s)
+        try:
+            async with asyncio.timeout(wait):
+                await channel.channel_ready()
+        except TimeoutError:
+            return None
+        return channel
 
     def acquire(self, address: str) -> None:
         self.calls[address] += 1
