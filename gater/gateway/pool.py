@@ -315,10 +315,6 @@ class ChannelPool:
 
     # -- observing --------------------------------------------------------------------------
 
-    def usable_count(self) -> int:
-        """Members available now (healthy, answering their health, not ejected)."""
-        return len(self.state.available(time.monotonic()))
-
     def routable(self) -> bool:
         """Whether a call made now would be sent to some member: the gateway's health."""
         return self.state.routable(time.monotonic())
