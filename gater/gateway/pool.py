@@ -217,6 +217,9 @@ class ChannelPool:
                 reason = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
         except grpc.aio.AioRpcError as e:
             serving, reason = False, e.code().name
+        except Exception as e:  # noqa: BLE001 - an answer we cannot read must not end the probing
+            log.error("health probe failed", exc_info=e, extra={"member": address})
+            serving, reason = False, type(e).__name__
         if address not in self._channels:
             return  # it left while being probed
         self.state.report_probe(address, serving)

@@ -219,7 +219,7 @@ class Forwarder:
                 f"no healthy node available ({known} known, none usable): check the nodes and the gateway's discovery"
             )
         return UnavailableError(
-            f"no healthy node left to try: the call failed on {len(attempts.tried)} ({known} known)"
+            f"no healthy node left to try: the call failed on {len(attempts.tried)} node(s) in a row ({known} known)"
         )
 
 
