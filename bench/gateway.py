@@ -1,4 +1,4 @@
-"""What the gateway costs and how it hides a node's death: three figures in one run.
+"""What the gateway costs, how it hides a node's death, and how soon its health tells.
 
     python -m bench.gateway [--postgres-dsn DSN | --sqlite] [--seconds 5] [--preload 200000]
                             [--read-repeats 2] [--workers 1,2] [--failover-nodes 3]
@@ -34,6 +34,12 @@ directory instead (no failover figure: SQLite nodes cannot share a store).
    single-event append in flight at the kill or started in the second after it (the stall
    a client sees); over the whole phase: how many calls failed (the target is none).
 
+5. health: a fresh gateway in front of one fresh node, a grpc.health.v1 Watch open on the
+   gateway and no other traffic; the node is sent SIGKILL: the time until the Watch says
+   NOT_SERVING (the target is 3 s: the gateway probes its members' health), then a node is
+   started again on the same address: the time from its "serving" line to the Watch saying
+   SERVING.
+
 Each figure is followed by an `info:` line with the CPU each process used over that phase
 (100% = one core). `--py-spy DIR` adds unmeasured phases in which the gateway is recorded with
 py-spy (raw format) during appends and during a read; the busiest leaf frames are printed.
@@ -55,6 +61,7 @@ import uuid
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench._common import (
     CpuMeter,
@@ -370,17 +377,43 @@ async def failover(args: argparse.Namespace, dsn: str) -> None:
         print(f"  info: the gateway logged {retried} calls retried on another node", flush=True)
 
 
+async def health(extra: tuple[str, ...]) -> None:
+    """Phase 5: how soon the gateway's own health follows its only node, with no traffic."""
+    async with contextlib.AsyncExitStack() as stack:
+        node = await stack.enter_async_context(node_process(*extra))
+        gw = await stack.enter_async_context(gateway_process([node.address]))
+        channel = await stack.enter_async_context(grpc.aio.insecure_channel(gw.address))
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        stack.callback(watch.cancel)
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        t = time.perf_counter()
+        os.kill(node.proc.pid, signal.SIGKILL)
+        while (await watch.read()).status != health_pb2.HealthCheckResponse.NOT_SERVING:
+            pass
+        report("kill -9 of the only node -> gateway NOT_SERVING, no traffic: ms", (time.perf_counter() - t) * 1000, "ms", 3000, higher_is_better=False)
+        await node.proc.wait()
+        again = GaterProcess("node", "--listen", node.address, *node.args[3:])
+        await again.start()
+        stack.push_async_callback(again.terminate)
+        t = time.perf_counter()
+        while (await watch.read()).status != health_pb2.HealthCheckResponse.SERVING:
+            pass
+        report("node serving again -> gateway SERVING: ms", (time.perf_counter() - t) * 1000, "ms")
+
+
 async def main(args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if args.sqlite:
             node = await stack.enter_async_context(node_process())
             await throughput(args, node, " (node on SQLite)")
             print("  info: failover skipped: it needs several nodes on one PostgreSQL database (run without --sqlite)", flush=True)
+            await health(())
             return
         dsn = await stack.enter_async_context(fresh_postgres(args.postgres_dsn))
         node = await stack.enter_async_context(node_process("--postgres-dsn", dsn))
         await throughput(args, node, ", and by PostgreSQL")
         await failover(args, dsn)
+        await health(("--postgres-dsn", dsn))
 
 
 if __name__ == "__main__":

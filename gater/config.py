@@ -1,15 +1,27 @@
 """Configuration as frozen dataclasses, parsed once at the entry point (cli.py) and passed down.
 
-Owns: the settings of nodes and gateways, their defaults and the documented limits.
+Owns: the settings of nodes and gateways, their defaults and the documented limits; the
+address helpers every entry point shares (`parse_host_port`, `advertised_address`) and
+`ConfigError`, which names the flag or variable a bad setting came from.
 Must not import anything from gater except errors; no module but cli.py reads os.environ.
 """
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_STORE", "Limits", "NodeConfig"]
+__all__ = [
+    "DEFAULT_STORE",
+    "ConfigError",
+    "GatewayConfig",
+    "Limits",
+    "NodeConfig",
+    "PoolPolicy",
+    "advertised_address",
+    "parse_host_port",
+]
 
 DEFAULT_STORE = "default"
 
@@ -60,3 +72,115 @@ class NodeConfig:
     """Limits on calls."""
     grace_s: float = 5.0
     """How long a stop waits for calls in flight."""
+
+
+# -- addresses --------------------------------------------------------------------------------
+
+
+class ConfigError(ValueError):
+    """A setting is malformed; the message names the flag or variable it came from."""
+
+    def __init__(self, source: str, description: str) -> None:
+        super().__init__(f"{source}: {description}")
+        self.source = source
+        self.description = description
+
+
+def parse_host_port(text: str, *, source: str, default_port: int | None = None) -> tuple[str, int]:
+    """ "host:port" / "[v6]:port" (or a bare host with `default_port`) → (host, port);
+    raises ConfigError naming `source`."""
+    text = text.strip()
+    if not text:
+        raise ConfigError(source, "empty address (expected host:port)")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ConfigError(source, f"{text!r} is not [ipv6]:port")
+        port_text = rest[1:] if rest else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    elif ":" in text:
+        raise ConfigError(source, f"{text!r}: write IPv6 addresses as [addr]:port")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ConfigError(source, f"{text!r} has no host (expected host:port)")
+    if not port_text:
+        if default_port is None:
+            raise ConfigError(source, f"{text!r} has no port (expected host:port)")
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(source, f"{text!r}: port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+
+
+def advertised_address(listen: str, port: int, advertise: str | None = None) -> str:
+    """host:port other processes dial to reach a server that listens on `listen` and bound
+    `port`: `advertise` when given, else the listen host with the bound port. A wildcard host
+    (0.0.0.0, ::, [::], empty), which no one can dial, becomes this machine's host name."""
+    if advertise:
+        host, _, port_text = advertise.rpartition(":")
+    else:
+        host, port_text = listen.rpartition(":")[0], str(port)
+    if host in _WILDCARD_HOSTS:
+        host = socket.gethostname()
+    return f"{host}:{port_text}"
+
+
+# -- gateways ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPolicy:
+    """How a gateway's channel pool ejects members whose calls fail."""
+
+    base_ejection_s: float = 1.0
+    """Ejection after the first consecutive failure; doubles for each further one."""
+    max_ejection_s: float = 30.0
+    """Cap on one ejection."""
+    jitter: float = 0.0
+    """0..1: each ejection is shortened by a random fraction up to this (needs an rng)."""
+    panic: bool = True
+    """When every member that answers its health is ejected, still offer the one whose
+    ejection ends soonest."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.base_ejection_s <= self.max_ejection_s:
+            raise ValueError("need 0 < base_ejection_s <= max_ejection_s")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be within 0..1")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """How one gateway runs (its discovery is configured apart: gateway/discovery)."""
+
+    listen: str = "127.0.0.1:50051"
+    """host:port to serve on; port 0 picks a free one."""
+    cluster_id: str | None = None
+    """Follow only nodes of this cluster; None: the first cluster met."""
+    cluster_secret: str | None = None
+    """Sent to nodes in the x-gater-secret metadata."""
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest message accepted from clients."""
+    reuse_port: bool = False
+    """Let several gateway processes share the port (gater gateway --workers)."""
+    grace_s: float = 2.0
+    """How long stop() lets calls in flight finish."""
+    policy: PoolPolicy = field(default_factory=PoolPolicy)
+    """How failing nodes are ejected."""
+    gateway_id: str | None = None
+    """This gateway's id in Cluster.GetStatus; None: host:port."""
+    probe_interval_s: float = 1.0
+    """How often each member's grpc.health.v1 Check is asked (sooner when its connection
+    drops or a call on it fails)."""
+    probe_timeout_s: float = 2.0
+    """Deadline of one health probe: a member that does not answer SERVING within it is not
+    used until a later probe succeeds."""
+
+    def __post_init__(self) -> None:
+        if self.probe_interval_s <= 0 or self.probe_timeout_s <= 0:
+            raise ConfigError("gateway health probe", "interval and timeout must be > 0")

@@ -1,16 +1,18 @@
-"""Shared fixtures: a real node on a loopback port over a real SQLite directory, and stubs."""
+"""Shared fixtures: a real node on a loopback port over a real SQLite directory, stubs, and
+gateways (static discovery) in front of given node addresses."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2_grpc
 
 from exesdb.v1 import (
     cluster_pb2_grpc,
@@ -19,7 +21,9 @@ from exesdb.v1 import (
     streams_pb2_grpc,
     subscriptions_pb2_grpc,
 )
-from gater.config import Limits, NodeConfig
+from gater.config import GatewayConfig, Limits, NodeConfig
+from gater.gateway.discovery import StaticDiscovery
+from gater.gateway.server import GatewayServer
 from gater.node import NodeServer
 from tests.store.pg_fixtures import fresh_database, pg_database, postgres_dsn  # noqa: F401 - fixtures for every test
 
@@ -86,3 +90,41 @@ def env_path() -> dict[str, str]:
     bin_dir = str(Path(os.sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     return env
+
+
+@dataclass
+class Gateway:
+    """A running gateway and a client channel to it."""
+
+    server: GatewayServer
+    api: Stubs
+    health: health_pb2_grpc.HealthStub
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+
+StartGateway = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def gateway_for() -> AsyncIterator[StartGateway]:
+    """`await gateway_for([node addresses], **GatewayConfig fields)`: a gateway on a loopback
+    port with a static list of those nodes, and a channel to it; both closed after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(addresses: list[str], **config: object) -> Gateway:
+            config.setdefault("grace_s", 0.1)
+            server = GatewayServer(GatewayConfig(listen="127.0.0.1:0", **config), StaticDiscovery(addresses))  # type: ignore[arg-type]
+            await stack.enter_async_context(server)
+            channel = await stack.enter_async_context(grpc.aio.insecure_channel(server.address))
+            return Gateway(server, stubs_for(server.address, channel), health_pb2_grpc.HealthStub(channel))
+
+        yield start
+
+
+@pytest.fixture
+async def gateway(node: NodeServer, gateway_for: StartGateway) -> Gateway:
+    """A gateway in front of `node` (so on each backend)."""
+    return await gateway_for([node.address])

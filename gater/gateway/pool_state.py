@@ -1,58 +1,46 @@
 """The pure core of the channel pool: which node a call goes to.
 
-Owns: `PoolState` (members by address, health flags, ejection with growing backoff, in-flight
-counters, round-robin cursor) and its value types `PoolPolicy` and `MemberStatus`.
+Owns: `PoolState` (members by address, health flags, probe results, ejection with growing
+backoff, in-flight counters, round-robin cursor) and its value type `MemberStatus` (the
+policy, `PoolPolicy`, is configuration: gater.config).
 No I/O, no grpc, no asyncio, no clock reads: the caller passes `now` (seconds on any monotonic
 clock, the same one throughout) and, where randomness is needed, a `random.Random`.
 Must not import gater.store, gater.subscriptions, gater.node, grpc or asyncio.
 
 Decisions:
-- A member is *available* when it is healthy (discovery lists it and nobody marked it
-  unhealthy) and not ejected at `now`.
+- A member is *usable* when it is healthy (discovery lists it and nobody marked it unhealthy,
+  e.g. for belonging to another cluster) and *answering*: its last health probe answered
+  SERVING and no call on it failed since. A member joins not answering; only a probe
+  (`report_probe`) makes it answer — never the passing of time.
+- A member is *available* when it is usable and not ejected at `now`.
 - `choose(now)` round-robins over available members in a stable order.
-- When no member is healthy, `choose` returns None: the gateway answers UNAVAILABLE at once.
-- When members are healthy but every one is ejected ("panic"), `choose` returns the healthy
+- When no member is usable, `choose` returns None: the gateway answers UNAVAILABLE at once.
+- When members are usable but every one is ejected ("panic"), `choose` returns the usable
   member whose ejection ends soonest (ties: round-robin order). Ejection is a local guess
-  from call errors; refusing everything would turn one transient error on a one-node cluster
-  into up to `max_ejection_s` of outage. The call doubles as a probe: its success
-  (`report_success`) ends the ejection, its failure lengthens it. `PoolPolicy.panic=False`
-  turns this off (then None).
-- `fallback(failed, now, rng)` picks uniformly at random among the available members other
-  than `failed`; if there is none, the same panic rule applies among the healthy others;
-  never `failed` itself.
-- `report_failure` ejects for base·2^(n-1) seconds (n = consecutive failures), capped at
-  `max_ejection_s`, optionally shortened by up to `jitter` of itself. A failure reported while
-  the member is already ejected (a call that started before the ejection) does not lengthen
-  it: only failures of calls made after an ejection ended count.
+  from call errors about a node that still answers its health; refusing everything would turn
+  one transient error on a one-node cluster into up to `max_ejection_s` of outage. The call
+  doubles as a trial: its success (`report_success`) ends the ejection.
+  `PoolPolicy.panic=False` turns this off (then None).
+- `routable(now)` says whether `choose` would find a member: what the gateway's health tells.
+- `fallback(exclude, now, rng)` picks uniformly at random among the available members not in
+  `exclude`; if there is none, the same panic rule applies among the usable others; never an
+  excluded member.
+- `report_failure` (a call failed in a way that blames the node) makes the member not
+  answering until a probe answers again, and ejects it for base·2^(n-1) seconds (n =
+  consecutive failures), capped at `max_ejection_s`, optionally shortened by up to `jitter` of
+  itself. A failure reported while the member is already ejected (a call that started before
+  the ejection) does not lengthen it: only failures of calls made after an ejection ended count.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-__all__ = ["MemberStatus", "PoolPolicy", "PoolState", "ejection_s"]
+from ..config import PoolPolicy
 
-
-@dataclass(frozen=True, slots=True)
-class PoolPolicy:
-    """How failures eject members."""
-
-    base_ejection_s: float = 1.0
-    """Ejection after the first consecutive failure; doubles for each further one."""
-    max_ejection_s: float = 30.0
-    """Cap on one ejection."""
-    jitter: float = 0.0
-    """0..1: each ejection is shortened by a random fraction up to this (needs an rng)."""
-    panic: bool = True
-    """When every healthy member is ejected, still offer the one whose ejection ends soonest."""
-
-    def __post_init__(self) -> None:
-        if not 0 < self.base_ejection_s <= self.max_ejection_s:
-            raise ValueError("need 0 < base_ejection_s <= max_ejection_s")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be within 0..1")
+__all__ = ["MemberStatus", "PoolState", "ejection_s"]
 
 
 def ejection_s(failures: int, policy: PoolPolicy, rng: random.Random | None = None) -> float:
@@ -72,8 +60,10 @@ class MemberStatus:
     address: str
     healthy: bool
     """Listed by discovery and not marked unhealthy."""
+    answering: bool
+    """Its last health probe answered SERVING and no call on it failed since."""
     available: bool
-    """Healthy and not ejected: round-robin would pick it."""
+    """Healthy, answering and not ejected: round-robin would pick it."""
     ejected_until: float | None
     """End of the current ejection on the caller's clock; None when not ejected."""
     ejected_for_s: float
@@ -88,6 +78,7 @@ class MemberStatus:
 class _Member:
     address: str
     healthy: bool = True
+    answering: bool = False
     failures: int = 0
     ejected_until: float | None = None
     in_flight: int = 0
@@ -113,7 +104,7 @@ class PoolState:
 
     def update_members(self, addresses: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
         """Make the member set exactly `addresses`; returns (joined, left). Members that stay
-        keep their failures, ejection and in-flight count; joined members start healthy."""
+        keep their state; joined members start healthy but not answering (not yet probed)."""
         new = frozenset(addresses)
         old = frozenset(self._members)
         joined, left = new - old, old - new
@@ -138,24 +129,45 @@ class PoolState:
         return len(self._members)
 
     def mark_healthy(self, address: str, healthy: bool) -> None:
-        """Set a member's health flag (e.g. from a health Watch, or a cluster-id mismatch).
-        Unknown addresses are ignored."""
+        """Set a member's health flag (e.g. from a cluster-id mismatch). Unknown addresses are
+        ignored."""
         m = self._members.get(address)
         if m is not None:
             m.healthy = healthy
 
+    def report_probe(self, address: str, serving: bool) -> None:
+        """A health probe of `address` answered SERVING (True), or answered otherwise, or not
+        in time (False). Unknown addresses are ignored."""
+        m = self._members.get(address)
+        if m is not None:
+            m.answering = serving
+
     # -- choice ------------------------------------------------------------------------------
+
+    def is_usable(self, address: str) -> bool:
+        m = self._members.get(address)
+        return m is not None and m.healthy and m.answering
 
     def is_available(self, address: str, now: float) -> bool:
         m = self._members.get(address)
-        return m is not None and m.healthy and not m.ejected(now)
+        return m is not None and m.healthy and m.answering and not m.ejected(now)
+
+    def usable(self) -> tuple[str, ...]:
+        """Usable members (ejected or not), in the stable sorted order."""
+        return tuple(a for a in self._order if self.is_usable(a))
 
     def available(self, now: float) -> tuple[str, ...]:
         """Available members in round-robin order (from the stable sorted order)."""
         return tuple(a for a in self._order if self.is_available(a, now))
 
+    def routable(self, now: float) -> bool:
+        """Whether `choose(now)` would find a member (without moving the rotation)."""
+        if self._policy.panic:
+            return any(self.is_usable(a) for a in self._order)
+        return any(self.is_available(a, now) for a in self._order)
+
     def choose(self, now: float) -> str | None:
-        """The next member for a call, or None when no member is healthy."""
+        """The next member for a call, or None when no member is usable."""
         n = len(self._order)
         for step in range(n):
             i = (self._cursor + step) % n
@@ -165,13 +177,14 @@ class PoolState:
                 return a
         return self._panic_pick(self._order, now)
 
-    def fallback(self, failed: str, now: float, rng: random.Random) -> str | None:
-        """A member other than `failed` to retry on: random among available ones; else the
-        panic rule among the healthy others; else None."""
-        others = [a for a in self._order if a != failed and self.is_available(a, now)]
+    def fallback(self, exclude: str | Collection[str], now: float, rng: random.Random) -> str | None:
+        """A member not in `exclude` (one address or several) to retry on: random among the
+        available ones; else the panic rule among the usable others; else None."""
+        excluded = {exclude} if isinstance(exclude, str) else exclude
+        others = [a for a in self._order if a not in excluded and self.is_available(a, now)]
         if others:
             return rng.choice(others)
-        return self._panic_pick([a for a in self._order if a != failed], now)
+        return self._panic_pick([a for a in self._order if a not in excluded], now)
 
     def _panic_pick(self, candidates: Iterable[str], now: float) -> str | None:
         if not self._policy.panic:
@@ -183,7 +196,7 @@ class PoolState:
         for step in range(n):
             a = self._order[(self._cursor + step) % n]
             m = self._members[a]
-            if a not in allowed or not m.healthy:
+            if a not in allowed or not (m.healthy and m.answering):
                 continue
             until = m.ejected_until if m.ejected_until is not None else now
             if best is None or until < best_until:
@@ -198,10 +211,12 @@ class PoolState:
         self, address: str, now: float, rng: random.Random | None = None
     ) -> float | None:
         """A call on `address` failed in a way that blames the node (UNAVAILABLE, connect
-        error). Returns the end of its ejection (None for an unknown address)."""
+        error): it is not answering until a probe says otherwise, and ejected. Returns the end
+        of its ejection (None for an unknown address)."""
         m = self._members.get(address)
         if m is None:
             return None
+        m.answering = False
         if m.ejected(now):
             return m.ejected_until
         m.failures += 1
@@ -239,7 +254,8 @@ class PoolState:
                 MemberStatus(
                     address=a,
                     healthy=m.healthy,
-                    available=m.healthy and not ejected,
+                    answering=m.answering,
+                    available=m.healthy and m.answering and not ejected,
                     ejected_until=m.ejected_until if ejected else None,
                     ejected_for_s=(m.ejected_until - now) if ejected and m.ejected_until else 0.0,
                     in_flight=m.in_flight,

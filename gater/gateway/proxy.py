@@ -1,20 +1,28 @@
 """Pass-through forwarding of exesdb.v1 calls to nodes, as raw bytes.
 
-Owns: the forwarders for unary calls, server-streaming reads and subscriptions (with
-transparent resume on another node), the retry rules (what is safe to send twice), and the
-pass-through of statuses, messages, typed details, trailers, deadlines and cancellation.
+Owns: `Forwarder` — one forwarding loop for unary calls, server-streaming reads and
+subscriptions (the shell around the pure `retry.Attempts`: it sends, reports each outcome to
+the pool, and carries out relay / send again / give up), transparent resume of broken streams
+(`ReadResume`, `SubscribeResume`), and the pass-through of statuses, messages, typed details,
+trailers, deadlines and cancellation.
 Must not import gater.store, gater.subscriptions or gater.node.
 
 Requests and responses stay bytes: a call is parsed only where a field must be read — an
 append (are all its events' ids set? then it is idempotent and safe to retry), and a read or
 a subscription that broke mid-stream (where to resume: only the last message is parsed).
+
+"Not sent" is a fact, never a guess from an error's text: a request that is not safe to send
+twice is issued only on a member whose channel is connected (READY); when the member does not
+connect in time the request was not sent, and it may go to another member. Once issued, a
+failure of an unsafe request is relayed as it is.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -23,8 +31,9 @@ from exesdb.v1 import streams_pb2, subscriptions_pb2
 from .. import _wire
 from ..errors import UnavailableError
 from .pool import ChannelPool
+from .retry import RESUMABLE, SAFE_TO_RETRY, Attempts, Verdict
 
-__all__ = ["SAFE_TO_RETRY", "Forwarder", "SubscribeResume", "resume_read"]
+__all__ = ["Forwarder", "ReadResume", "SubscribeResume", "resume_read"]
 
 log = logging.getLogger(__name__)
 
@@ -33,43 +42,50 @@ def _identity(b: bytes) -> bytes:
     return b
 
 
-SAFE_TO_RETRY = frozenset(
-    {
-        "/exesdb.v1.Streams/ReadEvents",
-        "/exesdb.v1.Streams/GetVersion",
-        "/exesdb.v1.Streams/ListStreams",
-        "/exesdb.v1.Subscriptions/SaveSubscription",
-        "/exesdb.v1.Subscriptions/ListSubscriptions",
-        "/exesdb.v1.Subscriptions/AckEvent",
-        "/exesdb.v1.Subscriptions/NackEvent",
-        "/exesdb.v1.Subscriptions/Subscribe",
-        "/exesdb.v1.Snapshots/RecordSnapshot",
-        "/exesdb.v1.Snapshots/ReadSnapshot",
-        "/exesdb.v1.Snapshots/DeleteSnapshot",
-        "/exesdb.v1.Snapshots/ListSnapshots",
-        "/exesdb.v1.Stores/ListStores",
-        "/exesdb.v1.Stores/GetStoreStatus",
-        "/exesdb.v1.Stores/GetStoreConfig",
-    }
-)
-"""Methods whose repetition has the same effect as one call (reads, acks, upserts)."""
-
 _APPEND = "/exesdb.v1.Streams/AppendEvents"
+_READ = "/exesdb.v1.Streams/ReadEvents"
+_SUBSCRIBE = "/exesdb.v1.Subscriptions/Subscribe"
 _HOP_HEADERS = {"user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-encoding", "grpc-timeout"}
+_UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+# Statuses that say nothing about the node's health: the caller's deadline ran out, or the
+# call was cancelled.
+_NEUTRAL = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
 
 
 def _forwardable(metadata: Any) -> tuple[tuple[str, Any], ...]:
     return tuple((k, v) for k, v in (metadata or ()) if not k.startswith(":") and k not in _HOP_HEADERS)
 
 
-def _not_sent(error: grpc.aio.AioRpcError) -> bool:
-    """The request never reached the node (it could not even connect): safe to send elsewhere."""
-    details = (error.details() or "").lower()
-    return "failed to connect" in details or "connection refused" in details or "no route" in details
+class Resume(Protocol):
+    """What a call has delivered, and what to ask for on the next attempt."""
+
+    def request(self) -> bytes | None:
+        """The request for the next attempt (the original one first); None when everything
+        asked for was delivered."""
+
+    def passes(self, message: bytes) -> bool:
+        """Notes a message from the node; False when the client must not get it."""
+
+    def describe(self) -> str:
+        """Where the call goes on from, for the log."""
 
 
-def _node_failed(error: grpc.aio.AioRpcError) -> bool:
-    return error.code() == grpc.StatusCode.UNAVAILABLE
+class _Once:
+    """A call that cannot go on where it broke: the same request every time."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: bytes) -> None:
+        self._request = request
+
+    def request(self) -> bytes:
+        return self._request
+
+    def passes(self, message: bytes) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "from the start"
 
 
 class Forwarder:
@@ -79,116 +95,25 @@ class Forwarder:
         self.pool = pool
         self.extra_metadata = extra_metadata
 
-    # -- shared -------------------------------------------------------------------------------
-
-    async def _no_node(self, context: grpc.aio.ServicerContext) -> None:
-        known = len(self.pool.state)
-        raise UnavailableError(
-            f"no healthy node available ({known} known, none usable): check the nodes and the gateway's discovery"
-        )
-
-    def _metadata(self, context: grpc.aio.ServicerContext) -> tuple[tuple[str, Any], ...]:
-        return _forwardable(context.invocation_metadata()) + self.extra_metadata
-
-    @staticmethod
-    def _timeout(context: grpc.aio.ServicerContext) -> float | None:
-        return context.time_remaining()
-
-    @staticmethod
-    async def _relay_error(context: grpc.aio.ServicerContext, error: grpc.aio.AioRpcError) -> None:
-        trailers = _forwardable(error.trailing_metadata())
-        await context.abort(error.code(), error.details() or "", trailing_metadata=trailers)
-
-    # -- unary --------------------------------------------------------------------------------
-
     def unary(self, method: str) -> Callable[..., Any]:
         always_safe = method in SAFE_TO_RETRY
-        pool = self.pool
 
-        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        async def handler(request: bytes, context: grpc.aio.ServicerContext) -> bytes | None:
             safe = always_safe or (method == _APPEND and _append_is_idempotent(request))
-            metadata = self._metadata(context)
-            address = pool.choose()
-            tried: set[str] = set()
-            while True:
-                if address is None or address in tried:
-                    await self._no_node(context)
-                tried.add(address)
-                channel = pool.channel(address)
-                if channel is None:
-                    address = pool.fallback(address)
-                    continue
-                call = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
-                pool.acquire(address)
-                try:
-                    response = await call(request, metadata=metadata, timeout=self._timeout(context))
-                except grpc.aio.AioRpcError as e:
-                    if not _node_failed(e):
-                        pool.report_success(address)  # the node answered: it is alive
-                        await self._relay_error(context, e)
-                    pool.report_failure(address)
-                    if not (safe or _not_sent(e)):
-                        await self._relay_error(context, e)
-                    log.info("call failed on a node, trying another", extra={"method": method, "member": address})
-                    address = pool.fallback(address)
-                    continue
-                finally:
-                    pool.release(address)
-                pool.report_success(address)
-                return response
+            responses = [r async for r in self._forward(method, _Once(request), context, safe=safe, streaming=False)]
+            return responses[0]
 
         return handler
-
-    # -- server streams -----------------------------------------------------------------------
 
     def read_stream(self, method: str) -> Callable[..., Any]:
         """ReadEvents (and any plain server stream): on a node failure mid-stream, the read
         goes on from after the last event received, on another node."""
-        pool = self.pool
+        safe = method in SAFE_TO_RETRY
 
         async def handler(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
-            metadata = self._metadata(context)
-            address = pool.choose()
-            current = request
-            attempts = 0
-            while True:
-                attempts += 1
-                if address is None or attempts > len(pool.state) + 2:
-                    await self._no_node(context)
-                channel = pool.channel(address)
-                if channel is None:
-                    address = pool.fallback(address)
-                    continue
-                call = channel.unary_stream(method, request_serializer=_identity, response_deserializer=_identity)(
-                    current, metadata=metadata, timeout=self._timeout(context)
-                )
-                first: bytes | None = None
-                last: bytes | None = None
-                pool.acquire(address)
-                try:
-                    async for message in call:
-                        if first is None:
-                            first = message
-                        last = message
-                        yield message
-                except grpc.aio.AioRpcError as e:
-                    if not _node_failed(e):
-                        await self._relay_error(context, e)
-                    pool.report_failure(address)
-                    if method != "/exesdb.v1.Streams/ReadEvents" and last is not None:
-                        await self._relay_error(context, e)  # no way to know where to resume
-                    resumed = resume_read(current, first, last)
-                    if resumed is None:
-                        return  # everything asked for was delivered
-                    current = resumed
-                    address = pool.fallback(address)
-                    log.info("read resumed on another node", extra={"member": address})
-                    continue
-                finally:
-                    call.cancel()  # the client left (or the node failed): end the node's call too
-                    pool.release(address)
-                pool.report_success(address)
-                return
+            resume: Resume = ReadResume(request) if method == _READ else _Once(request)
+            async for message in self._forward(method, resume, context, safe=safe, streaming=True):
+                yield message
 
         return handler
 
@@ -197,50 +122,105 @@ class Forwarder:
         from after the last event or checkpoint the client received; persistent ones re-attach
         to their durable state. The new node's confirmation (and a repeated caught_up) are not
         passed on."""
-        method = "/exesdb.v1.Subscriptions/Subscribe"
-        pool = self.pool
 
         async def handler(
             parsed: subscriptions_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
         ) -> AsyncIterator[bytes]:
-            metadata = self._metadata(context)
             resume = SubscribeResume(parsed)
-            current = parsed.SerializeToString()
-            address = pool.choose()
-            failures = 0
-            while True:
-                if address is None:
-                    await self._no_node(context)
-                channel = pool.channel(address)
-                if channel is None:
-                    address = pool.fallback(address)
-                    continue
-                call = channel.unary_stream(method, request_serializer=_identity, response_deserializer=_identity)(
-                    current, metadata=metadata, timeout=self._timeout(context)
-                )
-                pool.acquire(address)
-                try:
-                    async for message in call:
-                        if resume.passes(message):
-                            yield message
-                        failures = 0
-                except grpc.aio.AioRpcError as e:
-                    if not _node_failed(e):
-                        await self._relay_error(context, e)
-                    pool.report_failure(address)
-                    failures += 1
-                    if failures > 5:
-                        await self._relay_error(context, e)
-                    current = resume.request()
-                    address = pool.fallback(address) or pool.choose()
-                    log.info("subscription resumed on another node", extra={"member": address, "from": resume.describe()})
-                    continue
-                finally:
-                    call.cancel()
-                    pool.release(address)
-                return
+            async for message in self._forward(_SUBSCRIBE, resume, context, safe=True, streaming=True):
+                yield message
 
         return handler
+
+    # -- the one loop -------------------------------------------------------------------------
+
+    async def _forward(
+        self, method: str, resume: Resume, context: grpc.aio.ServicerContext, *, safe: bool, streaming: bool
+    ) -> AsyncIterator[bytes]:
+        pool = self.pool
+        metadata = _forwardable(context.invocation_metadata()) + self.extra_metadata
+        attempts = Attempts(safe=safe, resumable=method in RESUMABLE)
+        decision = attempts.first(pool.state, time.monotonic())
+        while True:
+            if decision.verdict is Verdict.GIVE_UP:
+                raise self._no_node(attempts)
+            address = decision.member
+            assert address is not None
+            request = resume.request()
+            if request is None:
+                return  # everything asked for was delivered
+            if safe:
+                channel = pool.channel(address)
+            else:
+                channel = await pool.connected(address, context.time_remaining())
+            if channel is None:  # never issued: not sent
+                pool.report_failure(address)
+                decision = attempts.failed(
+                    address,
+                    code=_UNAVAILABLE.name,
+                    sent=False,
+                    progressed=False,
+                    state=pool.state,
+                    now=time.monotonic(),
+                    rng=pool.rng,
+                )
+                log.info("member not connected, trying another", extra={"method": method, "member": address})
+                continue
+            progressed = False
+            error: grpc.aio.AioRpcError | None = None
+            pool.acquire(address)
+            try:
+                if streaming:
+                    call = channel.unary_stream(method, request_serializer=_identity, response_deserializer=_identity)(
+                        request, metadata=metadata, timeout=context.time_remaining()
+                    )
+                    try:
+                        async for message in call:
+                            progressed = True
+                            if resume.passes(message):
+                                yield message
+                    finally:
+                        call.cancel()  # the client left (or the node failed): end the node's call too
+                else:
+                    call = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
+                    yield await call(request, metadata=metadata, timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as e:
+                error = e
+            finally:
+                pool.release(address)
+            if error is None:
+                pool.report_success(address)
+                return
+            code = error.code()
+            if code == _UNAVAILABLE:
+                pool.report_failure(address)
+            elif code not in _NEUTRAL:
+                pool.report_success(address)  # the node answered: it is alive
+            decision = attempts.failed(
+                address,
+                code=code.name,
+                sent=True,
+                progressed=progressed,
+                state=pool.state,
+                now=time.monotonic(),
+                rng=pool.rng,
+            )
+            if decision.verdict is Verdict.RELAY:
+                await context.abort(code, error.details() or "", trailing_metadata=_forwardable(error.trailing_metadata()))
+            log.info(
+                "call failed on a node, trying another",
+                extra={"method": method, "member": address, "code": code.name, "resume": resume.describe()},
+            )
+
+    def _no_node(self, attempts: Attempts) -> UnavailableError:
+        known = len(self.pool.state)
+        if not attempts.sent:
+            return UnavailableError(
+                f"no healthy node available ({known} known, none usable): check the nodes and the gateway's discovery"
+            )
+        return UnavailableError(
+            f"no healthy node left to try: the call failed on {len(attempts.tried)} node(s) in a row ({known} known)"
+        )
 
 
 def _append_is_idempotent(request: bytes) -> bool:
@@ -275,6 +255,35 @@ def resume_read(request: bytes, first: bytes | None, last: bytes | None) -> byte
         return None
     parsed.from_version = last_key - 1 if backward else last_key + 1
     return parsed.SerializeToString()
+
+
+class ReadResume:
+    """A ReadEvents call across attempts: the next attempt's request goes on after the last
+    event of the previous one (`resume_read`)."""
+
+    __slots__ = ("_current", "_first", "_last", "_started")
+
+    def __init__(self, request: bytes) -> None:
+        self._current: bytes | None = request
+        self._first: bytes | None = None
+        self._last: bytes | None = None
+        self._started = False
+
+    def request(self) -> bytes | None:
+        if self._started and self._current is not None:
+            self._current = resume_read(self._current, self._first, self._last)
+        self._started = True
+        self._first = self._last = None
+        return self._current
+
+    def passes(self, message: bytes) -> bool:
+        if self._first is None:
+            self._first = message
+        self._last = message
+        return True
+
+    def describe(self) -> str:
+        return "after the last event received"
 
 
 class SubscribeResume:

@@ -1,19 +1,20 @@
 """The gateway as one component: a grpc.aio server that forwards exesdb.v1 to nodes.
 
 Owns: `GatewayServer` (start() returns when serving, with its port; stop() idempotent),
-its own Cluster service (members, pool state, WatchMembers), its health (NOT_SERVING while
-no node is usable) and reflection.
+its own Cluster service (members, pool state, WatchMembers), its health (SERVING only while a
+call would be sent to some member, i.e. while some member answers its own health probe;
+NOT_SERVING otherwise, changed without client traffic) and reflection.
 Must not import gater.store, gater.subscriptions or gater.node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -23,12 +24,13 @@ from grpc_health.v1._async import HealthServicer
 from exesdb.v1 import cluster_pb2, subscriptions_pb2
 
 from .. import __version__, _grpc
+from ..config import GatewayConfig
 from .discovery import Discovery
 from .pool import ChannelPool, MemberView
-from .pool_state import PoolPolicy
 from .proxy import Forwarder
 
-__all__ = ["GatewayConfig", "GatewayServer"]
+# GatewayConfig lives in gater.config; importing it from here still works for older callers.
+__all__ = ["GatewayServer"]
 
 log = logging.getLogger(__name__)
 
@@ -36,38 +38,26 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    listen: str = "127.0.0.1:50051"
-    """host:port to serve on; port 0 picks a free one."""
-    cluster_id: str | None = None
-    """Follow only nodes of this cluster; None: the first cluster met."""
-    cluster_secret: str | None = None
-    """Sent to nodes in the x-gater-secret metadata."""
-    max_message_bytes: int = 16 * 1024 * 1024
-    """Largest message accepted from clients."""
-    reuse_port: bool = False
-    """Let several gateway processes share the port (gater gateway --workers)."""
-    grace_s: float = 2.0
-    """How long stop() lets calls in flight finish."""
-    policy: PoolPolicy = field(default_factory=PoolPolicy)
-    """How failing nodes are ejected."""
-    gateway_id: str | None = None
-    """This gateway's id in Cluster.GetStatus; None: host:port."""
-
-
 class GatewayServer:
     def __init__(self, config: GatewayConfig, discovery: Discovery) -> None:
         self.config = config
         self.discovery = discovery
         metadata = (("x-gater-secret", config.cluster_secret),) if config.cluster_secret else ()
-        self.pool = ChannelPool(discovery, policy=config.policy, cluster_id=config.cluster_id, metadata=metadata)
+        self.pool = ChannelPool(
+            discovery,
+            policy=config.policy,
+            cluster_id=config.cluster_id,
+            metadata=metadata,
+            probe_interval_s=config.probe_interval_s,
+            probe_timeout_s=config.probe_timeout_s,
+        )
         self.forwarder = Forwarder(self.pool, extra_metadata=metadata)
         self.health = HealthServicer()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._stopped = False
         self._serving: bool | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -103,19 +93,24 @@ class GatewayServer:
         _grpc.add_reflection(server)
         await server.start()
         self._server = server
-        self.pool.on_change(self._health_changed)
         await self._update_health()
+        self._health_task = asyncio.create_task(self._follow_health(), name="gateway-health")
         log.info(
             "gateway serving",
             extra={"address": self.address, "discovery": self.discovery.kind, "members": len(self.pool.state)},
         )
         return self.port
 
-    def _health_changed(self) -> None:
-        asyncio.ensure_future(self._update_health())
+    async def _follow_health(self) -> None:
+        """One task sets the health, so statuses never interleave; a change during an update
+        is seen by the next wait."""
+        generation = self.pool.generation
+        while True:
+            generation = await self.pool.wait_for_change(generation)
+            await self._update_health()
 
     async def _update_health(self) -> None:
-        serving = self.pool.usable_count() > 0
+        serving = self.pool.routable()
         if serving == self._serving or self._stopped:
             return
         self._serving = serving
@@ -123,7 +118,7 @@ class GatewayServer:
         for name in ("", *_grpc.EXESDB_SERVICES):
             await self.health.set(name, status)
         if serving:
-            log.info("gateway has usable nodes: SERVING", extra={"usable": self.pool.usable_count()})
+            log.info("gateway has usable nodes: SERVING", extra={"usable": len(self.pool.state.usable())})
         else:
             log.warning("no usable node: NOT_SERVING; calls get UNAVAILABLE", extra={"known": len(self.pool.state)})
 
@@ -131,6 +126,10 @@ class GatewayServer:
         if self._stopped:
             return
         self._stopped = True
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             await self._server.stop(self.config.grace_s if grace_s is None else grace_s)

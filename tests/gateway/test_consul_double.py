@@ -1,4 +1,4 @@
-"""The Consul agent double (tests/consul_double.py) against Consul's documented HTTP API.
+"""The Consul agent double (tests/gateway/consul_double.py) against Consul's documented HTTP API.
 
 Covers, with plain urllib calls: service registration (PascalCase and py-consul's lowercase /
 snake_case bodies), deregistration, TTL check updates, agent listings, /v1/health/service with
@@ -15,14 +15,13 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from concurrent import futures
 from typing import Any
 
-import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
-from tests.consul_double import ConsulDouble, parse_go_duration
+from tests.gateway.conftest import FakeNode
+from tests.gateway.consul_double import ConsulDouble, parse_go_duration
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -64,12 +63,6 @@ def register_ttl(double: ConsulDouble, sid: str, name: str = "web", port: int = 
     }
     code, _, _ = call(double, "PUT", "/v1/agent/service/register", body)
     assert code == 200
-
-
-@pytest.fixture
-def double():
-    with ConsulDouble(min_check_interval_s=0.05) as d:
-        yield d
 
 
 def test_parse_go_duration():
@@ -315,20 +308,8 @@ def test_stop_cuts_a_blocking_query(double):
     assert not t.is_alive() and errors
 
 
-@pytest.fixture
-def grpc_health_server():
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    yield servicer, port
-    server.stop(None)
-
-
-def test_grpc_check_is_run_against_the_target(double, grpc_health_server):
-    servicer, port = grpc_health_server
+def test_grpc_check_is_run_against_the_target(double, health_server: FakeNode):
+    port = health_server.port
     body = {
         "Name": "node",
         "ID": "node-1",
@@ -349,14 +330,14 @@ def test_grpc_check_is_run_against_the_target(double, grpc_health_server):
 
     assert double.wait_for(lambda d: status(d) == "passing")
     assert len(call(double, "GET", "/v1/health/service/node?passing=1")[2]) == 1
-    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_server.set(health_pb2.HealthCheckResponse.NOT_SERVING)
     assert double.wait_for(lambda d: status(d) == "critical")
     assert "NOT_SERVING" in double.checks()["service:node-1"].output
     assert call(double, "GET", "/v1/health/service/node?passing=1")[2] == []
 
 
-def test_grpc_check_of_an_unreachable_target_is_critical(double, grpc_health_server):
-    servicer, port = grpc_health_server
+def test_grpc_check_of_an_unreachable_target_is_critical(double, health_server: FakeNode):
+    port = health_server.port
     body = {
         "Name": "node",
         "ID": "n",

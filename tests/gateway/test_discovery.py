@@ -5,9 +5,9 @@ variable; the pure helpers (diff, backoff, Consul index rules, health entries â†
 StaticDiscovery; ConsulDiscovery against the Consul double (members appear, a check going
 critical removes a member through the blocking query, an outage keeps the last members with
 ok=False then recovers with one warning per outage, ACL tokens, the index going backwards,
-Node.Address fallback and Meta); ConsulRegistration (GRPC check against a real grpc.aio health
-server turns passing, NOT_SERVING removes the node from discovery, stop deregisters, an agent
-that lost its state gets the instance again); DnsDiscovery against a DNS server the test
+Node.Address fallback and Meta); the node's ConsulRegistration (gater/node/registration.py:
+GRPC check against a real grpc health server turns passing, NOT_SERVING removes the node from
+discovery, stop deregisters, an agent that lost its state gets the instance again); DnsDiscovery against a DNS server the test
 serves on a loopback UDP port (A + port, SRV, changes, NXDOMAIN, SERVFAIL keeping members).
 One test runs against a real Consul agent when CONSUL_HTTP_ADDR is set.
 """
@@ -29,18 +29,14 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
+from grpc_health.v1 import health_pb2
 
 from gater.gateway.discovery import (
     AsyncConsul,
     ConsulAgentConfig,
     ConsulDiscovery,
     ConsulDiscoveryConfig,
-    ConsulRegistration,
-    ConsulRegistrationConfig,
     Discovery,
     DiscoveryConfigError,
     DiscoverySnapshot,
@@ -55,7 +51,9 @@ from gater.gateway.discovery import (
     parse_consul_address,
     parse_node_list,
 )
-from tests.consul_double import ConsulDouble
+from gater.node.registration import ConsulRegistration, ConsulRegistrationConfig
+from tests.gateway.conftest import FakeNode
+from tests.gateway.consul_double import ConsulDouble
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -128,12 +126,6 @@ def discovery_config(double: ConsulDouble, **kw: Any) -> ConsulDiscoveryConfig:
     kw.setdefault("backoff_initial_s", 0.02)
     kw.setdefault("backoff_max_s", 0.2)
     return ConsulDiscoveryConfig(agent=agent, **kw)
-
-
-@pytest.fixture
-def double():
-    with ConsulDouble(min_check_interval_s=0.05) as d:
-        yield d
 
 
 # -- parsing and pure helpers -------------------------------------------------------------------
@@ -355,18 +347,6 @@ async def test_watch_yields_snapshots(double):
 # -- consul registration -----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def health_server() -> AsyncIterator[tuple[AsyncHealthServicer, int]]:
-    server = grpc.aio.server()
-    servicer = AsyncHealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    yield servicer, port
-    await server.stop(None)
-
-
 def registration_config(double: ConsulDouble, port: int, **kw: Any) -> ConsulRegistrationConfig:
     kw.setdefault("agent", ConsulAgentConfig(address=double.address, request_timeout_s=2.0))
     return ConsulRegistrationConfig(
@@ -403,8 +383,8 @@ def test_registration_payload_is_what_consul_documents():
     )
 
 
-async def test_registration_grpc_check_passes_and_discovery_sees_the_node(double, health_server):
-    servicer, port = health_server
+async def test_registration_grpc_check_passes_and_discovery_sees_the_node(double, health_server: FakeNode):
+    port = health_server.port
     reg = ConsulRegistration(registration_config(double, port))
     async with reg, ConsulDiscovery(discovery_config(double)) as disc:
         assert reg.ok and reg.registered and reg.registrations == 1
@@ -424,16 +404,16 @@ async def test_registration_grpc_check_passes_and_discovery_sees_the_node(double
         assert m.address == f"127.0.0.1:{port}" and m.node_id == "node-a"
         assert m.cluster_id == "cluster-1" and m.service_id == sid
 
-        await servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        health_server.set(health_pb2.HealthCheckResponse.NOT_SERVING)
         await until(disc, lambda s: not s.members)
-        await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_server.set(health_pb2.HealthCheckResponse.SERVING)
         await until(disc, lambda s: len(s.members) == 1)
     assert sid not in double.services() and not reg.registered
     await reg.stop()  # idempotent
 
 
-async def test_registration_survives_an_agent_that_lost_its_state(double, health_server, caplog):
-    _, port = health_server
+async def test_registration_survives_an_agent_that_lost_its_state(double, health_server: FakeNode, caplog):
+    port = health_server.port
     async with ConsulRegistration(registration_config(double, port)) as reg:
         sid = reg.service_id
         double.stop()
@@ -443,8 +423,8 @@ async def test_registration_survives_an_agent_that_lost_its_state(double, health
         assert any(r.getMessage().startswith("consul forgot this instance") for r in caplog.records)
 
 
-async def test_registration_when_consul_is_down_at_start(health_server):
-    _, port = health_server
+async def test_registration_when_consul_is_down_at_start(health_server: FakeNode):
+    port = health_server.port
     with ConsulDouble(min_check_interval_s=0.05) as double:
         double.stop()
         reg = ConsulRegistration(registration_config(double, port))
@@ -458,8 +438,8 @@ async def test_registration_when_consul_is_down_at_start(health_server):
         assert reg.service_id not in double.services()
 
 
-async def test_registration_with_a_token(health_server):
-    _, port = health_server
+async def test_registration_with_a_token(health_server: FakeNode):
+    port = health_server.port
     with ConsulDouble(acl_token="s3cret") as double:
         agent = ConsulAgentConfig(address=double.address, token="s3cret")
         async with ConsulRegistration(registration_config(double, port, agent=agent)) as reg:

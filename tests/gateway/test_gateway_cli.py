@@ -15,7 +15,7 @@ import pytest
 
 from exesdb.v1 import cluster_pb2, streams_pb2
 from tests.conftest import stubs_for
-from tests.consul_double import ConsulDouble
+from tests.gateway.consul_double import ConsulDouble
 from tests.helpers import new_event
 from tests.procs import GaterProcess
 

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from exesdb.v1 import cluster_pb2, streams_pb2, types_pb2
 from exesdb.v1 import subscriptions_pb2 as pb
-from gater.gateway.discovery import StaticDiscovery
-from gater.gateway.server import GatewayConfig, GatewayServer
-from tests.conftest import Stubs, stubs_for
+from gater.gateway.server import GatewayServer
+from tests.conftest import StartGateway, Stubs, stubs_for
 from tests.helpers import Collector, details, new_event
 from tests.procs import GaterProcess
 
@@ -51,21 +50,16 @@ def node_process(dsn: str) -> GaterProcess:
 
 
 @pytest.fixture
-async def cluster(pg_database: str) -> AsyncIterator[Cluster]:
+async def cluster(pg_database: str, gateway_for: StartGateway) -> AsyncIterator[Cluster]:
     first = node_process(pg_database)
     await first.start()  # creates the schema; the others then start at once
     others = [node_process(pg_database) for _ in range(2)]
     await asyncio.gather(*(n.start() for n in others))
     nodes = [first, *others]
-    gateway = GatewayServer(
-        GatewayConfig(listen="127.0.0.1:0", grace_s=0.5), StaticDiscovery([n.address for n in nodes])
-    )
-    await gateway.start()
     try:
-        async with grpc.aio.insecure_channel(gateway.address) as channel:
-            yield Cluster(gateway, nodes, stubs_for(gateway.address, channel), pg_database)
+        gateway = await gateway_for([n.address for n in nodes], grace_s=0.5)
+        yield Cluster(gateway.server, nodes, gateway.api, pg_database)
     finally:
-        await gateway.stop()
         await asyncio.gather(*(n.kill() for n in nodes))
         for n in nodes:  # shown by pytest only when the test failed
             print(f"--- log of node {n.address}\n{''.join(n.log[-60:])}")
@@ -116,11 +110,13 @@ async def test_a_dead_node_is_skipped_ejected_and_welcomed_back(cluster: Cluster
         await append(cluster.api, f"fallback-{i}")
     status = await cluster.api.cluster.GetStatus(cluster_pb2.GetStatusRequest())
     (dead,) = [m for m in status.members if m.address == victim.address]
-    assert not dead.healthy and dead.failures >= 1 and dead.ejected_until.seconds > 0
+    # Not used: its health probe (or a call that failed on it, which also ejects it; which of
+    # the two finds it first is a race) made it unusable until a probe answers again.
+    assert not dead.healthy
 
     watch = cluster.api.cluster.WatchMembers(cluster_pb2.WatchMembersRequest())
     await cluster.restart(victim)
-    # The ejection ends, a call reaches the node again, and the member is healthy again.
+    # Its probe answers again (and any ejection ends): the member is healthy again.
     async with asyncio.timeout(30):
         async for _change in watch:
             await append(cluster.api, "probe")
@@ -254,42 +250,31 @@ async def test_cancelling_a_subscription_ends_it_on_the_node(cluster: Cluster) -
     assert await consumers_on_node() == 0
 
 
-async def test_no_usable_node_is_unavailable_at_once(pg_database: str) -> None:
-    gateway = GatewayServer(GatewayConfig(listen="127.0.0.1:0", grace_s=0.1), StaticDiscovery(["127.0.0.1:1"]))
-    await gateway.start()
-    try:
-        async with grpc.aio.insecure_channel(gateway.address) as channel:
-            api = stubs_for(gateway.address, channel)
-            with pytest.raises(grpc.aio.AioRpcError) as e:
-                request = streams_pb2.AppendEventsRequest(stream_id="s", events=[new_event()])
-                await api.streams.AppendEvents(request, timeout=5)
-            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert "no healthy node" in e.value.details()
-            health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
-            assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
-    finally:
-        await gateway.stop()
+async def test_no_usable_node_is_unavailable_at_once(gateway_for: StartGateway) -> None:
+    gateway = await gateway_for(["127.0.0.1:1"])
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        request = streams_pb2.AppendEventsRequest(stream_id="s", events=[new_event()])
+        await gateway.api.streams.AppendEvents(request, timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "no healthy node" in e.value.details()
+    health = await gateway.health.Check(health_pb2.HealthCheckRequest())
+    assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-async def test_nodes_of_another_cluster_are_never_used(pg_database: str, tmp_path) -> None:
+async def test_nodes_of_another_cluster_are_never_used(pg_database: str, tmp_path, gateway_for: StartGateway) -> None:
     ours = node_process(pg_database)
     theirs = GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "other"))  # SQLite: own id
     async with ours, theirs:
         async with grpc.aio.insecure_channel(ours.address) as channel:
             our_id = (await stubs_for(ours.address, channel).cluster.GetStatus(cluster_pb2.GetStatusRequest())).cluster_id
-        gateway = GatewayServer(
-            GatewayConfig(listen="127.0.0.1:0", cluster_id=our_id, grace_s=0.1),
-            StaticDiscovery([ours.address, theirs.address]),
-        )
-        async with gateway, grpc.aio.insecure_channel(gateway.address) as channel:
-            api = stubs_for(gateway.address, channel)
-            for i in range(10):
-                await append(api, f"guard-{i}")
-            assert gateway.pool.calls[theirs.address] == 0
-            assert gateway.pool.calls[ours.address] == 10
-            status = await api.cluster.GetStatus(cluster_pb2.GetStatusRequest())
-            (foreign,) = [m for m in status.members if m.address == theirs.address]
-            assert not foreign.healthy and foreign.cluster_id != our_id
+        gateway = await gateway_for([ours.address, theirs.address], cluster_id=our_id)
+        for i in range(10):
+            await append(gateway.api, f"guard-{i}")
+        assert gateway.server.pool.calls[theirs.address] == 0
+        assert gateway.server.pool.calls[ours.address] == 10
+        status = await gateway.api.cluster.GetStatus(cluster_pb2.GetStatusRequest())
+        (foreign,) = [m for m in status.members if m.address == theirs.address]
+        assert not foreign.healthy and foreign.cluster_id != our_id
 
 
 async def test_a_persistent_subscription_survives_the_death_of_its_node(cluster: Cluster) -> None:

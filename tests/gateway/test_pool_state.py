@@ -1,10 +1,12 @@
 """The channel pool's pure decision core (gater/gateway/pool_state.py).
 
-Covers: membership diffs, round-robin order and spread, ejection with growing capped backoff,
-report_success resetting, stale failures not lengthening an ejection, the panic rule (all
-healthy members ejected) and the "no healthy member → None" rule, fallback never returning the
-failed member, in-flight counters, health flags and snapshots. Property tests (hypothesis)
-check the invariants over random sequences of operations.
+Covers: membership diffs, round-robin order and spread, members unusable until a health probe
+answers and after a failed call until one answers again (never by the passing of time),
+ejection with growing capped backoff, report_success resetting, stale failures not lengthening
+an ejection, the panic rule (all usable members ejected) and the "no usable member → None"
+rule, `routable` agreeing with `choose`, fallback never returning an excluded member, in-flight
+counters, health flags and snapshots. Property tests (hypothesis) check the invariants over
+random sequences of operations.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gater.gateway.pool_state import PoolPolicy, PoolState, ejection_s
+from gater.config import PoolPolicy
+from gater.gateway.pool_state import PoolState, ejection_s
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,8 +27,11 @@ A, B, C = "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
 
 
 def pool(*addresses: str, **policy: object) -> PoolState:
+    """A pool whose members all answered their first health probe."""
     p = PoolState(PoolPolicy(**policy))  # type: ignore[arg-type]
     p.update_members(addresses)
+    for a in addresses:
+        p.report_probe(a, True)
     return p
 
 
@@ -56,13 +62,42 @@ def test_no_healthy_member_means_none_at_once():
     assert p.choose(0.0) == B
 
 
+def test_a_member_is_used_only_once_its_health_probe_answers():
+    p = PoolState()
+    p.update_members([A, B])
+    assert p.choose(0.0) is None and not p.routable(0.0) and p.usable() == ()
+    p.report_probe(B, True)
+    assert [p.choose(0.0) for _ in range(2)] == [B, B] and p.routable(0.0)
+    p.report_probe(B, False)  # NOT_SERVING, or no answer in time
+    assert p.choose(0.0) is None and not p.routable(0.0)
+    snap = {s.address: s for s in p.snapshot(0.0)}
+    assert snap[B].healthy and not snap[B].answering and not snap[B].available
+
+
 def test_failure_ejects_and_success_restores():
     p = pool(A, B)
     assert p.report_failure(A, now=10.0) == 11.0
     assert [p.choose(10.5) for _ in range(3)] == [B, B, B]
-    assert not p.is_available(A, 10.5) and p.is_available(A, 11.0)
+    assert not p.is_available(A, 10.5)
+    # The ejection ran out, but nothing said the node answers again: still not used.
+    assert not p.is_available(A, 11.0) and not p.is_usable(A)
+    p.report_probe(A, True)
+    assert p.is_available(A, 11.0)
     p.report_success(A)
     assert p.is_available(A, 10.5)
+
+
+def test_after_a_failed_call_only_a_probe_brings_the_member_back():
+    """The flap of issue 9: one failed call must not turn into "usable again" when its
+    ejection ends while the node is still dead."""
+    p = pool(A)
+    p.report_failure(A, 0.0)
+    for now in (0.5, 1.0, 5.0, 100.0):
+        assert p.choose(now) is None and not p.routable(now)
+    p.report_probe(A, False)
+    assert p.choose(100.0) is None
+    p.report_probe(A, True)
+    assert p.choose(100.0) == A and p.routable(100.0)
 
 
 def test_backoff_doubles_and_is_capped():
@@ -92,7 +127,14 @@ def test_unknown_addresses_are_ignored():
     p.acquire(B)
     p.release(B)
     p.mark_healthy(B, False)
-    assert p.members() == {A}
+    p.report_probe(B, True)
+    assert p.members() == {A} and not p.is_usable(B)
+
+
+def answered(p: PoolState, *addresses: str) -> None:
+    """Each of `addresses` answered a health probe (after the calls that failed on it)."""
+    for a in addresses:
+        p.report_probe(a, True)
 
 
 def test_panic_picks_the_member_whose_ejection_ends_soonest():
@@ -101,17 +143,24 @@ def test_panic_picks_the_member_whose_ejection_ends_soonest():
     p.report_failure(B, 0.0)
     p.report_failure(B, 1.0)  # until 3
     p.report_failure(C, 0.5)  # until 1.5
+    assert p.choose(0.9) is None  # not one answered a probe since its failure
+    answered(p, A, B, C)
+    assert p.routable(0.9)
     assert p.choose(0.9) == A
     p.mark_healthy(A, False)
     assert p.choose(0.9) == C
+    p.report_probe(C, False)
+    assert p.choose(0.9) == B
 
 
 def test_panic_can_be_turned_off():
     p = pool(A, B, panic=False)
     p.report_failure(A, 0.0)
     p.report_failure(B, 0.0)
-    assert p.choose(0.5) is None
+    answered(p, A, B)
+    assert p.choose(0.5) is None and not p.routable(0.5)
     assert p.fallback(A, 0.5, random.Random(0)) is None
+    assert p.routable(1.0) and p.choose(1.0) in (A, B)
 
 
 def test_fallback_picks_another_member():
@@ -121,8 +170,12 @@ def test_fallback_picks_another_member():
     assert picks == {B, C}
     p.report_failure(B, 0.0)
     assert {p.fallback(A, 0.5, rng) for _ in range(20)} == {C}
+    assert {p.fallback({A, C}, 0.5, rng) for _ in range(20)} == {None}  # B must answer first
     p.report_failure(C, 0.0)
+    answered(p, B, C)
     assert p.fallback(A, 0.5, rng) in {B, C}  # panic among the others
+    assert p.fallback({A, B}, 0.5, rng) == C
+    assert p.fallback([A, B, C], 0.5, rng) is None
     assert pool(A).fallback(A, 0.0, rng) is None
 
 
@@ -181,6 +234,7 @@ addresses = st.lists(
 def test_round_robin_spreads_evenly_over_available_members(members, ejected, rounds):
     p = PoolState()
     p.update_members(members)
+    answered(p, *members)
     down = ejected.draw(st.sets(st.sampled_from(members), max_size=len(members) - 1))
     for a in down:
         p.report_failure(a, 0.0)
@@ -192,7 +246,7 @@ def test_round_robin_spreads_evenly_over_available_members(members, ejected, rou
 ops = st.lists(
     st.tuples(
         st.sampled_from(
-            ["choose", "fail", "ok", "unhealthy", "healthy", "members", "tick", "fallback"]
+            ["choose", "fail", "ok", "unhealthy", "healthy", "members", "tick", "fallback", "probe", "silent"]
         ),
         st.integers(min_value=0, max_value=9),
     ),
@@ -202,33 +256,43 @@ ops = st.lists(
 
 @settings(max_examples=200)
 @given(ops=ops, seed=st.integers(min_value=0, max_value=2**32))
-def test_choices_are_always_known_healthy_members_and_never_ejected_unless_panic(ops, seed):
+def test_choices_are_always_known_usable_members_and_never_ejected_unless_panic(ops, seed):
     rng = random.Random(seed)
     universe = [f"h{i}:1" for i in range(10)]
     p = PoolState(PoolPolicy(jitter=0.3))
     p.update_members(universe[:4])
+    answered(p, *universe[:4])
+    failed_since_probe: set[str] = set()
     now = 0.0
     for op, i in ops:
         a = universe[i]
         if op == "choose":
+            routable = p.routable(now)
             got = p.choose(now)
-            healthy = [s for s in p.snapshot(now) if s.healthy]
-            if not healthy:
+            assert routable == (got is not None)
+            usable = [s for s in p.snapshot(now) if s.healthy and s.answering]
+            if not usable:
                 assert got is None
             else:
-                assert got in p.members()
+                assert got in p.members() and got not in failed_since_probe
                 snap = {s.address: s for s in p.snapshot(now)}
-                assert snap[got].healthy
-                if any(s.available for s in healthy):
+                assert snap[got].healthy and snap[got].answering
+                if any(s.available for s in usable):
                     assert snap[got].available
                 else:  # panic: the soonest end of ejection
-                    assert snap[got].ejected_until == min(s.ejected_until for s in healthy)
+                    assert snap[got].ejected_until == min(s.ejected_until for s in usable)
         elif op == "fallback":
             got = p.fallback(a, now, rng)
-            assert got != a
+            assert got != a and got not in failed_since_probe
             assert got is None or got in p.members()
         elif op == "fail":
             p.report_failure(a, now, rng)
+            failed_since_probe.add(a)
+        elif op == "probe":
+            p.report_probe(a, True)
+            failed_since_probe.discard(a)
+        elif op == "silent":
+            p.report_probe(a, False)
         elif op == "ok":
             p.report_success(a)
         elif op == "unhealthy":
@@ -261,6 +325,7 @@ def test_fallback_never_returns_the_failed_member(members, seed):
     rng = random.Random(seed)
     p = PoolState()
     p.update_members(members)
+    answered(p, *members)
     for a in members:
         got = p.fallback(a, 0.0, rng)
         assert got != a

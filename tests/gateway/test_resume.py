@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exesdb.v1 import streams_pb2, types_pb2
 from exesdb.v1 import subscriptions_pb2 as pb
-from gater.gateway.proxy import SubscribeResume, resume_read
+from gater.gateway.proxy import ReadResume, SubscribeResume, resume_read
 
 
 def events(*positions_versions: tuple[int, int]) -> bytes:
@@ -61,3 +61,21 @@ def test_a_read_goes_on_after_the_last_batch_and_keeps_its_count() -> None:
     backward = streams_pb2.ReadEventsRequest(stream_id="$all", direction=1).SerializeToString()
     tail = streams_pb2.ReadEventsResponse(events=[types_pb2.EventRecord(position=0)]).SerializeToString()
     assert resume_read(backward, tail, tail) is None  # reached the start: done
+
+
+def test_a_read_resumes_again_after_each_break_and_ends_when_all_was_delivered() -> None:
+    def batch(*versions: int) -> bytes:
+        return streams_pb2.ReadEventsResponse(events=[types_pb2.EventRecord(version=v) for v in versions]).SerializeToString()
+
+    original = streams_pb2.ReadEventsRequest(stream_id="s", count=10).SerializeToString()
+    resume = ReadResume(original)
+    assert resume.request() == original
+    assert resume.passes(batch(0, 1)) and resume.passes(batch(2))
+    again = streams_pb2.ReadEventsRequest.FromString(resume.request())
+    assert (again.from_version, again.count) == (3, 7)
+    resume.passes(batch(3, 4))
+    again = streams_pb2.ReadEventsRequest.FromString(resume.request())
+    assert (again.from_version, again.count) == (5, 5)
+    assert streams_pb2.ReadEventsRequest.FromString(resume.request()) == again  # nothing came: same again
+    resume.passes(batch(5, 6, 7, 8, 9))
+    assert resume.request() is None

@@ -1,5 +1,6 @@
-"""Discovery: where a gateway learns which nodes exist (static list, Consul, DNS), and how a
-node announces itself in Consul.
+"""Discovery: where a gateway learns which nodes exist (static list, Consul, DNS). How a node
+announces itself in Consul is the node's business (gater/node/registration.py); the Consul
+agent client both use is gater/consul.py (re-exported here for discovery's callers).
 
 Owns the one provider interface (`Discovery`: start()/stop()/async with, `members()`,
 `snapshot()`, `wait_for_change()`, `watch()`, `ok`, `last_error`) and its three providers.
@@ -7,6 +8,13 @@ Must not import gater.store, gater.subscriptions, gater.node, nor read os.enviro
 parses CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, EX_ESDB_GATER_CONNECT_TO into the configs here).
 """
 
+from gater.consul import (
+    DEFAULT_SERVICE_NAME,
+    AsyncConsul,
+    ConsulAgentConfig,
+    ConsulUnreachableError,
+    parse_consul_address,
+)
 from gater.gateway.discovery._base import (
     Discovery,
     DiscoveryConfigError,
@@ -17,19 +25,10 @@ from gater.gateway.discovery._base import (
     parse_host_port,
 )
 from gater.gateway.discovery._consul import (
-    DEFAULT_SERVICE_NAME,
-    ConsulAgentConfig,
     ConsulDiscovery,
     ConsulDiscoveryConfig,
-    ConsulRegistration,
-    ConsulRegistrationConfig,
     members_from_health,
     next_index,
-)
-from gater.gateway.discovery._consul_http import (
-    AsyncConsul,
-    ConsulUnreachableError,
-    parse_consul_address,
 )
 from gater.gateway.discovery._dns import DnsDiscovery, DnsDiscoveryConfig, members_from_answer
 from gater.gateway.discovery._static import CONNECT_TO_VARIABLE, StaticDiscovery, parse_node_list
@@ -41,8 +40,6 @@ __all__ = [
     "ConsulAgentConfig",
     "ConsulDiscovery",
     "ConsulDiscoveryConfig",
-    "ConsulRegistration",
-    "ConsulRegistrationConfig",
     "ConsulUnreachableError",
     "Discovery",
     "DiscoveryConfigError",

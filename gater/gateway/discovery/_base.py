@@ -1,8 +1,9 @@
 """What every discovery provider shares: the member value, the snapshot, the observable state.
 
-Owns: `MemberAddress`, `DiscoverySnapshot`, the pure helpers (`diff_members`, `backoff_s`,
-`parse_host_port`), `DiscoveryConfigError`, and `Discovery`, the base of the providers, which
-keeps the last member list, the ok/last_error status and the change notification.
+Owns: `MemberAddress`, `DiscoverySnapshot`, the pure helper `diff_members`, and `Discovery`,
+the base of the providers, which keeps the last member list, the ok/last_error status and the
+change notification. (`backoff_s`, `parse_host_port` and `DiscoveryConfigError` — the name
+discovery gives `gater.config.ConfigError` — are re-exported from their neutral homes.)
 Must not import gater.store, gater.subscriptions, gater.node, nor grpc.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
+
+from gater._backoff import backoff_s
+from gater.config import ConfigError, parse_host_port
 
 __all__ = [
     "Discovery",
@@ -31,13 +34,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class DiscoveryConfigError(ValueError):
-    """A discovery setting is malformed; the message names the variable or flag it came from."""
-
-    def __init__(self, source: str, description: str) -> None:
-        super().__init__(f"{source}: {description}")
-        self.source = source
-        self.description = description
+DiscoveryConfigError = ConfigError
+"""A discovery setting is malformed; the message names the variable or flag it came from."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -90,46 +88,6 @@ def diff_members(
     """(joined, left) going from `old` to `new`."""
     old_set, new_set = frozenset(old), frozenset(new)
     return new_set - old_set, old_set - new_set
-
-
-def backoff_s(
-    attempt: int, *, initial_s: float, max_s: float, rng: random.Random | None = None
-) -> float:
-    """Delay before retry number `attempt` (1-based): initial·2^(attempt-1), capped at max_s,
-    with "full jitter" in [d/2, d] when `rng` is given, so it never exceeds the cap."""
-    if attempt < 1:
-        return 0.0
-    d = min(max_s, initial_s * (2.0 ** min(attempt - 1, 62)))
-    if rng is not None:
-        d = d / 2 + rng.random() * d / 2
-    return d
-
-
-def parse_host_port(text: str, *, source: str, default_port: int | None = None) -> tuple[str, int]:
-    """ "host:port" / "[v6]:port" (or a bare host with `default_port`) → (host, port)."""
-    text = text.strip()
-    if not text:
-        raise DiscoveryConfigError(source, "empty address (expected host:port)")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise DiscoveryConfigError(source, f"{text!r} is not [ipv6]:port")
-        port_text = rest[1:] if rest else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    elif ":" in text:
-        raise DiscoveryConfigError(source, f"{text!r}: write IPv6 addresses as [addr]:port")
-    else:
-        host, port_text = text, ""
-    if not host:
-        raise DiscoveryConfigError(source, f"{text!r} has no host (expected host:port)")
-    if not port_text:
-        if default_port is None:
-            raise DiscoveryConfigError(source, f"{text!r} has no port (expected host:port)")
-        return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise DiscoveryConfigError(source, f"{text!r}: port must be a number from 1 to 65535")
-    return host, int(port_text)
 
 
 class Discovery(abc.ABC):

@@ -18,12 +18,8 @@ import dns.exception
 import dns.rdatatype
 import dns.resolver
 
-from gater.gateway.discovery._base import (
-    Discovery,
-    DiscoveryConfigError,
-    MemberAddress,
-    backoff_s,
-)
+from gater._backoff import Outage
+from gater.gateway.discovery._base import Discovery, DiscoveryConfigError, MemberAddress
 
 __all__ = ["DnsDiscovery", "DnsDiscoveryConfig", "members_from_answer"]
 
@@ -95,8 +91,15 @@ class DnsDiscovery(Discovery):
     def __init__(self, config: DnsDiscoveryConfig, *, rng: random.Random | None = None) -> None:
         super().__init__("dns")
         self._config = config
-        self._rng = rng or random.Random()
-        self._failures = 0
+        self._outage = Outage(
+            log,
+            started="dns resolution failed; keeping the last known members",
+            ended="dns resolution works again",
+            initial_s=config.interval_s / 4,
+            max_s=config.backoff_max_s,
+            rng=rng,
+            context=self._ctx,
+        )
         self._empty_logged = False
         self._resolver: dns.asyncresolver.Resolver | None = None
         self._next_delay = 0.0
@@ -119,23 +122,11 @@ class DnsDiscovery(Discovery):
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer) as e:
             members, empty_reason = frozenset(), type(e).__name__
         except dns.exception.DNSException as e:
-            self._failures += 1
             error = f"{type(e).__name__}: {e}"
-            if self._failures == 1:
-                log.warning(
-                    "dns resolution failed; keeping the last known members",
-                    extra={**self._ctx(), "error": error, "members": len(self.members())},
-                )
+            delay = self._outage.failed(error, members=len(self.members()))
             await self._publish(None, ok=False, error=error)
-            return backoff_s(
-                self._failures, initial_s=cfg.interval_s / 4, max_s=cfg.backoff_max_s, rng=self._rng
-            )
-        if self._failures:
-            log.info(
-                "dns resolution works again",
-                extra={**self._ctx(), "failed_attempts": self._failures},
-            )
-        self._failures = 0
+            return delay
+        self._outage.succeeded()
         if empty_reason and not self._empty_logged:
             log.warning("dns name has no members", extra={**self._ctx(), "reason": empty_reason})
         self._empty_logged = bool(empty_reason)

@@ -1,19 +1,23 @@
-"""py-consul over asyncio streams: its API (`health.service`, `agent.service.register`, …) with
-a small stdlib HTTP/1.1 transport instead of aiohttp.
+"""The Consul agent, as nodes (registration) and gateways (discovery) both talk to it.
 
-Why: py-consul's own asyncio client (`consul.aio`) needs aiohttp, which gater does not depend
-on. py-consul's API classes only call `http.get/put/delete/post(callback, path, params, …)`,
-so a transport whose methods are coroutines gives the same awaitable API. One request per
-connection (Connection: close) keeps it simple and cancellable; a blocking query holds its
-connection for up to `wait` anyway.
+Owns: `ConsulAgentConfig` (how to reach the local agent, Consul's CONSUL_HTTP_* conventions),
+`AsyncConsul` — py-consul's API (`health.service`, `agent.service.register`, …) over a small
+stdlib HTTP/1.1 transport instead of aiohttp — `ConsulUnreachableError`,
+`parse_consul_address`, `describe` (an error as one log/status line) and `DEFAULT_SERVICE_NAME`.
 
-Owns: `AsyncConsul`, `ConsulUnreachableError`, `parse_consul_address`.
+Why a transport of our own: py-consul's asyncio client (`consul.aio`) needs aiohttp, which
+gater does not depend on. py-consul's API classes only call `http.get/put/delete/post(callback,
+path, params, …)`, so a transport whose methods are coroutines gives the same awaitable API.
+One request per connection (Connection: close) keeps it simple and cancellable; a blocking
+query holds its connection for up to `wait` anyway.
+
 Connection-level failures (refused, reset, timeout, malformed answer) become
 `ConsulUnreachableError` here and nowhere else; Consul's own HTTP errors stay py-consul's
 (`ACLPermissionDenied`, `ConsulException`, …).
 Must not read os.environ (py-consul's base reads CONSUL_HTTP_* when host/port/token are not
 given, so they are always given and the token is set again after construction).
-Must not import gater.store, gater.subscriptions, gater.node.
+Shared by nodes and gateways: must not import gater.store, gater.subscriptions, gater.node or
+gater.gateway.
 """
 
 from __future__ import annotations
@@ -24,15 +28,25 @@ import email.parser
 import http.client
 import ssl
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 import consul.base
-from consul import ConsulException
+from consul import ACLDisabled, ACLPermissionDenied, ConsulException
 
-from gater.gateway.discovery._base import DiscoveryConfigError, parse_host_port
+from .config import ConfigError, parse_host_port
 
-__all__ = ["AsyncConsul", "ConsulUnreachableError", "parse_consul_address"]
+__all__ = [
+    "DEFAULT_SERVICE_NAME",
+    "AsyncConsul",
+    "ConsulAgentConfig",
+    "ConsulUnreachableError",
+    "describe",
+    "parse_consul_address",
+]
 
+DEFAULT_SERVICE_NAME = "exesdb-gater"
+"""The Consul service nodes register under and gateways look for."""
 DEFAULT_WAIT_S = 300.0
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -51,9 +65,7 @@ def parse_consul_address(text: str, *, source: str = "CONSUL_HTTP_ADDR") -> tupl
         scheme, _, text = text.partition("://")
         scheme = scheme.lower()
         if scheme not in ("http", "https"):
-            raise DiscoveryConfigError(
-                source, f"scheme {scheme!r} is not supported (use http:// or https://)"
-            )
+            raise ConfigError(source, f"scheme {scheme!r} is not supported (use http:// or https://)")
         text = text.rstrip("/")
     default_port = 8501 if scheme == "https" else 8500
     host, port = parse_host_port(text, source=source, default_port=default_port)
@@ -245,3 +257,42 @@ class AsyncConsul(consul.base.Consul):
 
     def http_connect(self, host, port, scheme, verify=True, cert=None):  # type: ignore[no-untyped-def]
         return _Transport(host, port, scheme, verify, cert, timeout_s=self._timeout_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsulAgentConfig:
+    """How to reach the local Consul agent (Consul's own CONSUL_HTTP_* conventions)."""
+
+    address: str = "127.0.0.1:8500"
+    """CONSUL_HTTP_ADDR: "host:port" or "http(s)://host:port"."""
+    token: str | None = None
+    """CONSUL_HTTP_TOKEN: ACL token sent as X-Consul-Token; None sends none."""
+    datacenter: str | None = None
+    """Datacenter to query (`dc`); None means the agent's own."""
+    tls_verify: bool | str = True
+    """https only: verify the agent's certificate (True), skip (False), or a CA bundle path."""
+    request_timeout_s: float = 10.0
+    """Connect-and-answer timeout of one request (a blocking query adds its wait to it)."""
+
+    def __post_init__(self) -> None:
+        parse_consul_address(self.address)  # fail at config time, naming CONSUL_HTTP_ADDR
+        if self.request_timeout_s <= 0:
+            raise ConfigError("consul request timeout", "must be > 0")
+
+    def client(self) -> AsyncConsul:
+        return AsyncConsul(
+            self.address,
+            token=self.token,
+            datacenter=self.datacenter,
+            tls_verify=self.tls_verify,
+            timeout_s=self.request_timeout_s,
+        )
+
+
+def describe(e: BaseException) -> str:
+    """An error from the agent (or from reaching it) as one line for logs and status pages."""
+    if isinstance(e, ACLPermissionDenied):
+        return f"consul refused the ACL token: {e}"
+    if isinstance(e, ACLDisabled):
+        return f"consul ACLs: {e}"
+    return str(e) or type(e).__name__
