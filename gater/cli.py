@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -113,11 +112,12 @@ def _consul_options(fn):  # type: ignore[no-untyped-def]
 
 
 def _agent(consul_addr: str, consul_token: str | None, consul_dc: str | None):  # type: ignore[no-untyped-def]
-    from .gateway.discovery import ConsulAgentConfig, DiscoveryConfigError
+    from .config import ConfigError
+    from .consul import ConsulAgentConfig
 
     try:
         return ConsulAgentConfig(address=consul_addr, token=consul_token, datacenter=consul_dc)
-    except DiscoveryConfigError as e:
+    except ConfigError as e:
         raise click.BadParameter(str(e)) from e
 
 
@@ -149,8 +149,9 @@ async def _serve_node(config: NodeConfig, registration=None) -> None:  # type: i
 
 async def _serve_dev(config: NodeConfig, listen: str) -> None:
     """An embedded node on a free loopback port, and a gateway in front of it on `listen`."""
+    from .config import GatewayConfig
     from .gateway.discovery import StaticDiscovery
-    from .gateway.server import GatewayConfig, GatewayServer
+    from .gateway.server import GatewayServer
     from .node import NodeServer
 
     node = NodeServer(config)
@@ -224,27 +225,24 @@ def node(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: s
     """Run an event-store node."""
     gater_logging.configure(log_level, log_format)
     config = NodeConfig(listen=listen, data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
-                        sqlite_synchronous=synchronous, node_id=node_id, cluster_secret=cluster_secret)
+                        sqlite_synchronous=synchronous, node_id=node_id, cluster_secret=cluster_secret,
+                        advertise=advertise)
     registration = None
     if use_consul:
-        from .gateway.discovery import ConsulRegistration, ConsulRegistrationConfig
+        from .node.registration import ConsulRegistration
 
         agent = _agent(consul_addr, consul_token, consul_dc)
 
         def registration(started):  # type: ignore[no-untyped-def]
-            host, port = (advertise or started.address).rsplit(":", 1)
-            if host in ("0.0.0.0", "::", "[::]"):
-                host = socket.gethostname()
-            return ConsulRegistration(ConsulRegistrationConfig(
-                address=host, port=int(port), agent=agent, service=consul_service, node_id=started.node_id,
-                cluster_id=started.backend.cluster_id, tags=(consul_tag,) if consul_tag else (),
-            ))
+            return ConsulRegistration.for_node(started, agent=agent, service=consul_service,
+                                               tags=(consul_tag,) if consul_tag else ())
     _run(_serve_node(config, registration))
 
 
 def _discovery(nodes: str | None, use_consul: bool, dns_name: str | None, dns_port: int | None, dns_kind: str,
                dns_server: str | None, consul_addr: str, consul_token: str | None, consul_service: str,
                consul_dc: str | None, consul_tag: str | None):  # type: ignore[no-untyped-def]
+    from .config import ConfigError, parse_host_port
     from .gateway import discovery as d
 
     chosen = [x for x in (nodes, use_consul or None, dns_name) if x]
@@ -262,11 +260,11 @@ def _discovery(nodes: str | None, use_consul: bool, dns_name: str | None, dns_po
         servers: tuple[str, ...] = ()
         server_port = 53
         if dns_server:
-            host, server_port = d.parse_host_port(dns_server, source="--dns-server", default_port=53)
+            host, server_port = parse_host_port(dns_server, source="--dns-server", default_port=53)
             servers = (host,)
         return d.DnsDiscovery(d.DnsDiscoveryConfig(name=dns_name or "", port=dns_port, kind=dns_kind.upper(),
                                                    nameservers=servers, nameserver_port=server_port))
-    except d.DiscoveryConfigError as e:
+    except ConfigError as e:
         raise click.BadParameter(str(e)) from e
 
 
@@ -294,7 +292,7 @@ def _die_with_parent() -> None:
 
 def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
     """One of `gater gateway --workers N`'s processes (started with spawn)."""
-    from .gateway.server import GatewayConfig
+    from .config import GatewayConfig
 
     _die_with_parent()
 
@@ -338,7 +336,7 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
     _discovery(**discovery_kwargs)  # validate before starting anything
     config = dict(listen=listen, cluster_id=cluster_id, cluster_secret=cluster_secret, reuse_port=workers > 1)
     if workers == 1:
-        from .gateway.server import GatewayConfig
+        from .config import GatewayConfig
 
         _run(_serve_gateway(GatewayConfig(**config), _discovery(**discovery_kwargs)))
         return
