@@ -19,7 +19,7 @@ FORBIDDEN = {
     "gater/node": ["gater.gateway"],
     "gater/gateway": ["gater.store", "gater.subscriptions", "gater.node"],
     "gater/_grpc.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
-    "gater/client.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway", "gater.console"],
+    "gater/client": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway", "gater.console"],
     "gater/console": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
     "gater/_cli_client.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
 }

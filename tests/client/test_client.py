@@ -367,6 +367,40 @@ async def test_calls_fail_over_to_the_next_target(tmp_path: Path) -> None:
             assert c.target == b.address and result.version == 0
 
 
+async def test_a_connection_string_names_several_targets_and_options(node: NodeServer) -> None:
+    async with await Client.connect(f"gater://{dead_address()},{node.address}?tls=false&timeout_s=3") as c:
+        assert c.target == node.address and c.timeout_s == 3
+        assert await c.get_version("", "s") == -1
+    async with await Client.connect(f"gater://{node.address}") as c:  # plaintext unless tls=true
+        assert await c.get_version("", "s") == -1
+    with pytest.raises(UnavailableError):  # TLS asked of a plaintext server
+        await Client.connect(f"gater://{node.address}?tls=true&connect_timeout_s=3")
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["esdb://127.0.0.1:50051?tls=false", "esdb+discover://node:2113", "kurrentdb://127.0.0.1:2113",
+     "kurrentdb+discover://a:2113,b:2113", "http://127.0.0.1:50051", "https://example.com"],
+)  # fmt: skip
+async def test_other_schemes_are_refused_saying_what_is_supported(target: str) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        await Client.connect(target)
+    scheme = target.split("://")[0]
+    assert caught.value.field == "target" and f"{scheme}://" in caught.value.description
+    assert "gater://host:port" in caught.value.description
+
+
+@pytest.mark.parametrize(
+    ("target", "named"),
+    [("gater://", "host"), ("gater://h:1?colour=blue", "colour"), ("gater://h:1?tls=maybe", "tls"),
+     ("gater://h:1?timeout_s=soon", "timeout_s"), ("gater://h:port", "h:port"), ("gater://h:1/path", "/path")],
+)  # fmt: skip
+async def test_bad_connection_strings_say_what_is_wrong(target: str, named: str) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        await Client.connect(target)
+    assert caught.value.field == "target" and named in caught.value.description
+
+
 async def test_tls_to_a_plaintext_server_is_unavailable(node: NodeServer) -> None:
     with pytest.raises(UnavailableError):
         await Client.connect(node.address, tls=TLSConfig(), connect_timeout_s=3)

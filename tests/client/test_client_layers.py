@@ -9,7 +9,7 @@ from tests.conftest import REPO
 from tests.test_layers import imports_of
 
 ALLOWED = {
-    "gater/client.py": ("gater.errors", "gater.ids"),
+    "gater/client": ("gater.client", "gater.errors", "gater.ids"),
     "gater/_cli_client.py": ("gater.client", "gater.errors", "gater.config", "gater.console"),
     "gater/console": ("gater.client", "gater.errors", "gater.config", "gater.console"),
 }
