@@ -122,6 +122,15 @@ async def test_bad_address_exits_4_quickly() -> None:
     assert loop.time() - started < 15  # refused: no waiting out the connect timeout
 
 
+async def test_addr_takes_a_connection_string(addr: str) -> None:
+    r = await gater("version", "gh", addr=f"gater://127.0.0.1:1,{addr}?tls=false")
+    assert r.rc == 0 and r.lines == [{"stream_id": "gh", "version": -1}], r
+    r = await gater("version", "gh", "--addr", f"gater://{addr}", addr="")
+    assert r.rc == 0, r
+    r = await gater("version", "gh", addr="esdb://127.0.0.1:2113?tls=false")
+    assert r.rc == 1 and r.error["error"] == "INVALID_ARGUMENT" and "gater://" in r.error["message"], r
+
+
 async def test_usage_and_bad_input_exit_1(addr: str) -> None:
     r = await gater("read", addr=addr)
     assert r.rc == 1 and "Missing argument 'STREAM'" in r.stderr
