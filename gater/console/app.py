@@ -24,10 +24,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..client import ALL, BEGINNING, NOW, Client, Event, NewEvent
+from ..client import ALL, BEGINNING, NOW, Client, Event, NewEvent, greenhouse
+from ..client.patterns import PatternError, parse_pattern
 from ..errors import GaterError, WrongExpectedVersionError
-from . import greenhouse
-from .patterns import PatternError, parse_pattern
 
 __all__ = ["ConsoleApp", "Theme", "run_console"]
 

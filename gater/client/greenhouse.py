@@ -3,7 +3,8 @@
 Owns: the 15 event types, the seven greenhouse streams, the operators, and
 `generate_events` (a batch of plausible events with sortable ids and causation/correlation
 ids in their metadata). Pure: randomness comes from the `random.Random` passed in.
-Must not import anything from gater but gater.client (for NewEvent and uuid7).
+Used by the console and `gater append --generate`, which must not depend on each other.
+Must not import anything from gater but gater.ids and this package.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..client import NewEvent, uuid7
+from ..ids import uuid7
+from ._values import NewEvent
 
 __all__ = ["EVENT_TYPES", "INITIALIZED", "OPERATORS", "STREAMS", "generate_events", "payload"]
 

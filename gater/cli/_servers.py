@@ -1,7 +1,9 @@
-"""The `gater` command: servers (dev, node) and tools (health).
+"""The server commands of `gater`: dev, node, gateway, and the health probe.
 
-Owns: parsing flags, then environment, then defaults into frozen configs (the only module
-that reads the environment, through click's `envvar`), logging setup, signal handling.
+Owns: turning flags (then environment, then defaults) into frozen configs for nodes and
+gateways, logging setup, signal handling, the `gater dev` banner, and `gater health`.
+May import the servers (gater.node, gater.gateway), lazily, so that client commands start fast.
+Must not import gater.console nor the CLI's client commands.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from . import logging as gater_logging
-from .config import DEFAULT_STORE, NodeConfig
+from .. import logging as gater_logging
+from ..config import DEFAULT_STORE, NodeConfig
 
-__all__ = ["main"]
+__all__ = ["dev", "gateway", "health", "node"]
 
 log = logging.getLogger("gater")
 
@@ -68,30 +69,6 @@ def _node_options(fn):  # type: ignore[no-untyped-def]
     return fn
 
 
-class _Gater(click.Group):
-    """Exit codes mean the same across every command: a usage error is 1 (click's default, 2,
-    is "not found" here; see `gater append --help`)."""
-
-    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        try:
-            return super().main(*args, standalone_mode=False, **kwargs)
-        except click.UsageError as e:
-            e.show()
-            sys.exit(1)
-        except click.ClickException as e:
-            e.show()
-            sys.exit(e.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=_Gater, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="gater")
-def main() -> None:
-    """ExESDB Gater: a gRPC event store (nodes) and the gateway in front of it."""
-
-
 def _consul_options(fn):  # type: ignore[no-untyped-def]
     for option in reversed(
         [
@@ -112,8 +89,8 @@ def _consul_options(fn):  # type: ignore[no-untyped-def]
 
 
 def _agent(consul_addr: str, consul_token: str | None, consul_dc: str | None):  # type: ignore[no-untyped-def]
-    from .config import ConfigError
-    from .consul import ConsulAgentConfig
+    from ..config import ConfigError
+    from ..consul import ConsulAgentConfig
 
     try:
         return ConsulAgentConfig(address=consul_addr, token=consul_token, datacenter=consul_dc)
@@ -131,7 +108,7 @@ async def _until_signalled() -> None:
 
 
 async def _serve_node(config: NodeConfig, registration=None) -> None:  # type: ignore[no-untyped-def]
-    from .node import NodeServer
+    from ..node import NodeServer
 
     node = NodeServer(config)
     try:
@@ -149,10 +126,10 @@ async def _serve_node(config: NodeConfig, registration=None) -> None:  # type: i
 
 async def _serve_dev(config: NodeConfig, listen: str) -> None:
     """An embedded node on a free loopback port, and a gateway in front of it on `listen`."""
-    from .config import GatewayConfig
-    from .gateway.discovery import StaticDiscovery
-    from .gateway.server import GatewayServer
-    from .node import NodeServer
+    from ..config import GatewayConfig
+    from ..gateway.discovery import StaticDiscovery
+    from ..gateway.server import GatewayServer
+    from ..node import NodeServer
 
     node = NodeServer(config)
     try:
@@ -191,7 +168,7 @@ def _run(coro) -> None:  # type: ignore[no-untyped-def]
         asyncio.run(coro)
 
 
-@main.command()
+@click.command()
 @click.option("--listen", envvar="GATER_LISTEN", default="127.0.0.1:50051", show_default=True,
               help="host:port of the gateway [env GATER_LISTEN].")
 @_node_options
@@ -205,7 +182,7 @@ def dev(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: st
     _run(_serve_dev(config, listen))
 
 
-@main.command()
+@click.command()
 @click.option("--listen", envvar="GATER_LISTEN", default="0.0.0.0:50051", show_default=True,
               help="host:port to serve on [env GATER_LISTEN].")
 @_node_options
@@ -229,7 +206,7 @@ def node(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: s
                         advertise=advertise)
     registration = None
     if use_consul:
-        from .node.registration import ConsulRegistration
+        from ..node.registration import ConsulRegistration
 
         agent = _agent(consul_addr, consul_token, consul_dc)
 
@@ -242,8 +219,8 @@ def node(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: s
 def _discovery(nodes: str | None, use_consul: bool, dns_name: str | None, dns_port: int | None, dns_kind: str,
                dns_server: str | None, consul_addr: str, consul_token: str | None, consul_service: str,
                consul_dc: str | None, consul_tag: str | None):  # type: ignore[no-untyped-def]
-    from .config import ConfigError, parse_host_port
-    from .gateway import discovery as d
+    from ..config import ConfigError, parse_host_port
+    from ..gateway import discovery as d
 
     chosen = [x for x in (nodes, use_consul or None, dns_name) if x]
     if len(chosen) != 1:
@@ -269,7 +246,7 @@ def _discovery(nodes: str | None, use_consul: bool, dns_name: str | None, dns_po
 
 
 async def _serve_gateway(config, discovery) -> None:  # type: ignore[no-untyped-def]
-    from .gateway.server import GatewayServer
+    from ..gateway.server import GatewayServer
 
     gateway = GatewayServer(config, discovery)
     try:
@@ -292,7 +269,7 @@ def _die_with_parent() -> None:
 
 def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
     """One of `gater gateway --workers N`'s processes (started with spawn)."""
-    from .config import GatewayConfig
+    from ..config import GatewayConfig
 
     _die_with_parent()
 
@@ -301,7 +278,7 @@ def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
     _run(_serve_gateway(GatewayConfig(**kwargs), _discovery(**discovery_kwargs)))
 
 
-@main.command()
+@click.command()
 @click.option("--listen", envvar="GATER_LISTEN", default="0.0.0.0:50051", show_default=True,
               help="host:port to serve on [env GATER_LISTEN].")
 @click.option("--nodes", envvar="EX_ESDB_GATER_CONNECT_TO", default=None,
@@ -336,7 +313,7 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
     _discovery(**discovery_kwargs)  # validate before starting anything
     config = dict(listen=listen, cluster_id=cluster_id, cluster_secret=cluster_secret, reuse_port=workers > 1)
     if workers == 1:
-        from .config import GatewayConfig
+        from ..config import GatewayConfig
 
         _run(_serve_gateway(GatewayConfig(**config), _discovery(**discovery_kwargs)))
         return
@@ -360,7 +337,7 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
         proc.join(10)
 
 
-@main.command()
+@click.command()
 @click.option("--addr", envvar="GATER_ADDR", default="127.0.0.1:50051", show_default=True,
               help="host:port of a node or gateway [env GATER_ADDR].")
 @click.option("--service", default="", help="Service to check (default: the server as a whole).")
@@ -381,5 +358,3 @@ def health(addr: str, service: str, timeout_s: float) -> None:
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     click.echo(f"{addr}{' ' + service if service else ''}: {status}")
     sys.exit(0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1)
-
-from ._cli_client import register; register(main)  # noqa: E402, E702, I001 - client commands join last

@@ -2,6 +2,7 @@
 
 Owns: `parse_pattern` — ``%{operator: "John"}`` → ``{"operator": "John"}``, parsed by a small
 tokenizer and recursive-descent parser; nothing typed is ever evaluated as code.
+Used by the console and `gater subscribe --payload`, which must not depend on each other.
 Must not import anything from gater (it is pure text → data).
 
 The map syntax: ``%{key: value, "quoted key" => value, :atom => value}`` with values that are

@@ -1,0 +1,194 @@
+"""How the CLI's client commands print: JSON lines or rich tables, errors, exit codes, progress.
+
+Owns: the exit codes (0 ok, 1 usage or bad input, 2 not found, 3 wrong expected version,
+4 unavailable, 5 other server errors, 130 interrupted), `exit_code_for`, and `Output` — JSON
+lines when stdout is not a terminal (or with --json), rich tables when it is, errors on
+stderr, and a progress bar that never shares a line with what is printed.
+Must not import anything from gater but gater.client and gater.errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..errors import (
+    DeadlineExceededError,
+    GaterError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+    WrongExpectedVersionError,
+)
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CODES",
+    "EXIT_HELP",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_SERVER",
+    "EXIT_UNAVAILABLE",
+    "EXIT_WRONG_VERSION",
+    "Output",
+    "cell",
+    "exit_code_for",
+]
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_NOT_FOUND = 2
+EXIT_WRONG_VERSION = 3
+EXIT_UNAVAILABLE = 4
+EXIT_SERVER = 5
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "ok",
+    EXIT_BAD_INPUT: "usage or bad input",
+    EXIT_NOT_FOUND: "not found (store, snapshot, subscription)",
+    EXIT_WRONG_VERSION: "wrong expected version",
+    EXIT_UNAVAILABLE: "unavailable: cannot connect, no healthy node, or deadline exceeded",
+    EXIT_SERVER: "other server error",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:<3} {what}" for code, what in EXIT_CODES.items())
+
+
+def exit_code_for(error: GaterError) -> int:
+    if isinstance(error, InvalidArgumentError):
+        return EXIT_BAD_INPUT
+    if isinstance(error, NotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(error, WrongExpectedVersionError):
+        return EXIT_WRONG_VERSION
+    if isinstance(error, UnavailableError | DeadlineExceededError):
+        return EXIT_UNAVAILABLE
+    return EXIT_SERVER
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+class Output:
+    """JSON lines (scripts) or rich tables (people), and errors on stderr."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json = json_mode
+        self._console: Any = None
+        self._err: Any = None
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+        return self._console
+
+    @property
+    def err(self) -> Any:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False)
+        return self._err
+
+    def line(self, record: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+
+    def records(self, rows: list[dict[str, Any]], title: str, columns: list[str] | None = None) -> None:
+        if self.json:
+            for row in rows:
+                self.line(row)
+            return
+        from rich.table import Table
+
+        columns = columns or (list(rows[0]) if rows else [])
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*(cell(row.get(c)) for c in columns))
+        self.console.print(table)
+
+    def record(self, row: dict[str, Any], title: str) -> None:
+        if self.json:
+            self.line(row)
+            return
+        from rich.table import Table
+
+        table = Table("field", "value", title=title, show_header=False)
+        for key, value in row.items():
+            table.add_row(key, cell(value))
+        self.console.print(table)
+
+    def note(self, message: str) -> None:
+        """A remark for a person: stderr, so stdout stays data."""
+        if not self.json:
+            self.err.print(message)
+
+    def error(self, e: GaterError) -> None:
+        code = exit_code_for(e)
+        if self.json:
+            record: dict[str, Any] = {"error": e.code, "message": e.message, "exit_code": code}
+            if isinstance(e, WrongExpectedVersionError):
+                record["current_version"] = e.current_version
+            sys.stderr.write(json.dumps(record) + "\n")
+        else:
+            click.echo(f"gater: {e.code}: {e.message}", err=True)
+
+    def progress(self, description: str, total: int | None) -> Any:
+        """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
+        if not sys.stderr.isatty():
+            return _NoProgress()
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=self.err, transient=True)  # fmt: skip
+        return _Bar(progress, description, total)
+
+
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+
+class _Bar:
+    def __init__(self, progress: Any, description: str, total: int | None) -> None:
+        self.progress = progress
+        self.task = progress.add_task(description, total=total)
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
