@@ -142,8 +142,16 @@ class Output:
             click.echo(f"gater: {e.code}: {e.message}", err=True)
 
     def progress(self, description: str, total: int | None) -> Any:
-        """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
-        if not sys.stderr.isatty():
+        """A rich progress bar that goes away when done: a no-op unless stdout or stderr is a
+        terminal. When stdout is one, the bar is drawn by the console results are printed
+        with, so rich prints each result above the bar (and JSON lines written to stdout
+        meanwhile, through its stdout redirection) instead of on the bar's line; when only
+        stderr is a terminal, the bar is there and the results go to a pipe or file."""
+        if sys.stdout.isatty():
+            console = self.console
+        elif sys.stderr.isatty():
+            console = self.err
+        else:
             return _NoProgress()
         from rich.progress import (
             BarColumn,
@@ -154,7 +162,7 @@ class Output:
         )
 
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=self.err, transient=True)  # fmt: skip
+                            console=console, transient=True)  # fmt: skip
         return _Bar(progress, description, total)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from gater.client import Client
 from gater.node import NodeServer
+from tests.cli.terminal import seen_on_terminal
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -209,3 +211,13 @@ async def test_stores_and_status(addr: str, node: NodeServer) -> None:
     assert (await gater("stores", "remove", "reg_gh", "--yes", addr=addr)).rc == 2
     (cluster,) = (await gater("status", addr=addr)).lines
     assert cluster["role"] == "node" and cluster["members"][0]["address"] == addr
+
+
+async def test_on_a_terminal_results_never_share_a_line_with_the_progress_bar(addr: str) -> None:
+    env = {**os.environ, "GATER_ADDR": addr}
+    code, lines = await seen_on_terminal([GATER, "append", "gh", "--type", "x:v1", "--data", "{}"], env)
+    assert code == 0 and lines == ["appended 1 event(s) to gh: versions 0..0, positions 0..0"], lines
+    code, lines = await seen_on_terminal([GATER, "append", "gh", "--generate", "120", "--batch-size", "50"], env)
+    assert code == 0 and [line.split(":")[0] for line in lines] == [f"appended {n} event(s) to gh" for n in (50, 50, 20)], lines
+    code, lines = await seen_on_terminal([GATER, "append", "gh", "--generate", "3", "--json"], env)
+    assert code == 0 and [json.loads(line)["events"] for line in lines] == [3], lines
