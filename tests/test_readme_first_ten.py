@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,20 @@ from tests.conftest import REPO
 from tests.procs import GaterProcess
 
 README_ADDRESS = "127.0.0.1:50051"
+
+
+def test_the_readme_says_how_a_new_shell_finds_gater_and_grpcurl() -> None:
+    text = (REPO / "README.md").read_text()
+    steps = text[text.index("## The first ten minutes") : text.index("### From Python")]
+    (line,) = [line for line in steps.splitlines() if line.startswith("source ")]
+    command = line.split("#")[0].strip()
+    # A new shell in the repository: a bare PATH, then the README's line.
+    done = subprocess.run(
+        ["bash", "-c", f"{command} && command -v gater grpcurl"],
+        cwd=REPO, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    bin_dir = REPO / ".venv" / "bin"
+    assert done.returncode == 0 and done.stdout.split() == [str(bin_dir / "gater"), str(bin_dir / "grpcurl")], done
 
 
 def section() -> str:

@@ -147,11 +147,17 @@ async def _serve_dev(config: NodeConfig, listen: str) -> None:
 
 def _print_banner(address: str, config: NodeConfig) -> None:
     where = config.postgres_dsn and "PostgreSQL" or f"SQLite in {config.data_dir}"
+    # `make run` installs into a virtualenv whose bin/ a new shell does not have on its PATH.
+    bin_dir = Path(sys.executable).parent
     click.echo(
         f"""
 ExESDB Gater dev server on {address}: a gateway in front of an embedded node
 (events in {where}, default store "{config.default_store}")
 
+In another terminal, put gater (and grpcurl, from the test extras) on the PATH first:
+  export PATH="{bin_dir}:$PATH"
+
+  gater append greenhouse1 --type temperature_measured:v1 --data '{{"temperature": 21.5}}' --addr {address}
   grpcurl -plaintext {address} list
   grpcurl -plaintext -d '{{"stream_id": "greenhouse-1", "events": [{{"event_type": "temperature_measured:v1", "data_json": {{"celsius": 21}}}}]}}' \\
       {address} exesdb.v1.Streams/AppendEvents
