@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 
+from gater.client import Client
 from tests.conftest import REPO
 from tests.node.test_grpcurl import GRPCURL
 from tests.procs import GaterProcess
@@ -49,7 +50,7 @@ async def test_readme_walkthrough_works_as_printed(tmp_path):
     assert read_back["events"][0]["dataJson"] == {"celsius": 21.5, "operator": "John"}
     latest = next(json.loads(out) for c, _, out, _ in outputs if "ReadSnapshot" in c)
     assert latest["snapshot"]["sourceVersion"] == "1"
-    subscribed = next(out for c, _, out, _ in outputs if '"selector": "$all", "json": true' in c)
+    subscribed = next(out for c, _, out, _ in outputs if '"selector": "greenhouse-1", "json": true' in c)
     assert '"confirmation"' in subscribed and '"caughtUp"' in subscribed and '"celsius": 21.5' in subscribed
     johns = next(out for c, _, out, _ in outputs if "BY_EVENT_PAYLOAD" in c)
     assert johns.count('"eventType"') == 1 and "John" in base64_bodies(johns)
@@ -57,6 +58,24 @@ async def test_readme_walkthrough_works_as_printed(tmp_path):
     assert listed["subscriptions"][0]["name"] == "billing" and listed["subscriptions"][0]["checkpoint"] == "0"
     status = next(json.loads(out) for c, _, out, _ in outputs if "Cluster/GetStatus" in c)
     assert status["role"] == "ROLE_GATEWAY" and status["members"][0]["healthy"] is True
+
+
+async def test_walkthrough_subscriptions_stay_short_after_the_first_ten_minutes(tmp_path):
+    """A reader comes here after `gater append greenhouse2 --generate 1000`: the walkthrough's
+    subscriptions must not pour a thousand events (18 lines each) onto the screen."""
+    subscribes = [c for c in walkthrough() if "Subscriptions/Subscribe" in c]
+    assert len(subscribes) >= 2
+    async with GaterProcess("dev", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")) as dev:
+        async with await Client.connect(dev.address) as client:
+            await client.append_events("", "greenhouse2", [{"event_type": "fan_activated:v1", "data": {"intensity": i % 100}}
+                                                           for i in range(1000)])  # fmt: skip
+        for command in walkthrough():  # in order: the persistent one is saved before it is consumed
+            argv = shlex.split(command.replace(README_ADDRESS, dev.address))
+            argv[0] = GRPCURL
+            proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, _ = await proc.communicate()
+            if command in subscribes:
+                assert len(out.decode().splitlines()) < 200, command
 
 
 def base64_bodies(output: str) -> str:
