@@ -3,8 +3,10 @@
 Owns: `ConsoleApp` — the menu loop, observers (transient subscriptions that print
 ``SEEN [...]``), producers (tasks appending greenhouse events), subscribers (persistent
 subscriptions that print ``RECEIVED [...]`` and ack), and the clean shutdown of all of them.
-Input is read line by line from a daemon thread, so the event loop keeps printing while a
-person types; everything printed goes through one rich Console on the loop's thread.
+On a terminal, prompts are prompt_toolkit's: what workers print while a person types goes
+above the prompt, which stays at the bottom with the typed text intact. Otherwise (input from
+a pipe or file) lines are read on a daemon thread. Everything printed goes through one rich
+Console on the loop's thread. The menu is one table of (label, handler) entries.
 Must not import anything from gater but gater.client, gater.errors and this package.
 """
 
@@ -16,10 +18,13 @@ import json
 import random
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.patch_stdout import patch_stdout
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -56,6 +61,18 @@ def _compact(value: Any) -> str:
 def describe(event: Event) -> str:
     """The seed's one-line rendering: ``stream:type (vN) => payload``."""
     return f"{event.stream_id}:{event.event_type} (v{event.version}) => {_compact(event.data)}"
+
+
+Handler = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class MenuSection:
+    """A heading of the menu and its numbered (label, handler) entries."""
+
+    title: str
+    style: str
+    entries: tuple[tuple[str, Handler], ...]
 
 
 @dataclass(eq=False)
@@ -122,16 +139,6 @@ class _Lines:
 class ConsoleApp:
     """The console over one connected client. `await app.run()` until the person exits."""
 
-    MENU = (
-        ("📊 Observers:", "green", ("Create Observer by Stream", "Create Observer by Event Type",
-                                     "Create Observer by Event Payload", "List Active Observers",
-                                     "Monitor Specific Observer", "Stop Observer")),
-        ("🏭 Producers:", "yellow", ("Start Producers", "Stop Producer", "List Active Producers")),
-        ("📡 Subscriptions:", "magenta", ("Create Subscription", "List Subscriptions")),
-        ("📈 Data Management:", "blue", ("View Stream Data", "Append Events Manually", "Get Cluster Status")),
-        ("🚪 Exit:", "red", ("Exit Console",)),
-    )  # fmt: skip
-
     def __init__(
         self,
         client: Client,
@@ -150,24 +157,37 @@ class ConsoleApp:
         self.observers: dict[str, Observer] = {}
         self.producers: dict[str, Producer] = {}
         self.subscribers: dict[str, Subscriber] = {}
-        self._lines = _Lines(stdin or sys.stdin)
+        self._stdin = stdin or sys.stdin
+        self._lines = _Lines(self._stdin)
+        self._session: PromptSession[str] | None = None
         self._monitoring: str | None = None
-        self._handlers: dict[str, Callable[[], Any]] = {
-            "1": self.create_observer_by_stream,
-            "2": self.create_observer_by_event_type,
-            "3": self.create_observer_by_event_payload,
-            "4": self.list_observers,
-            "5": self.monitor_observer,
-            "6": self.stop_observer,
-            "7": self.start_producers,
-            "8": self.stop_producer,
-            "9": self.list_producers,
-            "10": self.create_subscription,
-            "11": self.list_subscriptions,
-            "12": self.view_stream_data,
-            "13": self.append_events_manually,
-            "14": self.cluster_status,
-        }
+        self._exit = False
+        self.menu: tuple[MenuSection, ...] = (
+            MenuSection("📊 Observers:", "green", (
+                ("Create Observer by Stream", self.create_observer_by_stream),
+                ("Create Observer by Event Type", self.create_observer_by_event_type),
+                ("Create Observer by Event Payload", self.create_observer_by_event_payload),
+                ("List Active Observers", self.list_observers),
+                ("Monitor Specific Observer", self.monitor_observer),
+                ("Stop Observer", self.stop_observer),
+            )),
+            MenuSection("🏭 Producers:", "yellow", (
+                ("Start Producers", self.start_producers),
+                ("Stop Producer", self.stop_producer),
+                ("List Active Producers", self.list_producers),
+            )),
+            MenuSection("📡 Subscriptions:", "magenta", (
+                ("Create Subscription", self.create_subscription),
+                ("List Subscriptions", self.list_subscriptions),
+            )),
+            MenuSection("📈 Data Management:", "blue", (
+                ("View Stream Data", self.view_stream_data),
+                ("Append an Event", self.append_event),
+                ("Get Cluster Status", self.cluster_status),
+            )),
+            MenuSection("🚪 Exit:", "red", (("Exit Console", self.exit),)),
+        )  # fmt: skip
+        self.entries: tuple[tuple[str, Handler], ...] = tuple(e for section in self.menu for e in section.entries)
 
     # -- input and output ------------------------------------------------------------------
 
@@ -175,10 +195,17 @@ class ConsoleApp:
         self.out.print(Text(message, style=style), soft_wrap=True)
 
     async def ask(self, prompt: str, default: str = "") -> str:
-        """One typed line, stripped; `default` when empty. EOFError at the end of input."""
-        self.out.print(Text(prompt, style="bold"), end="")
-        self.out.file.flush()
-        line = await self._lines.queue.get()
+        """One typed line, stripped; `default` when empty. EOFError at the end of input (and
+        on Ctrl-C at a prompt, which ends the console cleanly)."""
+        if self._session is not None:
+            try:
+                line: str | None = await self._session.prompt_async(FormattedText([("bold", prompt)]))
+            except KeyboardInterrupt:
+                raise EOFError from None
+        else:
+            self.out.print(Text(prompt, style="bold"), end="")
+            self.out.file.flush()
+            line = await self._lines.queue.get()
         if line is None:
             raise EOFError
         return line.strip() or default
@@ -199,27 +226,32 @@ class ConsoleApp:
     def show_menu(self) -> None:
         self.say("\n========== ExESDB Interactive Console ==========", self.theme.heading)
         n = 1
-        for title, style, entries in self.MENU:
-            self.say(title, style)
-            for entry in entries:
-                self.say(f"  {n}. {entry}")
+        for section in self.menu:
+            self.say(section.title, section.style)
+            for label, _ in section.entries:
+                self.say(f"  {n}. {label}")
                 n += 1
 
     async def run(self) -> None:
-        self._lines.start(asyncio.get_running_loop())
+        interactive = self._stdin.isatty() and self.out.is_terminal
+        with patch_stdout(raw=True) if interactive else contextlib.nullcontext():
+            if interactive:
+                self._session = PromptSession()
+            else:
+                self._lines.start(asyncio.get_running_loop())
+            await self._run()
+
+    async def _run(self) -> None:
         self.say("🚀 ExESDB Interactive Test Console Started!", "bold bright_green")
         self.say(f"Server: {self.client.target}   Store: {self.store or '(default)'}", "cyan")
-        self.say(f"Available streams: {', '.join(greenhouse.STREAMS)}", "yellow")
         try:
-            while True:
+            while not self._exit:
                 self.show_menu()
-                choice = await self.ask("\n👉 Select an option (1-15): ")
-                if choice == "15":
-                    break
-                handler = self._handlers.get(choice)
-                if handler is None:
+                choice = await self.ask(f"\n👉 Select an option (1-{len(self.entries)}): ")
+                if not choice.isdigit() or not 0 < int(choice) <= len(self.entries):
                     self.say("❌ Invalid choice. Please try again.", self.theme.error)
                     continue
+                _, handler = self.entries[int(choice) - 1]
                 try:
                     await handler()
                 except GaterError as e:
@@ -228,6 +260,9 @@ class ConsoleApp:
             self.say("\n(end of input)")
         finally:
             await self.shutdown()
+
+    async def exit(self) -> None:
+        self._exit = True
 
     async def shutdown(self) -> None:
         """Stops every observer, producer and subscriber this console started."""
@@ -278,9 +313,15 @@ class ConsoleApp:
             observer.error = f"{e.code}: {e.message}"
             self.say(f"💀 Observer '{observer.name}' stopped: {observer.error}", self.theme.error)
 
+    async def _say_streams(self) -> list[str]:
+        """Lists the store's streams (asked of the server) and returns their ids."""
+        streams = [info.stream_id for info in await self.client.get_streams(self.store)]
+        self.say(f"Available streams: {', '.join(streams) if streams else '(none yet: producers make greenhouse1..7)'}")
+        return streams
+
     async def create_observer_by_stream(self) -> None:
         self.say("\n📊 Creating Observer by Stream", "bold bright_green")
-        self.say(f"Available streams: {', '.join(greenhouse.STREAMS)}")
+        await self._say_streams()
         self.say("Special streams: $all (all streams)")
         stream = await self.ask("Enter stream name (or $all): ", ALL)
         name = await self.ask("Enter observer name: ")
@@ -528,22 +569,30 @@ class ConsoleApp:
             table.add_row(str(e.position), e.stream_id, str(e.version), e.event_type, _compact(e.data), e.created.strftime("%H:%M:%S.%f")[:-3])
         self.out.print(table)
 
-    async def append_events_manually(self) -> None:
-        self.say("\n📝 Append Events Manually", "bold bright_green")
+    async def append_event(self) -> None:
+        self.say("\n📝 Append an Event", "bold bright_green")
+        await self._say_streams()
         stream_id = await self.ask("Enter stream name: ")
         if not stream_id:
             self.say("❌ A stream name is needed.", self.theme.error)
             return
-        count = await self.ask_int("Number of events to append (default 5): ", 5, 1)
-        if count is None:
+        self.say(f"Event types of the greenhouse: {', '.join(greenhouse.EVENT_TYPES)}")
+        event_type = await self.ask("Event type (or its number): ")
+        if event_type.isdigit() and 0 < int(event_type) <= len(greenhouse.EVENT_TYPES):
+            event_type = greenhouse.EVENT_TYPES[int(event_type) - 1]
+        if not event_type:
+            self.say("❌ An event type is needed.", self.theme.error)
             return
-        version = await self.client.get_version(self.store, stream_id)
-        events: list[NewEvent] = greenhouse.generate_events(version, count, self.rng)
-        result = await self.client.append_events(self.store, stream_id, events, version)
-        self.say(f"✅ Appended {count} events to '{stream_id}' (now at version {result.version})", self.theme.ok)
-        self.say("Latest events:", "cyan")
-        for e in events[:3]:
-            self.say(f"  • {e.event_type} {_compact(e.data)} id={e.event_id}")
+        text = await self.ask('Data, JSON or %{temperature: 21.5} (default {}): ', "{}")
+        try:
+            data = parse_pattern(text)
+        except PatternError as e:
+            self.say(f"❌ Not a JSON object or map: {e}", self.theme.error)
+            return
+        event = NewEvent(event_type, data)
+        result = await self.client.append_events(self.store, stream_id, [event])
+        self.say(f"✅ Appended {event_type} to '{stream_id}' (now at version {result.version})", self.theme.ok)
+        self.say(f"  • {event_type} {_compact(data)}")
 
     async def cluster_status(self) -> None:
         self.say("\n🔗 Cluster Status", "bold bright_blue")

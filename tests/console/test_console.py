@@ -17,12 +17,14 @@ import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pyte
 import pytest
 
 from gater.client import Client
 from gater.console import EVENT_TYPES, OPERATORS, PatternError, generate_events, parse_pattern
 from gater.node import NodeServer
 
+_FORWARD = re.compile(r"\x1b\[(\d*)C")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
 
@@ -37,6 +39,11 @@ class Screen:
         self.seen_up_to = 0
         self._changed = asyncio.Condition()
         self._raw = b""
+        # What a person sees: a terminal emulator fed the same bytes, answering the program's
+        # queries (cursor position) as a terminal would.
+        self.terminal = pyte.Screen(220, 60)
+        self.terminal.write_process_input = lambda data: os.write(master, data.encode())
+        self._terminal_input = pyte.ByteStream(self.terminal)
         asyncio.get_running_loop().add_reader(master, self._readable)
 
     def _readable(self) -> None:
@@ -47,7 +54,9 @@ class Screen:
         if not chunk:
             asyncio.get_running_loop().remove_reader(self.master)
         self._raw += chunk
-        text = _ANSI.sub("", self._raw.decode(errors="replace"))
+        self._terminal_input.feed(chunk)
+        # Cursor-forward moves (how prompt_toolkit draws spaces) as spaces, other controls removed.
+        text = _ANSI.sub("", _FORWARD.sub(lambda m: " " * int(m.group(1) or 1), self._raw.decode(errors="replace")))
         asyncio.get_running_loop().create_task(self._publish(text))
 
     async def _publish(self, text: str) -> None:
@@ -82,7 +91,15 @@ class Screen:
         return regex.findall(self.text, self.seen_up_to)
 
     async def type(self, line: str) -> None:
-        os.write(self.master, line.encode() + b"\n")
+        os.write(self.master, line.encode() + b"\r")
+
+    async def keys(self, text: str) -> None:
+        """Types without pressing Enter."""
+        os.write(self.master, text.encode())
+
+    def bottom_line(self) -> str:
+        """The last non-empty line the terminal shows."""
+        return [line.rstrip() for line in self.terminal.display if line.strip()][-1]
 
     async def choose(self, option: int) -> None:
         await self.expect(r"Select an option \(1-15\): ")
@@ -175,9 +192,11 @@ async def test_a_session_with_producers_a_john_observer_and_a_subscription(node:
         await screen.choose(13)
         await screen.expect("Enter stream name: ")
         await screen.type("manual")
-        await screen.expect("Number of events to append")
-        await screen.type("")
-        await screen.expect(r"Appended 5 events to 'manual' \(now at version 4\)")
+        await screen.expect("Event type")
+        await screen.type("temperature_measured:v1")
+        await screen.expect("Data")
+        await screen.type('%{temperature: 21.5, operator: "John"}')
+        await screen.expect(r"Appended temperature_measured:v1 to 'manual' \(now at version 0\)")
 
         await screen.choose(14)
         await screen.expect(r"Role: node\s+Node: \S+")
@@ -192,10 +211,40 @@ async def test_a_session_with_producers_a_john_observer_and_a_subscription(node:
         assert await asyncio.wait_for(screen.proc.wait(), 20) == 0
 
     async with await Client.connect(node.address) as client:
-        manual = await client.get_events("", "manual")
-        assert [e.event_type for e in manual][0] == "initialized:v1" and len(manual) == 5
+        (manual,) = await client.get_events("", "manual")
+        assert (manual.event_type, manual.data) == ("temperature_measured:v1", {"temperature": 21.5, "operator": "John"})
         (audit,) = await client.get_subscriptions("")
         assert audit.name == "audit" and audit.checkpoint >= 0  # it acked what it received
+
+
+@pytest.mark.timeout(60)
+async def test_the_prompt_stays_usable_while_producers_print(node: NodeServer) -> None:
+    async with console(node.address) as screen:
+        await screen.choose(7)
+        for prompt, answer in (("Number of producers", "3"), ("Events per append", "1"), ("Milliseconds between appends", "20")):
+            await screen.expect(prompt)
+            await screen.type(answer)
+        await screen.expect("Started 3 producers")
+        await screen.expect(r"Select an option \(1-15\): ")
+        await screen.keys("1")  # half typed while the producers go on printing
+        await screen.count(r"APPENDED \[", 30)
+        assert screen.bottom_line().endswith("Select an option (1-15): 1"), screen.terminal.display
+        await screen.type("")
+        await screen.expect("Creating Observer by Stream")
+
+
+@pytest.mark.timeout(60)
+async def test_the_streams_offered_are_the_stores(node: NodeServer) -> None:
+    async with await Client.connect(node.address) as client:
+        await client.append_events("", "orchard-9", [{"event_type": "planted:v1", "data": {}}])
+    async with console(node.address) as screen:
+        await screen.choose(1)
+        offered = await screen.expect(r"(?s)Available streams:(.*?)Enter stream name")
+        assert "orchard-9" in offered.group(1) and "greenhouse1" not in offered.group(1), offered.group(1)
+        await screen.type("orchard-9")
+        await screen.expect("Enter observer name: ")
+        await screen.type("trees")
+        await screen.expect("Observer 'trees' created")
 
 
 @pytest.mark.timeout(60)
