@@ -1,9 +1,10 @@
 # Multi-stage: build a wheel with everything, run it as a non-root user.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY gater ./gater
 COPY generated ./generated
+COPY proto ./proto
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -35,6 +35,7 @@ test: install postgres
 test-fast: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow and not postgres" $(PYTEST_ARGS)
 
+# grpcio-tools comes with the "proto" extra (the test extra includes it); nothing else needs it.
 proto: install
 	@bash scripts/gen_proto.sh $(BIN)/python generated
 

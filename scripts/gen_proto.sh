@@ -7,6 +7,10 @@ python=${1:-python3}
 out=${2:-generated}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+if ! "$python" -c "import grpc_tools" 2>/dev/null; then
+  echo "grpcio-tools is missing: pip install -e '.[proto]' (make proto installs it)" >&2
+  exit 1
+fi
 rm -rf "$out/exesdb"
 mkdir -p "$out/exesdb/v1"
 "$python" -m grpc_tools.protoc -I proto \
