@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import sys
-import threading
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
@@ -29,111 +25,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..client import ALL, BEGINNING, NOW, Client, Event, NewEvent, greenhouse
+from ..client import ALL, BEGINNING, NOW, Client, NewEvent, greenhouse
 from ..client.patterns import PatternError, parse_pattern
 from ..errors import GaterError, WrongExpectedVersionError
+from ._parts import (
+    Handler,
+    Lines,
+    MenuSection,
+    Observer,
+    Producer,
+    Subscriber,
+    Theme,
+    compact,
+    describe,
+)
 
 __all__ = ["ConsoleApp", "Theme", "run_console"]
-
-
-@dataclass(frozen=True, slots=True)
-class Theme:
-    """The seed's colours (BCUtils.ColorFuncs names as rich styles)."""
-
-    seen: str = "bright_green on black"
-    received: str = "bright_green on black"
-    appended: str = "bright_yellow on black"
-    observer: str = "bright_yellow on black"
-    subscriber: str = "bright_yellow on green"
-    producer: str = "bright_green on black"
-    ok: str = "green"
-    warn: str = "yellow"
-    error: str = "red"
-    heading: str = "bold bright_blue"
-
-
-def _compact(value: Any) -> str:
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
-
-
-def describe(event: Event) -> str:
-    """The seed's one-line rendering: ``stream:type (vN) => payload``."""
-    return f"{event.stream_id}:{event.event_type} (v{event.version}) => {_compact(event.data)}"
-
-
-Handler = Callable[[], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class MenuSection:
-    """A heading of the menu and its numbered (label, handler) entries."""
-
-    title: str
-    style: str
-    entries: tuple[tuple[str, Handler], ...]
-
-
-@dataclass(eq=False)
-class Observer:
-    name: str
-    kind: str  # "by_stream", "by_event_type", "by_event_payload"
-    selector: Any
-    task: asyncio.Task[None] | None = None
-    seen: int = 0
-    error: str = ""
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
-
-
-@dataclass(eq=False)
-class Producer:
-    stream_id: str
-    batch_size: int
-    period_s: float
-    task: asyncio.Task[None] | None = None
-    appended: int = 0
-    version: int = -1
-    error: str = ""
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
-
-
-@dataclass(eq=False)
-class Subscriber:
-    name: str
-    selector: str
-    task: asyncio.Task[None] | None = None
-    received: int = 0
-    error: str = ""
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
-
-
-@dataclass
-class _Lines:
-    """Lines typed by the person, read on a daemon thread (a blocked read never holds up
-    exit) and handed to the loop; None means end of input."""
-
-    source: TextIO
-    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        def pump() -> None:
-            while True:
-                line = self.source.readline()
-                loop.call_soon_threadsafe(self.queue.put_nowait, line if line else None)
-                if not line:
-                    return
-
-        threading.Thread(target=pump, name="console-input", daemon=True).start()
 
 
 class ConsoleApp:
@@ -158,7 +65,7 @@ class ConsoleApp:
         self.producers: dict[str, Producer] = {}
         self.subscribers: dict[str, Subscriber] = {}
         self._stdin = stdin or sys.stdin
-        self._lines = _Lines(self._stdin)
+        self._lines = Lines(self._stdin)
         self._session: PromptSession[str] | None = None
         self._monitoring: str | None = None
         self._exit = False
@@ -295,8 +202,8 @@ class ConsoleApp:
         observer = Observer(name, kind, selector)
         observer.task = asyncio.create_task(self._observe(observer, subscription), name=f"observer {name}")
         self.observers[name] = observer
-        self.out.print(Text.assemble("OBSERVER [", (name, self.theme.observer), f"] for [{_compact(selector)}] is UP!"))
-        self.say(f"✅ Observer '{name}' created for {kind.removeprefix('by_').replace('_', ' ')} {_compact(selector)}", self.theme.ok)
+        self.out.print(Text.assemble("OBSERVER [", (name, self.theme.observer), f"] for [{compact(selector)}] is UP!"))
+        self.say(f"✅ Observer '{name}' created for {kind.removeprefix('by_').replace('_', ' ')} {compact(selector)}", self.theme.ok)
 
     async def _observe(self, observer: Observer, subscription: Any) -> None:
         try:
@@ -357,7 +264,7 @@ class ConsoleApp:
         table = Table("Name", "Type", "Selector", "Seen", "Status", title="Active Observers")
         for o in self.observers.values():
             status = "🟢 Running" if o.running else f"🔴 Stopped {o.error}".rstrip()
-            table.add_row(o.name, o.kind, _compact(o.selector), str(o.seen), status)
+            table.add_row(o.name, o.kind, compact(o.selector), str(o.seen), status)
         return table
 
     async def list_observers(self) -> None:
@@ -377,7 +284,7 @@ class ConsoleApp:
             self.say(f"❌ Observer '{name}' {'not found' if observer is None else 'is not running'}", self.theme.error)
             return
         self.say(f"\n👁️  Monitoring Observer: {name}", "bold bright_yellow")
-        self.say(f"Type: {observer.kind}, Selector: {_compact(observer.selector)}, seen so far: {observer.seen}", "cyan")
+        self.say(f"Type: {observer.kind}, Selector: {compact(observer.selector)}, seen so far: {observer.seen}", "cyan")
         self.say("Only this observer prints now. Press Enter to stop monitoring.", "dim")
         self._monitoring = name
         try:
@@ -536,7 +443,7 @@ class ConsoleApp:
             return
         table = Table("Name", "Selects", "Checkpoint", "Lag", "In flight", "Parked", "Consumers", "Here", title="Subscriptions")
         for s in subscriptions:
-            selects = s.selector if s.pattern is None else _compact(s.pattern)
+            selects = s.selector if s.pattern is None else compact(s.pattern)
             here = self.subscribers.get(s.name)
             table.add_row(
                 s.name, f"{s.type.name.lower()} {selects}", str(s.checkpoint), str(s.lag), str(s.in_flight),
@@ -566,7 +473,7 @@ class ConsoleApp:
             return
         table = Table("Pos", "Stream", "Ver", "Type", "Data", "Created", title=f"Events from '{stream_id}'")
         for e in events:
-            table.add_row(str(e.position), e.stream_id, str(e.version), e.event_type, _compact(e.data), e.created.strftime("%H:%M:%S.%f")[:-3])
+            table.add_row(str(e.position), e.stream_id, str(e.version), e.event_type, compact(e.data), e.created.strftime("%H:%M:%S.%f")[:-3])
         self.out.print(table)
 
     async def append_event(self) -> None:
@@ -592,7 +499,7 @@ class ConsoleApp:
         event = NewEvent(event_type, data)
         result = await self.client.append_events(self.store, stream_id, [event])
         self.say(f"✅ Appended {event_type} to '{stream_id}' (now at version {result.version})", self.theme.ok)
-        self.say(f"  • {event_type} {_compact(data)}")
+        self.say(f"  • {event_type} {compact(data)}")
 
     async def cluster_status(self) -> None:
         self.say("\n🔗 Cluster Status", "bold bright_blue")

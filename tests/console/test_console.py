@@ -16,6 +16,7 @@ import sys
 import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pyte
 import pytest
@@ -96,6 +97,15 @@ class Screen:
     async def keys(self, text: str) -> None:
         """Types without pressing Enter."""
         os.write(self.master, text.encode())
+
+    async def until(self, condition: Any, timeout_s: float = 20) -> None:
+        """Waits until `condition()` holds for what the terminal shows."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._changed:
+                    await self._changed.wait_for(condition)
+        except TimeoutError:
+            raise AssertionError("the terminal shows:\n" + "\n".join(self.terminal.display).rstrip()) from None
 
     def bottom_line(self) -> str:
         """The last non-empty line the terminal shows."""
@@ -228,7 +238,9 @@ async def test_the_prompt_stays_usable_while_producers_print(node: NodeServer) -
         await screen.expect(r"Select an option \(1-15\): ")
         await screen.keys("1")  # half typed while the producers go on printing
         await screen.count(r"APPENDED \[", 30)
-        assert screen.bottom_line().endswith("Select an option (1-15): 1"), screen.terminal.display
+        # Once the workers' lines are drawn, the prompt is drawn again below them (a moment
+        # later): wait for that; a prompt left above the printed lines never comes back down.
+        await screen.until(lambda: screen.bottom_line().endswith("Select an option (1-15): 1"))
         await screen.type("")
         await screen.expect("Creating Observer by Stream")
 
