@@ -20,6 +20,12 @@ FORBIDDEN = {
     "gater/node": ["gater.gateway"],
     "gater/gateway": ["gater.store", "gater.subscriptions", "gater.node"],
     "gater/_grpc.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
+    # Shared by nodes and gateways: they build on these, never the other way round.
+    "gater/consul.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
+    "gater/_backoff.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
+    "gater/security": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
+    "gater/metrics.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
+    "gater/tracing.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
     # The server commands start servers; they know nothing of the console or the client commands.
     "gater/cli/_servers.py": ["gater.console", "gater.cli._streams", "gater.cli._admin", "gater.cli._console"],
 }
