@@ -2,9 +2,10 @@
 
 Owns: turning stored record bytes into ReadEventsResponse / SubscribeResponse bytes without
 building messages (a repeated message field is just tag + length + bytes, repeated); the
-first-byte tags that tell a SubscribeResponse's kind without parsing it; and `OncePerStream`,
+first-byte tags that tell a SubscribeResponse's kind without parsing it; `OncePerStream`,
 the one rule for a subscription stream that moved to another node (shared by the node that
-relays to a subscription's owner and by the gateway that resumes a stream).
+relays to a subscription's owner and by the gateway that resumes a stream); and
+`subscribe_event_messages`, which cuts a batch into messages that fit a receive limit.
 Must not import grpc.
 """
 
@@ -18,10 +19,12 @@ __all__ = [
     "CONFIRMATION",
     "EVENTS",
     "HEARTBEAT",
+    "MAX_RESPONSE_BYTES",
     "OncePerStream",
     "event_batch",
     "read_response",
     "serialize",
+    "subscribe_event_messages",
     "subscribe_events",
     "varint",
 ]
@@ -29,6 +32,10 @@ __all__ = [
 # SubscribeResponse is one oneof: the first byte of a serialized message is the tag (field
 # number << 3 | wire type 2) of the field it carries.
 CONFIRMATION, EVENTS, CAUGHT_UP, CHECKPOINT, HEARTBEAT = 0x0A, 0x12, 0x1A, 0x22, 0x2A
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+"""gRPC's default receive limit (grpcio, grpc-js, grpc-go, ...): every response message a
+client may meet without settings fits in it."""
 
 
 def varint(n: int) -> bytes:
@@ -66,6 +73,30 @@ def subscribe_events(records: Iterable[bytes]) -> bytes:
     """SubscribeResponse{events: EventBatch{events: records}}, serialized (field 2)."""
     inner = _repeated_field_1(records)
     return b"\x12" + varint(len(inner)) + inner
+
+
+def _varint_len(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def subscribe_event_messages(records: Iterable[bytes], max_bytes: int = MAX_RESPONSE_BYTES) -> list[bytes]:
+    """SubscribeResponse{events} messages carrying `records`, in order, each at most
+    `max_bytes` serialized — the whole message counted, envelope included. A record that
+    cannot fit even alone goes alone (the append limits keep that from happening)."""
+    messages: list[bytes] = []
+    batch: list[bytes] = []
+    inner = 0
+    for record in records:
+        size = 1 + _varint_len(len(record)) + len(record)
+        grown = inner + size
+        if batch and 1 + _varint_len(grown) + grown > max_bytes:
+            messages.append(subscribe_events(batch))
+            batch, grown = [], size
+        batch.append(record)
+        inner = grown
+    if batch:
+        messages.append(subscribe_events(batch))
+    return messages
 
 
 def serialize(message: object) -> bytes:
