@@ -16,9 +16,11 @@ How an asyncio shell drives it:
 2. Read matching events from the store from `state.next_position` (global positions), at most
    about `state.read_budget` of them, and `offer(events, scanned_up_to)`. Fetch the events of
    `state.missing` (replayed parked events) by position and `supply()` them.
-3. On each wake-up: `expire(now)`, then send every `next_deliveries(now)` to its consumer.
-   Sleep until `next_deadline()` or the next input (ack, nack, consumer, new events).
-4. Persist `snapshot()` whenever `changes` differs from its value at the last save.
+3. On each wake-up: `expire(now)`, take `next_deliveries(now)`, persist `snapshot()` (it
+   records them as delivered), and only then send each to its consumer. Sleep until
+   `next_deadline()` or the next input (ack, nack, consumer, new events).
+4. Persist `snapshot()` whenever `changes` differs from its value at the last save; answer
+   an ack or nack only once the snapshot that includes it is persisted.
 
 Semantics:
 - Delivery is at-least-once, lowest position first, to the least-loaded consumer (round-robin
@@ -37,6 +39,11 @@ Semantics:
   listed in the snapshot's "replay" so a restart still redelivers them.
 - Parked events count as done for the checkpoint but stay listed (`parked`) until
   `replay_parked()`, which puts them back for delivery with retry_count 0.
+- Across a restart (or a takeover by another node) nothing done comes back and nothing
+  delivered is forgotten: the snapshot holds what was examined, what is still outstanding and
+  how often each of those was delivered (see `_snapshot`). An event in flight when its
+  dispatcher died counts as a failed delivery, as one whose consumer left: it comes back with
+  retry_count + 1, or parked after max_retries.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from gater.store.base import RecordedEvent
+from gater.subscriptions import _snapshot
+from gater.subscriptions._snapshot import SNAPSHOT_FORMAT
 
 __all__ = [
     "SNAPSHOT_FORMAT",
@@ -56,9 +65,6 @@ __all__ = [
     "PersistentSettings",
     "PersistentState",
 ]
-
-SNAPSHOT_FORMAT = 1
-"""The `"format"` written by `PersistentState.snapshot()`."""
 
 # Stale entries of the lazily cleaned heaps are dropped by a rebuild once they outnumber the live
 # ones by this much, so the heaps stay O(live) and every operation O(log n) amortised.
@@ -167,39 +173,46 @@ class PersistentState:
     # --- persistence -------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """What to persist, JSON-able: {"format": 1, "checkpoint": int, "parked": [int],
-        "replay": [int]} ("replay": replayed parked events at or below the checkpoint that are
-        not done yet). In-flight and waiting events above the checkpoint are not in it: after a
-        restart they are read again from checkpoint + 1 (at-least-once)."""
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "checkpoint": self._checkpoint,
-            "parked": sorted(self._parked),
-            "replay": sorted(self._replayed_below),
-        }
+        """What to persist, JSON-able (format 2, see `_snapshot`): the checkpoint, the last
+        examined position, parked positions, and every outstanding event with how often it
+        was delivered (in flight counts), so a restart redelivers exactly those."""
+        in_flight = self._in_flight
+        return _snapshot.encode(
+            self._checkpoint,
+            self._scanned,
+            self._parked,
+            {p: e.retry_count + (p in in_flight) for p, e in self._entries.items()},
+            self._done_ahead,
+        )
 
     @classmethod
     def restore(
         cls, snapshot: Mapping[str, Any], settings: PersistentSettings | None = None
     ) -> PersistentState:
-        """A state from `snapshot()`'s output: reading resumes at checkpoint + 1, parked
-        positions stay parked (and are not delivered when read again), "replay" positions are
-        `missing` (fetch and `supply()` them). No consumers. Raises ValueError on a malformed
-        snapshot."""
-        if snapshot.get("format", SNAPSHOT_FORMAT) != SNAPSHOT_FORMAT:
-            raise ValueError(f"unknown snapshot format {snapshot.get('format')!r}")
-        state = cls(settings, snapshot.get("checkpoint", -1))
-        parked = _positions(snapshot.get("parked", ()), "parked")
-        replay = _positions(snapshot.get("replay", ()), "replay")
-        if parked & replay:
-            raise ValueError(f"positions both parked and replayed: {sorted(parked & replay)}")
-        if replay and max(replay) > state._checkpoint:
-            raise ValueError("replay positions must be at or below the checkpoint")
-        state._parked = parked
-        for position in replay:
-            state._entries[position] = _Entry(position, None)
+        """A state from `snapshot()`'s output (or an older format's): reading resumes after
+        the last examined position, parked positions stay parked, outstanding ones are
+        `missing` (fetch and `supply()` them) with retry_count = their deliveries so far
+        (parked when that reaches max_retries). No consumers. Raises ValueError on a
+        malformed snapshot."""
+        saved = _snapshot.decode(snapshot)
+        state = cls(settings, saved.checkpoint)
+        state._scanned = saved.scanned
+        state._parked = saved.parked
+        state._done_ahead = saved.ahead
+        for position, deliveries in sorted(saved.outstanding.items()):
+            if deliveries >= state._settings.max_retries:
+                state._parked.add(position)
+                state._changes += 1
+                continue
+            entry = _Entry(position, None)
+            entry.retry_count = deliveries
+            state._entries[position] = entry
             state._missing.add(position)
-        state._replayed_below = replay
+            if position <= state._checkpoint:
+                state._replayed_below.add(position)
+            else:
+                heapq.heappush(state._above, position)
+        state._advance()
         return state
 
     @property
@@ -360,6 +373,8 @@ class PersistentState:
                 heapq.heappush(self._above, position)
                 self._make_waiting(entry)
                 taken += 1
+        if taken or scanned_up_to > self._scanned:
+            self._changes += 1
         self._scanned = max(self._scanned, scanned_up_to)
         if self._done_ahead:
             self._done_ahead = {p for p in self._done_ahead if p > self._scanned}
@@ -402,6 +417,8 @@ class PersistentState:
             heapq.heappush(self._deadlines, (entry.deadline, entry.seq, position))
             assert entry.event is not None  # waiting entries always hold their event
             out.append(Delivery(consumer, position, entry.retry_count, entry.event))
+        if out:
+            self._changes += 1  # the snapshot counts deliveries: persist before sending
         self._compact()
         return out
 
@@ -522,12 +539,10 @@ class PersistentState:
         self._waiting.discard(position)
         self._missing.discard(position)
         del self._entries[position]
-        if position in self._replayed_below:
-            self._replayed_below.remove(position)
-            self._changes += 1
+        self._changes += 1  # no longer outstanding: the snapshot says so
+        self._replayed_below.discard(position)
         if park:
             self._parked.add(position)
-            self._changes += 1
         elif position > self._scanned:
             self._done_ahead.add(position)
 
@@ -567,13 +582,3 @@ def _coerce_action(action: NackAction | int | str) -> NackAction:
     except (KeyError, ValueError):
         raise ValueError(f"unknown nack action {action!r}") from None
 
-
-def _positions(values: Any, name: str) -> set[int]:
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
-        raise ValueError(f"{name} must be a list of positions")
-    out = set()
-    for value in values:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name}: {value!r} is not a position")
-        out.add(value)
-    return out

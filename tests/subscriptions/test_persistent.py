@@ -49,6 +49,11 @@ def positions_of(deliveries: list[Delivery]) -> list[int]:
     return [d.position for d in deliveries]
 
 
+def expand(runs: list[list[int]]) -> dict[int, int]:
+    """A snapshot's "outstanding" runs as position -> deliveries."""
+    return {p: n for first, last, n in runs for p in range(first, last + 1)}
+
+
 # --- settings -----------------------------------------------------------------------------
 
 
@@ -307,25 +312,55 @@ def test_replaying_parked_events_the_checkpoint_has_passed() -> None:
     assert state.changes != changes
     assert state.parked == frozenset()
     assert state.missing == [0]
-    assert state.snapshot()["replay"] == [0]
+    assert state.snapshot()["outstanding"] == [[0, 0, 0]]  # at the checkpoint: still to do
     assert state.next_deliveries(1.0) == []  # its event must be fetched first
     assert state.supply(evs(0, 1)) == 1
     again = state.next_deliveries(1.0)
     assert [(d.position, d.retry_count) for d in again] == [(0, 0)]
     assert state.checkpoint == 1  # never moves back
     state.ack([0])
-    assert state.snapshot() == {"format": 1, "checkpoint": 1, "parked": [], "replay": []}
+    assert state.snapshot() == {
+        "format": 2, "checkpoint": 1, "scanned": 1, "parked": [], "outstanding": [], "ahead": []
+    }
 
 
 def test_snapshot_is_json_and_restores() -> None:
-    state = state_with(0, 1, 2, 3, 4)
+    state = state_with(0, 1, 2, 3, 4, 5, 6)
     state.next_deliveries(0.0)
     state.nack([0], NackAction.PARK)
-    state.ack([1])
-    state.nack([3], NackAction.PARK)  # above the checkpoint, held back by 2
+    state.ack([1, 5])  # 5: above the checkpoint, held back by 2
+    state.nack([3], NackAction.PARK)  # the same
+    state.nack([6], NackAction.RETRY)  # delivered once, waiting again
     snap = json.loads(json.dumps(state.snapshot()))
-    assert snap == {"format": 1, "checkpoint": 1, "parked": [0, 3], "replay": []}
+    assert snap == {
+        "format": 2,
+        "checkpoint": 1,
+        "scanned": 6,
+        "parked": [0, 3],
+        "outstanding": [[2, 2, 1], [4, 4, 1], [6, 6, 1]],
+        "ahead": [],
+    }
     restored = PersistentState.restore(snap, state.settings)
+    assert restored.checkpoint == 1
+    assert restored.next_position == 7  # what was examined stays examined
+    assert restored.parked == {0, 3}
+    assert restored.consumers == ()
+    assert restored.missing == [2, 4, 6]
+    restored.add_consumer("b")
+    # Exactly the outstanding events come back, each counting its earlier delivery; the
+    # acked 5 and the parked 3 do not.
+    assert restored.offer(evs(3, 5), 6) == 0  # parked 3, acked 5: read again, not taken
+    assert restored.supply(evs(2, 4, 6)) == 3
+    assert [(d.position, d.retry_count) for d in restored.next_deliveries(0.0)] == [(2, 1), (4, 1), (6, 1)]
+    restored.ack([2, 4, 6])
+    assert restored.checkpoint == 6
+    assert restored.parked == {0, 3}
+
+
+def test_a_format_1_snapshot_restores() -> None:
+    # What nodes wrote before format 2: everything after the checkpoint is read again.
+    snap = {"format": 1, "checkpoint": 1, "parked": [0, 3], "replay": []}
+    restored = PersistentState.restore(snap)
     assert restored.checkpoint == 1
     assert restored.next_position == 2
     assert restored.parked == {0, 3}
@@ -337,6 +372,22 @@ def test_snapshot_is_json_and_restores() -> None:
     restored.ack([2, 4])
     assert restored.checkpoint == 4
     assert restored.parked == {0, 3}
+    assert restored.snapshot()["format"] == 2
+
+
+def test_events_in_flight_at_a_crash_come_back_counted_and_park_at_max_retries() -> None:
+    state = state_with(0, 1, max_retries=2)
+    state.next_deliveries(0.0)
+    state.nack([1], NackAction.RETRY)
+    state.next_deliveries(0.0)  # 1 is out for the second time
+    restored = PersistentState.restore(json.loads(json.dumps(state.snapshot())), state.settings)
+    # 0 was delivered once (it comes back with retry_count 1); 1 twice: max_retries, parked.
+    assert restored.parked == {1}
+    assert restored.missing == [0]
+    restored.add_consumer("a")
+    restored.supply(evs(0))
+    assert [(d.position, d.retry_count) for d in restored.next_deliveries(0.0)] == [(0, 1)]
+    assert restored.changes != 0  # the parking is to be persisted
 
 
 def test_restore_keeps_replayed_events_to_redeliver() -> None:
@@ -387,7 +438,7 @@ def test_a_replayed_event_finished_before_the_read_reaches_it_is_not_read_again(
 @pytest.mark.parametrize(
     "snap",
     [
-        {"format": 2, "checkpoint": 1},
+        {"format": 3, "checkpoint": 1},
         {"checkpoint": -3},
         {"checkpoint": "1"},
         {"checkpoint": 1, "parked": [-1]},
@@ -395,6 +446,13 @@ def test_a_replayed_event_finished_before_the_read_reaches_it_is_not_read_again(
         {"checkpoint": 1, "parked": [1.5]},
         {"checkpoint": 1, "replay": [2]},
         {"checkpoint": 5, "parked": [1], "replay": [1]},
+        {"format": 2, "checkpoint": 5, "scanned": 4},
+        {"format": 2, "checkpoint": 1, "scanned": 5, "outstanding": [[3, 2, 0]]},
+        {"format": 2, "checkpoint": 1, "scanned": 5, "outstanding": [[3, 4]]},
+        {"format": 2, "checkpoint": 1, "scanned": 5, "outstanding": [[3, 4, -1]]},
+        {"format": 2, "checkpoint": 1, "scanned": 5, "outstanding": [[2, 4, 0], [4, 4, 1]]},
+        {"format": 2, "checkpoint": 1, "scanned": 5, "outstanding": [[3, 3, 0]], "parked": [3]},
+        {"format": 2, "checkpoint": 1, "scanned": 5, "ahead": [5]},
     ],
 )
 def test_restore_rejects_malformed_snapshots(snap: dict) -> None:
@@ -403,11 +461,13 @@ def test_restore_rejects_malformed_snapshots(snap: dict) -> None:
 
 
 def test_changes_moves_when_the_snapshot_does() -> None:
-    state = state_with(0)
+    state = state_with(0, 1)
     before = state.changes
     state.next_deliveries(0.0)
-    assert state.changes == before  # delivering changes nothing persisted
-    state.ack([0])
+    assert state.changes != before  # deliveries are persisted (before they are sent)
+    before = state.changes
+    state.ack([1])  # above the checkpoint: it stays, the ack is recorded all the same
+    assert state.checkpoint == -1
     assert state.changes != before
 
 
@@ -592,19 +652,19 @@ class Sim:
 
     def op_restart(self) -> None:
         snap = json.loads(json.dumps(self.state.snapshot()))
+        scanned = self.state.next_position - 1
         self.state = PersistentState.restore(snap, self.settings)
-        checkpoint = self.state.checkpoint
-        assert checkpoint == self.checkpoint
+        assert self.state.checkpoint >= self.checkpoint
+        assert self.state.next_position - 1 == scanned  # what was examined stays examined
+        for p, s in list(self.status.items()):
+            if s in OUTSTANDING:
+                # Back to fetch, counting a delivery in flight as failed (parked at max).
+                self.fail(p) if s == "inflight" else None
+                if self.status[p] != "parked":
+                    self.status[p] = "missing"
+            # done stays done and parked stays parked: never delivered again
         self.inflight.clear()
         self.consumers.clear()
-        for p, s in list(self.status.items()):
-            if s == "parked":
-                continue
-            if p > checkpoint:
-                del self.status[p]  # not examined any more: it will be read again
-            elif s in OUTSTANDING:
-                self.status[p] = "missing"  # a replayed event, persisted in "replay"
-                self.retries[p] = 0
         self.changes = self.state.changes
         self.snap = self.state.snapshot()
         self.op_join("a")  # consumers reconnect to the restarted node
@@ -618,8 +678,10 @@ class Sim:
         scanned = state.next_position - 1
         assert checkpoint <= scanned
         snap = state.snapshot()
-        replay = set(snap["replay"])
+        listed = expand(snap["outstanding"])
+        replay = {p for p in listed if p <= checkpoint}
         outstanding = self.outstanding()
+        assert listed == {p: self.retries[p] + (p in self.inflight) for p in outstanding}
         for p in outstanding:
             if p <= checkpoint:
                 assert p in replay, f"checkpoint {checkpoint} passed un-acked {p}"
