@@ -23,6 +23,7 @@ from ..subscriptions.dispatch import PersistentSubscriptions
 from ..subscriptions.hub import Hub
 from ._auth import SecretInterceptor
 from ._convert import Edge
+from ._relay import OwnerRelay
 from .servicers import (
     ClusterServicer,
     NodeIdentity,
@@ -57,6 +58,9 @@ class NodeServer:
         self.health = HealthServicer()
         self.hub = Hub(self.backend)
         self.persistent = PersistentSubscriptions(self.backend)
+        self.relay = OwnerRelay(
+            self.persistent, cluster_secret=config.cluster_secret, max_message_bytes=config.limits.max_message_bytes
+        )
         self.port: int | None = None
         self.node_id = ""
         self._server: grpc.aio.Server | None = None
@@ -99,6 +103,7 @@ class NodeServer:
         self.port = port
         self.node_id = cfg.node_id or f"{socket.gethostname()}:{port}"
         await self.persistent.start(self.node_id, self.advertised)
+        await self.relay.start()
         edge = Edge(cfg.limits, cfg.default_store)
         identity = NodeIdentity(self.node_id, self.address, self.backend)
         servicers: dict[str, Any] = {
@@ -106,9 +111,7 @@ class NodeServer:
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
             "exesdb.v1.Stores": StoresServicer(self.backend, edge, self._forget_store),
             "exesdb.v1.Cluster": ClusterServicer(identity),
-            "exesdb.v1.Subscriptions": SubscriptionsServicer(
-                self.backend, edge, self.hub, self.persistent, self.node_id, cfg.cluster_secret
-            ),
+            "exesdb.v1.Subscriptions": SubscriptionsServicer(edge, self.hub, self.persistent, self.relay, self.node_id),
         }
         server.add_generic_rpc_handlers(
             tuple(_grpc.handlers_for(name, servicer) for name, servicer in servicers.items())
@@ -147,6 +150,7 @@ class NodeServer:
             await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
         await self.persistent.stop()
         await self.hub.stop()
+        await self.relay.stop()
         await self.backend.stop()
         log.info("node stopped", extra={"node_id": self.node_id})
 

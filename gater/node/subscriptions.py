@@ -1,31 +1,38 @@
 """The exesdb.v1.Subscriptions servicer: transient and persistent subscriptions over gRPC
 server streams, plus the persistent subscriptions' management, acks and nacks.
 
-Owns: request validation for subscriptions and the framing of SubscribeResponse messages.
-The work itself is gater.subscriptions' (hub: catch-up then live; dispatch: persistent).
+Owns: request validation for subscriptions and the framing of SubscribeResponse messages
+(batches cut to fit a client's default receive limit). The work is the subscription layer's:
+`Hub.subscribe` (transient: start, catch-up, live), `PersistentSubscriptions` (definitions,
+dispatch) and `OwnerRelay` (the owner of a persistent subscription, here or on another node).
 Must not import gater.gateway.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 from google.protobuf import json_format, struct_pb2
 
 from exesdb.v1 import subscriptions_pb2 as pb
 
 from .. import _wire
-from ..errors import STATUS_DETAILS_KEY, GaterError, InvalidArgumentError, decode_status
-from ..store.base import RecordedEvent, StorageBackend
-from ..subscriptions.dispatch import Definition, PersistentSubscriptions, consume, nack_action
-from ..subscriptions.hub import CaughtUp, Checkpoint, Delivery, Heartbeat, Hub, follow
+from ..errors import InvalidArgumentError
+from ..store.base import RecordedEvent
+from ..subscriptions.dispatch import (
+    Definition,
+    Dispatcher,
+    PersistentSubscriptions,
+    consume,
+    nack_action,
+)
+from ..subscriptions.hub import CaughtUp, Checkpoint, Delivery, Heartbeat, Hub, Message
 from ..subscriptions.matching import EventFilter, make_filter
 from ..subscriptions.persistent import PersistentSettings
+from ..subscriptions.start import Start
 from ._convert import Edge, record_as_json
+from ._relay import OwnerRelay
 
 __all__ = ["SubscriptionsServicer"]
 
@@ -38,36 +45,23 @@ def _pattern(request: Any) -> dict[str, Any] | None:
     return json_format.MessageToDict(request.pattern) if request.HasField("pattern") else None
 
 
-def _framed(events: list[RecordedEvent], as_json: bool, retry_counts: list[int] | None = None) -> bytes:
-    records = [record_as_json(e.encoded) for e in events] if as_json else [e.encoded for e in events]
-    if retry_counts is not None:
-        # EventRecord.retry_count is field 14 (varint): appended fields win when parsed.
-        records = [r + b"\x70" + _wire.varint(n) if n else r for r, n in zip(records, retry_counts, strict=True)]
-    return _wire.subscribe_events(records)
-
-
 def _control(**kw: Any) -> bytes:
     return pb.SubscribeResponse(**kw).SerializeToString()
 
 
 class SubscriptionsServicer:
     def __init__(
-        self,
-        backend: StorageBackend,
-        edge: Edge,
-        hub: Hub,
-        persistent: PersistentSubscriptions,
-        node_id: str,
-        cluster_secret: str | None = None,
+        self, edge: Edge, hub: Hub, persistent: PersistentSubscriptions, relay: OwnerRelay, node_id: str
     ) -> None:
-        self.backend = backend
         self.edge = edge
         self.hub = hub
         self.persistent = persistent
+        self.relay = relay
         self.node_id = node_id
-        self._relay = _Relay(cluster_secret)
+        # Every message must fit the client's default receive limit, and our own send limit.
+        self.max_message_bytes = min(_wire.MAX_RESPONSE_BYTES, edge.limits.max_message_bytes)
 
-    # -- validation -------------------------------------------------------------------------
+    # -- validation and framing -------------------------------------------------------------
 
     def _name(self, value: str, field: str = "name") -> str:
         if not value:
@@ -88,42 +82,39 @@ class SubscriptionsServicer:
             settings.message_timeout_ms, settings.max_retries, settings.max_in_flight
         )
 
-    async def _start(self, store_id: str, event_filter: EventFilter, start: pb.StartFrom | None) -> tuple[int, int]:
-        """(cursor, next_version) where a subscription starts: cursor is the last global
-        position not to deliver; next_version the first version of a one-stream subscription."""
-        store = await self.backend.open_store(store_id)
-        which = start.WhichOneof("point") if start is not None else None
+    def _start(self, start: pb.StartFrom) -> Start:
+        which = start.WhichOneof("point")
         if which == "revision":
-            revision = self.edge.non_negative(start.revision, "start_from.revision")
-            if event_filter.stream is not None:
-                return -1, revision
-            return revision - 1, 0
+            return Start.at(self.edge.non_negative(start.revision, "start_from.revision"))
         origin = start.origin if which == "origin" else pb.StartFrom.ORIGIN_BEGINNING
         self.edge.enum(origin, _ORIGINS, "start_from.origin")
-        if origin == pb.StartFrom.ORIGIN_NOW:
-            last = await store.last_position()
-            version = await store.stream_version(event_filter.stream) if event_filter.stream is not None else -1
-            return last, version + 1
-        return -1, 0
+        return Start.NOW if origin == pb.StartFrom.ORIGIN_NOW else Start.BEGINNING
 
-    async def _global_start(self, store_id: str, event_filter: EventFilter, start: pb.StartFrom) -> int:
-        """A persistent subscription's first checkpoint (global) for `start`."""
-        cursor, next_version = await self._start(store_id, event_filter, start)
-        if event_filter.stream is None or next_version == 0:
-            return cursor
-        store = await self.backend.open_store(store_id)
-        page = await store.read_stream(event_filter.stream, next_version, 1)
-        return page[0].position - 1 if page else await store.last_position()
+    def _events(self, events: list[RecordedEvent], as_json: bool, retry_counts: list[int] | None = None) -> list[bytes]:
+        """SubscribeResponse{events} messages for `events`, each within the size limit."""
+        records = [record_as_json(e.encoded) for e in events] if as_json else [e.encoded for e in events]
+        if retry_counts is not None:
+            # EventRecord.retry_count is field 14 (varint): appended fields win when parsed.
+            records = [r + b"\x70" + _wire.varint(n) if n else r for r, n in zip(records, retry_counts, strict=True)]
+        return _wire.subscribe_event_messages(records, self.max_message_bytes)
 
-    # -- RPCs ---------------------------------------------------------------------------------
+    def _frames(self, message: Message, as_json: bool) -> list[bytes]:
+        if isinstance(message, Delivery):
+            return self._events(message.events, as_json)
+        if isinstance(message, CaughtUp):
+            return [_control(caught_up=pb.CaughtUp(position=message.position))]
+        if isinstance(message, Checkpoint):
+            return [_control(checkpoint=pb.Checkpoint(position=message.position))]
+        return [_control(heartbeat=pb.Heartbeat(position=message.position))]
+
+    # -- management ---------------------------------------------------------------------------
 
     async def SaveSubscription(self, request: pb.SaveSubscriptionRequest, context: Any) -> pb.SaveSubscriptionResponse:
         store_id = self.edge.store(request.store)
         name = self._name(request.name)
         event_filter = make_filter(request.type, request.selector, _pattern(request))
         definition = Definition(int(event_filter.kind), event_filter.selector, _pattern(request), self._settings(request.settings))
-        start = await self._global_start(store_id, event_filter, request.start_from)
-        created = await self.persistent.save(store_id, name, definition, start)
+        created = await self.persistent.save(store_id, name, definition, self._start(request.start_from))
         (info,) = [s for s in await self.persistent.list(store_id) if s.name == name]
         return pb.SaveSubscriptionResponse(subscription=_info(info), created=created)
 
@@ -135,46 +126,43 @@ class SubscriptionsServicer:
         stats = await self.persistent.list(self.edge.store(request.store))
         return pb.ListSubscriptionsResponse(subscriptions=[_info(s) for s in stats])
 
-    async def _at_owner(self, store_id: str, name: str, method: str, request: Any, apply: Any) -> Any:
-        """Runs `apply(dispatcher)` on this node when it owns the subscription, else sends the
-        call to the owner. While an owner that died still holds the lease, this retries until
-        the lease runs out and this node (or another) takes over."""
-        give_up = time.monotonic() + 3 * self.persistent.lease_ttl_s
-        while True:
-            owner = await self.persistent.owner(store_id, name)
-            if not isinstance(owner, str):
-                return await apply(owner)
-            try:
-                return await self._relay.unary(owner, method, request)
-            except grpc.aio.AioRpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
-                    raise _relayed_error(e) from e
-                await asyncio.sleep(_RELAY_RETRY_S)
+    # -- at the owner: acks, nacks, replay ----------------------------------------------------
 
-    async def AckEvent(self, request: pb.AckEventRequest, context: Any) -> pb.AckEventResponse:
+    async def AckEvent(self, request: pb.AckEventRequest, context: Any) -> bytes:
         store_id = self.edge.store(request.store)
         name = self._name(request.subscription_name, "subscription_name")
         positions = list(request.positions)
-        await self._at_owner(store_id, name, "AckEvent", request, lambda d: d.ack(positions))
-        return pb.AckEventResponse()
 
-    async def NackEvent(self, request: pb.NackEventRequest, context: Any) -> pb.NackEventResponse:
+        async def here(dispatcher: Dispatcher) -> bytes:
+            await dispatcher.ack(positions)
+            return b""  # AckEventResponse{}
+
+        return await self.relay.call(store_id, name, "AckEvent", request, here, time_left_s=context.time_remaining())
+
+    async def NackEvent(self, request: pb.NackEventRequest, context: Any) -> bytes:
         store_id = self.edge.store(request.store)
         action = nack_action(request.action)
         name = self._name(request.subscription_name, "subscription_name")
         positions = list(request.positions)
-        await self._at_owner(store_id, name, "NackEvent", request, lambda d: d.nack(positions, action))
-        return pb.NackEventResponse()
 
-    async def ReplayParkedEvents(self, request: pb.ReplayParkedEventsRequest, context: Any) -> pb.ReplayParkedEventsResponse:
+        async def here(dispatcher: Dispatcher) -> bytes:
+            await dispatcher.nack(positions, action)
+            return b""  # NackEventResponse{}
+
+        return await self.relay.call(store_id, name, "NackEvent", request, here, time_left_s=context.time_remaining())
+
+    async def ReplayParkedEvents(self, request: pb.ReplayParkedEventsRequest, context: Any) -> bytes:
         store_id = self.edge.store(request.store)
         name = self._name(request.subscription_name, "subscription_name")
 
-        async def replay(dispatcher: Any) -> bytes:
+        async def here(dispatcher: Dispatcher) -> bytes:
             return pb.ReplayParkedEventsResponse(replayed=await dispatcher.replay_parked()).SerializeToString()
 
-        answer = await self._at_owner(store_id, name, "ReplayParkedEvents", request, replay)
-        return pb.ReplayParkedEventsResponse.FromString(answer)
+        return await self.relay.call(
+            store_id, name, "ReplayParkedEvents", request, here, time_left_s=context.time_remaining()
+        )
+
+    # -- Subscribe ----------------------------------------------------------------------------
 
     async def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> AsyncIterator[bytes]:
         store_id = self.edge.store(request.store)
@@ -184,124 +172,50 @@ class SubscriptionsServicer:
         if request.heartbeat_ms and request.heartbeat_ms < 100:
             raise InvalidArgumentError("heartbeat_ms", "must be >= 100 (0 means 5000)")
         heartbeat_s = (request.heartbeat_ms or 5000) / 1000
-        name = request.subscription_name
-        if name in ("", TRANSIENT):
-            async for message in self._transient(store_id, request, max_batch, heartbeat_s):
-                yield message
-        else:
-            async for message in self._persistent(store_id, request, max_batch, heartbeat_s):
-                yield message
-
-    async def _transient(self, store_id: str, request: pb.SubscribeRequest, max_batch: int, heartbeat_s: float) -> AsyncIterator[bytes]:
-        event_filter = make_filter(request.type, request.selector, _pattern(request))
-        cursor, next_version = await self._start(store_id, event_filter, request.start_from)
-        store = await self.backend.open_store(store_id)
-        tailer = await self.hub.tailer(store_id)
-        yield _control(confirmation=pb.SubscriptionConfirmation(subscription_name=TRANSIENT, node_id=self.node_id))
-        messages = follow(
-            store, tailer, event_filter, cursor=cursor, next_version=next_version, max_batch=max_batch, heartbeat_s=heartbeat_s
-        )
-        async for message in messages:
-            if isinstance(message, Delivery):
-                yield _framed(message.events, request.json)
-            elif isinstance(message, CaughtUp):
-                yield _control(caught_up=pb.CaughtUp(position=message.position))
-            elif isinstance(message, Checkpoint):
-                yield _control(checkpoint=pb.Checkpoint(position=message.position))
-            elif isinstance(message, Heartbeat):
-                yield _control(heartbeat=pb.Heartbeat(position=message.position))
-
-    async def _persistent(self, store_id: str, request: pb.SubscribeRequest, max_batch: int, heartbeat_s: float) -> AsyncIterator[bytes]:
-        """Consumes here when this node owns the subscription, else relays the owner's stream;
-        when the owner changes (it died, or this node lost the lease) it carries on with the
-        new one, so the consumer's stream goes on."""
+        if request.subscription_name in ("", TRANSIENT):
+            event_filter = make_filter(request.type, request.selector, _pattern(request))
+            start = self._start(request.start_from)
+            subscription = self.hub.subscribe(store_id, event_filter, start, max_batch=max_batch, heartbeat_s=heartbeat_s)
+            async with subscription as messages:
+                yield _control(confirmation=pb.SubscriptionConfirmation(subscription_name=TRANSIENT, node_id=self.node_id))
+                async for message in messages:
+                    for frame in self._frames(message, request.json):
+                        yield frame
+            return
         name = self._name(request.subscription_name, "subscription_name")
         asked = None
         if request.type or request.selector or request.HasField("pattern"):
             asked = make_filter(request.type, request.selector, _pattern(request))
-        once = _wire.OncePerStream()
-        give_up = None
-        while True:
-            owner = await self.persistent.owner(store_id, name)
-            if isinstance(owner, str):
-                try:
-                    async for message in self._relay.stream(owner, "Subscribe", request):
-                        give_up = None
-                        if once.passes(message):
-                            yield message
-                    return
-                except grpc.aio.AioRpcError as e:
-                    give_up = give_up or time.monotonic() + 3 * self.persistent.lease_ttl_s
-                    if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
-                        raise _relayed_error(e) from e
-                    await asyncio.sleep(_RELAY_RETRY_S)
-                    continue
-            dispatcher = owner
-            if asked is not None and asked != dispatcher.filter:
-                raise InvalidArgumentError(
-                    "subscription_name", f"subscription {name!r} selects other events than this request describes"
-                )
-            consumer_id, queue = dispatcher.connect()
-            confirmation = _control(
+
+        def here(dispatcher: Dispatcher) -> AsyncIterator[bytes]:
+            return self._consume(dispatcher, name, asked, request.json, max_batch, heartbeat_s)
+
+        async for message in self.relay.stream(store_id, name, request, here):
+            yield message
+
+    async def _consume(
+        self, dispatcher: Dispatcher, name: str, asked: EventFilter | None, as_json: bool, max_batch: int, heartbeat_s: float
+    ) -> AsyncIterator[bytes]:
+        """A consumer of this node's dispatcher (ends by raising why the dispatcher stopped)."""
+        if asked is not None and asked != dispatcher.filter:
+            raise InvalidArgumentError(
+                "subscription_name", f"subscription {name!r} selects other events than this request describes"
+            )
+        consumer_id, queue = dispatcher.connect()
+        try:
+            yield _control(
                 confirmation=pb.SubscriptionConfirmation(subscription_name=name, consumer_id=consumer_id, node_id=self.node_id)
             )
-            if once.passes(confirmation):
-                yield confirmation
-            async for batch in consume(dispatcher, consumer_id, queue, heartbeat_s, max_batch):
-                if batch is None:
-                    yield _control(heartbeat=pb.Heartbeat(position=dispatcher.state.checkpoint))
+            async for item in consume(dispatcher, consumer_id, queue, heartbeat_s, max_batch):
+                if isinstance(item, Heartbeat):
+                    yield _control(heartbeat=pb.Heartbeat(position=item.position))
+                elif isinstance(item, CaughtUp):
+                    yield _control(caught_up=pb.CaughtUp(position=item.position))
                 else:
-                    yield _framed([d.event for d in batch], request.json, [d.retry_count for d in batch])
-                if not once.caught_up and dispatcher.state.next_position > await dispatcher.store.last_position():
-                    once.passes(caught_up := _control(caught_up=pb.CaughtUp(position=dispatcher.state.next_position - 1)))
-                    yield caught_up
-            # The dispatcher ended (lease lost, subscription removed): find the owner again.
-
-
-_RELAY_RETRY_S = 0.5
-
-
-def _relayed_error(error: grpc.aio.AioRpcError) -> GaterError:
-    """The owner's answer, as this node's own (same class, message and details)."""
-    details = dict(error.trailing_metadata() or ()).get(STATUS_DETAILS_KEY)
-    return decode_status(error.code().name, error.details() or "the owning node failed", details)
-
-
-class _Relay:
-    """Calls to other nodes of the cluster (the owner of a persistent subscription), as bytes."""
-
-    _OPTIONS = [
-        ("grpc.keepalive_time_ms", 2000),
-        ("grpc.keepalive_timeout_ms", 2000),
-        ("grpc.http2.ping_timeout_ms", 2000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.initial_reconnect_backoff_ms", 200),
-        ("grpc.max_reconnect_backoff_ms", 1000),
-    ]
-
-    def __init__(self, cluster_secret: str | None) -> None:
-        self._metadata = (("x-gater-secret", cluster_secret),) if cluster_secret else ()
-        self._channels: dict[str, grpc.aio.Channel] = {}
-
-    def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=self._OPTIONS)
-        return channel
-
-    async def unary(self, address: str, method: str, request: Any) -> Any:
-        call = self._channel(address).unary_unary(f"/exesdb.v1.Subscriptions/{method}")
-        return await call(request.SerializeToString(), metadata=self._metadata, timeout=30)
-
-    async def stream(self, address: str, method: str, request: Any) -> AsyncIterator[bytes]:
-        call = self._channel(address).unary_stream(f"/exesdb.v1.Subscriptions/{method}")(
-            request.SerializeToString(), metadata=self._metadata
-        )
-        try:
-            async for message in call:
-                yield message
+                    for frame in self._events([d.event for d in item], as_json, [d.retry_count for d in item]):
+                        yield frame
         finally:
-            call.cancel()
+            dispatcher.disconnect(consumer_id)
 
 
 def _info(s: Any) -> pb.SubscriptionInfo:

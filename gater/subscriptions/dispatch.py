@@ -2,9 +2,15 @@
 
 Owns: `Dispatcher` (one per store and subscription name: reads matching events from the
 store, hands deliveries to connected consumers, carries out acks, nacks and timeouts,
-persists the state) and `PersistentSubscriptions` (the node's dispatchers, and the
-definitions' create/update/remove/list).
+persists the state), `PersistentSubscriptions` (the node's dispatchers, the leases that say
+which node dispatches what, and the definitions' create/update/remove/list) and `consume()`
+(one connected consumer's messages).
 Must not import grpc, gater.node or gater.gateway.
+
+Every stop is told: a dispatcher that stops, for whatever reason, records why (`ended`) and
+wakes its consumers, which end with that reason — NOT_FOUND when the subscription or its store
+was removed, LeaseLostError when another node took the dispatch over (the caller then finds
+the new owner), UNAVAILABLE otherwise. A stopped dispatcher is never handed out again.
 """
 
 from __future__ import annotations
@@ -18,11 +24,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgumentError, LeaseLostError, SubscriptionNotFoundError
+from ..errors import (
+    GaterError,
+    InvalidArgumentError,
+    LeaseLostError,
+    NotFoundError,
+    StoreNotFoundError,
+    SubscriptionNotFoundError,
+    UnavailableError,
+)
 from ..store.base import EventStore, StorageBackend
-from .hub import PAGE
+from .hub import PAGE, CaughtUp, Heartbeat
 from .matching import EventFilter, EventView, make_filter
 from .persistent import Delivery, NackAction, PersistentSettings, PersistentState
+from .start import Start, first_checkpoint
 
 __all__ = [
     "Definition",
@@ -109,11 +124,15 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._saved_changes = state.changes
         self._persist_lock = asyncio.Lock()
-        self._stopped = False
+        self.ended: GaterError | None = None
+        """Why it stopped (None while it runs): what its consumers and callers are told."""
 
     # -- inputs from RPCs (all on the event loop, so no locks) ------------------------------
 
     def connect(self) -> tuple[str, asyncio.Queue[Delivery | None]]:
+        """A new consumer's id and queue (None in it: the dispatcher stopped). Raises `ended`
+        when it has stopped."""
+        self._check_running()
         consumer_id = uuid.uuid4().hex[:12]
         queue: asyncio.Queue[Delivery | None] = asyncio.Queue()  # bounded by max_in_flight
         self._queues[consumer_id] = queue
@@ -129,22 +148,37 @@ class Dispatcher:
     async def ack(self, positions: list[int]) -> int:
         """Applies an ack and returns once the resulting state is durable: an ack the
         client saw succeed survives a crash (concurrent acks share one write)."""
+        self._check_running()
         done = self.state.ack(positions)
         self._wake.set()
         await self._persist()
         return done
 
     async def nack(self, positions: list[int], action: NackAction) -> int:
+        self._check_running()
         changed = self.state.nack(positions, action)
         self._wake.set()
         await self._persist()
         return changed
 
     async def replay_parked(self) -> int:
+        self._check_running()
         count = self.state.replay_parked()
         self._wake.set()
         await self._persist()
         return count
+
+    def _check_running(self) -> None:
+        if self.ended is not None:
+            raise self.ended
+
+    def stop(self, reason: GaterError) -> None:
+        """Marks it stopped (the first reason counts) and wakes every consumer, at once."""
+        if self.ended is None:
+            self.ended = reason
+        for queue in self._queues.values():
+            queue.put_nowait(None)
+        self._wake.set()
 
     def redefine(self, definition: Definition) -> None:
         self.definition = definition
@@ -159,25 +193,25 @@ class Dispatcher:
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        try:
-            while True:
-                self._wake.clear()
-                now = time.monotonic()
-                self.state.expire(now)
-                await self._supply_missing()
-                last = await self._read_more()
-                for delivery in self.state.next_deliveries(now):
-                    queue = self._queues.get(delivery.consumer_id)
-                    if queue is not None:
-                        queue.put_nowait(delivery)
-                await self._persist()
-                await self._sleep(last)
-        finally:
-            self._stopped = True
-            for queue in self._queues.values():
-                queue.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await self._persist(force=True)
+        """Until cancelled or an error, raised (also when it was `stop()`ped: its reason).
+        Nothing is left to write at the end: acks are written before they are answered,
+        deliveries before they are sent; what else changed (events read) is read again
+        after a restart."""
+        while self.ended is None:
+            self._wake.clear()
+            now = time.monotonic()
+            self.state.expire(now)
+            await self._supply_missing()
+            last = await self._read_more()
+            deliveries = self.state.next_deliveries(now)
+            # Written before they are sent: a takeover knows they were delivered.
+            await self._persist()
+            for delivery in deliveries:
+                queue = self._queues.get(delivery.consumer_id)
+                if queue is not None:
+                    queue.put_nowait(delivery)
+            await self._sleep(last)
+        raise self.ended
 
     async def _read_more(self) -> int:
         """Offers matching events while the state wants more; returns the last position."""
@@ -196,21 +230,34 @@ class Dispatcher:
         return last
 
     async def _supply_missing(self) -> None:
-        for position in self.state.missing[:PAGE]:
-            page = await self.store.read_all(position, 1)
-            if page and page[0].position == position:
-                self.state.supply(page)
+        """Fetches events the state lacks (after a restart, or replayed), a run at a time."""
+        missing = self.state.missing[: 4 * PAGE]
+        i = 0
+        while i < len(missing):
+            first = missing[i]
+            j = i
+            while j + 1 < len(missing) and missing[j + 1] - first < PAGE:
+                j += 1
+            page = await self.store.read_all(first, missing[j] - first + 1)
+            self.state.supply(page)
+            i = j + 1
 
-    async def _persist(self, force: bool = False) -> None:
+    async def _persist(self) -> None:
         async with self._persist_lock:
             changes = self.state.changes
-            if changes == self._saved_changes and not force:
+            if changes == self._saved_changes:
                 return
-            await self.store.save_subscription_state(self.name, self.state.snapshot(), self.fence)
+            try:
+                await self.store.save_subscription_state(self.name, self.state.snapshot(), self.fence)
+            except (LeaseLostError, NotFoundError) as e:
+                self.stop(e)  # another node owns it now, or it is gone: stop at once
+                raise
             self._saved_changes = changes
 
     async def _sleep(self, last: int) -> None:
-        """Until an input, new events, the next deadline, or a persist is due."""
+        """Until an input, new events, the next deadline, or a persist is due. Never spins:
+        a wait that returns early with nothing new (a closed store may) is followed by a read
+        that fails when the store is gone, and a pause."""
         timeout = _POLL_S
         deadline = self.state.next_deadline()
         if deadline is not None:
@@ -218,17 +265,20 @@ class Dispatcher:
         if self.state.changes != self._saved_changes:
             timeout = min(timeout, _PERSIST_EVERY_S)
         waits = [asyncio.ensure_future(self._wake.wait())]
+        after = max(last, self.state.next_position - 1)
         if self.state.read_budget > 0:
-            waits.append(
-                asyncio.ensure_future(
-                    self.store.wait_for_position(max(last, self.state.next_position - 1), timeout)
-                )
-            )
+            waits.append(asyncio.ensure_future(self.store.wait_for_position(after, timeout)))
+        started = time.monotonic()
         try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
                 w.cancel()
+        if len(waits) > 1 and waits[1] in done and not self._wake.is_set():
+            moved = waits[1].result() > after  # raises what the wait raised (store gone)
+            if not moved and time.monotonic() - started < timeout / 2:
+                await self.store.read_all(after + 1, 1)
+                await asyncio.sleep(timeout / 2)
 
 
 class PersistentSubscriptions:
@@ -262,12 +312,17 @@ class PersistentSubscriptions:
         self._group = await self._exit.enter_async_context(asyncio.TaskGroup())
 
     async def stop(self) -> None:
+        """Stops every dispatcher (their consumers are told LEASE_LOST, an UNAVAILABLE: another
+        node takes over; a relaying node carries its consumers over) and hands the leases
+        over at once. Idempotent."""
         if self._exit is None:
             return
         running = list(self._dispatchers.items())
-        for _, (_, task) in running:
+        stopping = LeaseLostError("this node is shutting down: another node takes its subscriptions over")
+        for _, (dispatcher, task) in running:
+            dispatcher.stop(stopping)
             task.cancel()
-        exit_stack, self._exit = self._exit, None
+        exit_stack, self._exit, self._group = self._exit, None, None
         await exit_stack.aclose()
         self._dispatchers.clear()
         # Hand the subscriptions over at once rather than when the leases run out.
@@ -276,27 +331,29 @@ class PersistentSubscriptions:
                 with contextlib.suppress(Exception):
                     await dispatcher.store.release_lease(name, self.node_id, dispatcher.fence)
 
-    async def save(
-        self, store_id: str, name: str, definition: Definition, start_checkpoint: int
-    ) -> bool:
+    async def save(self, store_id: str, name: str, definition: Definition, start: Start = Start.BEGINNING) -> bool:
+        """Creates or updates a subscription; a new one starts at `start`."""
         store = await self.backend.open_store(store_id)
-        initial = PersistentState(definition.settings, start_checkpoint).snapshot()
+        checkpoint = await first_checkpoint(store, definition.filter(), start)
+        initial = PersistentState(definition.settings, checkpoint).snapshot()
         created = await store.save_subscription(name, definition.to_json(), initial)
         running = self._dispatchers.get((store_id, name))
         if running is not None:
             running[0].redefine(definition)
-        log.info(
-            "saved subscription", extra={"store": store_id, "subscription": name, "new": created}
-        )
+        log.info("saved subscription", extra={"store": store_id, "subscription": name, "new": created})
         return created
 
     async def remove(self, store_id: str, name: str) -> None:
         store = await self.backend.open_store(store_id)
         await store.remove_subscription(name)
-        running = self._dispatchers.pop((store_id, name), None)
-        if running is not None:
-            running[1].cancel()
+        self._end((store_id, name), SubscriptionNotFoundError(name))
         log.info("removed subscription", extra={"store": store_id, "subscription": name})
+
+    def _end(self, key: tuple[str, str], reason: GaterError) -> None:
+        running = self._dispatchers.pop(key, None)
+        if running is not None:
+            running[0].stop(reason)
+            running[1].cancel()
 
     async def dispatcher(self, store_id: str, name: str) -> Dispatcher:
         """This node's dispatcher of a subscription; LeaseLostError when another node owns it."""
@@ -305,18 +362,23 @@ class PersistentSubscriptions:
             raise LeaseLostError(f"subscription {name!r} is dispatched by the node at {owner}")
         return owner
 
+    def _running(self, key: tuple[str, str]) -> Dispatcher | None:
+        running = self._dispatchers.get(key)
+        if running is not None and running[0].ended is None and not running[1].done():
+            return running[0]
+        return None
+
     async def owner(self, store_id: str, name: str) -> Dispatcher | str:
         """The local dispatcher when this node owns (or now takes) the subscription's lease,
-        else the owner's address. Raises SubscriptionNotFoundError."""
-        running = self._dispatchers.get((store_id, name))
-        if running is not None and not running[1].done():
-            return running[0]
+        else the owner's address. Raises SubscriptionNotFoundError, StoreNotFoundError."""
+        key = (store_id, name)
+        if (running := self._running(key)) is not None:
+            return running
         async with self._lock:
-            running = self._dispatchers.get((store_id, name))
-            if running is not None and not running[1].done():
-                return running[0]
+            if (running := self._running(key)) is not None:
+                return running
             if self._group is None:
-                raise RuntimeError("persistent subscriptions are not started")
+                raise LeaseLostError("this node is shutting down: another node takes its subscriptions over")
             store = await self.backend.open_store(store_id)
             lease = await store.acquire_lease(name, self.node_id, self.address, self.lease_ttl_s)
             if not lease.held:
@@ -327,10 +389,8 @@ class PersistentSubscriptions:
             definition = Definition.from_json(saved[0])
             state = PersistentState.restore(saved[1], definition.settings)
             dispatcher = Dispatcher(store, name, definition, state, lease.fence)
-            task = self._group.create_task(
-                self._run(store_id, dispatcher), name=f"dispatch-{store_id}-{name}"
-            )
-            self._dispatchers[(store_id, name)] = (dispatcher, task)
+            task = self._group.create_task(self._run(store_id, dispatcher), name=f"dispatch-{store_id}-{name}")
+            self._dispatchers[key] = (dispatcher, task)
             log.info(
                 "dispatching subscription",
                 extra={"store": store_id, "subscription": name, "fence": lease.fence, "checkpoint": state.checkpoint},
@@ -338,19 +398,29 @@ class PersistentSubscriptions:
             return dispatcher
 
     async def _run(self, store_id: str, dispatcher: Dispatcher) -> None:
+        """Runs a dispatcher and its lease; whatever ends them, its consumers are told why."""
+        where = {"store": store_id, "subscription": dispatcher.name}
+        reason: GaterError | None = None
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(dispatcher.run())
                 group.create_task(self._keep_lease(dispatcher))
-        # (CancelledError is no Exception: it goes through both clauses untouched.)
-        except* LeaseLostError:
-            log.warning(
-                "lost the lease of a subscription: another node dispatches it now",
-                extra={"store": store_id, "subscription": dispatcher.name},
-            )
+        # (CancelledError is no Exception: it goes through these clauses untouched.)
+        except* LeaseLostError as e:
+            reason = e.exceptions[0]
+            log.warning("lost the lease of a subscription: another node dispatches it now", extra=where)
+        except* NotFoundError as e:
+            # Removed (the subscription or its store), maybe through another node: a normal end.
+            reason = e.exceptions[0]
+            log.info("subscription or store removed: dispatcher stopped", extra={**where, "reason": reason.reason})
+        except* GaterError as e:
+            reason = UnavailableError(f"the dispatcher of subscription {dispatcher.name!r} stopped: {e.exceptions[0].message}")
+            log.warning("dispatcher stopped", extra={**where, "error": repr(e.exceptions[0])})
         except* Exception:  # noqa: BLE001 - one subscription failing must not stop the node
-            log.exception("dispatcher stopped", extra={"store": store_id, "subscription": dispatcher.name})
+            reason = UnavailableError(f"the dispatcher of subscription {dispatcher.name!r} stopped; subscribe again")
+            log.exception("dispatcher stopped", extra=where)
         finally:
+            dispatcher.stop(reason or UnavailableError(f"the dispatcher of subscription {dispatcher.name!r} stopped"))
             if self._dispatchers.get((store_id, dispatcher.name), (None,))[0] is dispatcher:
                 del self._dispatchers[(store_id, dispatcher.name)]
 
@@ -367,34 +437,22 @@ class PersistentSubscriptions:
         out = []
         for name, (definition_json, state_json) in (await store.load_subscriptions()).items():
             definition = Definition.from_json(definition_json)
-            running = self._dispatchers.get((store_id, name))
-            if running is not None and not running[1].done():
-                state = running[0].state
-                stats = (
-                    state.checkpoint,
-                    state.in_flight_count,
-                    state.parked_count,
-                    running[0].consumer_count,
-                )
+            running = self._running((store_id, name))
+            if running is not None:
+                state = running.state
+                stats = (state.checkpoint, state.in_flight_count, state.parked_count, running.consumer_count)
             else:
                 stats = (state_json.get("checkpoint", -1), 0, len(state_json.get("parked", ())), 0)
             checkpoint, in_flight, parked, consumers = stats
             out.append(
-                SubscriptionStats(
-                    name,
-                    definition,
-                    checkpoint,
-                    max(0, last - checkpoint),
-                    in_flight,
-                    parked,
-                    consumers,
-                )
+                SubscriptionStats(name, definition, checkpoint, max(0, last - checkpoint), in_flight, parked, consumers)
             )
         return out
 
     def forget_store(self, store_id: str) -> None:
+        """The store was removed: its dispatchers stop, their consumers end with NOT_FOUND."""
         for key in [k for k in self._dispatchers if k[0] == store_id]:
-            self._dispatchers.pop(key)[1].cancel()
+            self._end(key, StoreNotFoundError(store_id))
 
 
 async def consume(
@@ -403,26 +461,33 @@ async def consume(
     queue: asyncio.Queue[Delivery | None],
     heartbeat_s: float,
     max_batch: int,
-) -> AsyncIterator[list[Delivery] | None]:
-    """A connected consumer's delivery batches (None: time for a heartbeat); disconnects it
-    at the end (its in-flight events go to the other consumers)."""
+) -> AsyncIterator[list[Delivery] | Heartbeat | CaughtUp]:
+    """A connected consumer's messages: delivery batches, a Heartbeat (with the checkpoint)
+    when idle, one CaughtUp once the dispatcher has read to the store's end. Ends by raising
+    the dispatcher's `ended` when it stops; disconnects the consumer at the end (its
+    in-flight events go to the other consumers)."""
+    caught_up = False
     try:
         while True:
             try:
                 first = await asyncio.wait_for(queue.get(), heartbeat_s)
             except TimeoutError:
-                yield None
-                continue
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < max_batch and not queue.empty():
-                item = queue.get_nowait()
-                if item is None:
-                    yield batch
-                    return
-                batch.append(item)
-            yield batch
+                first = None
+                if dispatcher.ended is None:
+                    yield Heartbeat(dispatcher.state.checkpoint)
+            if dispatcher.ended is not None:
+                raise dispatcher.ended
+            if first is not None:
+                batch = [first]
+                while len(batch) < max_batch and not queue.empty():
+                    item = queue.get_nowait()
+                    if item is None:
+                        break
+                    batch.append(item)
+                yield batch
+            if not caught_up and dispatcher.state.next_position > await dispatcher.store.last_position():
+                caught_up = True
+                yield CaughtUp(dispatcher.state.next_position - 1)
     finally:
         dispatcher.disconnect(consumer_id)
 

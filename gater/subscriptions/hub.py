@@ -1,9 +1,12 @@
-"""Catch-up then live: one tailer per store fanning new events out to subscribers.
+"""Transient subscriptions: catch-up then live, one tailer per store fanning new events out.
 
-Owns: `StoreTailer` (follows a store's last position, reads each new event once, hands each
-live subscriber what matches it through a bounded queue), `Hub` (the tailers, created on
-demand, owned by a TaskGroup) and `follow()` (one subscriber's life: catch-up pages from the
-store, then live from the tailer, back to catch-up whenever it falls behind).
+Owns: `Hub` — the node's transient subscriptions: `subscribe()` (admission, start resolution,
+then one subscriber's life: catch-up pages from the store, live from the tailer, back to
+catch-up whenever it falls behind), the tailers (one per store, created on demand, tasks in
+the hub's TaskGroup), and the end of every subscriber of a store that is gone — `forget()`
+after RemoveStore, or a tailer that finds its store gone: each ends with StoreNotFoundError
+and is handed nothing more. `StoreTailer` follows a store's last position, reads each new
+event once and hands every live subscriber what matches through a bounded queue.
 Must not import grpc, gater.node or gater.gateway.
 
 Why nothing is lost or repeated at the catch-up → live switch: a subscriber's `cursor` is the
@@ -13,6 +16,10 @@ event loop); from then on the tailer hands it exactly the events after the curso
 tailer is ahead, the subscriber reads the difference from the store first and tries again.
 A subscriber whose queue is full is dropped from the tailer (never blocking it, never
 buffering without bound) and catches up from the store from its cursor.
+
+Why a tailer never spins: every wait that returns with nothing new before its time is
+followed by a read that raises when the store is gone (a closed store may answer waits at
+once) and by a pause, so a dead store costs a tailer two reads a second, not a core.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
 from ..store.base import EventStore, RecordedEvent, StorageBackend
 from .matching import EventFilter, EventView
+from .start import Start, resolve
 
 __all__ = [
     "CaughtUp",
@@ -33,8 +42,8 @@ __all__ = [
     "Feed",
     "Heartbeat",
     "Hub",
+    "Message",
     "StoreTailer",
-    "follow",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,6 +54,8 @@ QUEUE_BATCHES = 64
 """Tailer batches a live subscriber may have queued before it is moved back to catch-up."""
 CHECKPOINT_EVERY = 1000
 """Send a checkpoint after this many events were examined without one matching."""
+MAX_SUBSCRIPTIONS = 10_000
+"""Transient subscriptions one node serves at once; more are refused (RESOURCE_EXHAUSTED)."""
 
 
 @dataclass(slots=True)
@@ -69,21 +80,29 @@ class Heartbeat:
 
 Message = Delivery | CaughtUp | Checkpoint | Heartbeat
 
+_Batch = tuple[list[RecordedEvent], int]
+
 
 @dataclass(eq=False)
 class Feed:
-    """A live subscriber as the tailer sees it."""
+    """One subscriber as the hub and its store's tailer see it."""
 
     filter: EventFilter
     cursor: int
     """The last global position handed to (or skipped for) this subscriber."""
+    store: EventStore | None = None
+    """The store (handle) it reads: a store removed and re-created is another handle."""
     min_version: int = 0
     """One-stream subscriptions: deliver only versions >= this."""
-    queue: asyncio.Queue[tuple[list[RecordedEvent], int]] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_BATCHES)
-    )
+    queue: asyncio.Queue[_Batch | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_BATCHES))
+    """Batches from the tailer; None wakes the subscriber to look at `dropped` and `error`."""
     dropped: bool = False
-    """Set by the tailer when the queue was full: the subscriber must catch up from the store."""
+    """Set by the tailer when the queue was full (or the tailer stopped): the subscriber
+    must catch up from the store."""
+    error: GaterError | None = None
+    """Set when the subscription must end (store removed, node stopping): nothing more is
+    handed to the subscriber."""
+    tailer: StoreTailer | None = None
 
     def wants(self, view: EventView) -> bool:
         f = self.filter
@@ -91,21 +110,36 @@ class Feed:
             return False
         return f.matches(view)
 
+    def wake(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    def end(self, error: GaterError) -> None:
+        """Ends the subscription: what is queued is dropped, the subscriber raises `error`."""
+        if self.error is None:
+            self.error = error
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.wake()
+
 
 class StoreTailer:
     """Follows one store's last position; dispatches each new event once to every live feed."""
 
-    def __init__(self, store: EventStore, poll_s: float = 1.0) -> None:
+    def __init__(self, store: EventStore, position: int, poll_s: float = 1.0) -> None:
         self.store = store
         self.poll_s = poll_s
-        self.position = -1
+        self.position = position
         """The last position dispatched: live feeds have been handed everything up to here."""
+        self.stopped = False
         self._feeds: set[Feed] = set()
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        self.position = await self.store.last_position()
+        """Until cancelled, or an error: StoreNotFoundError when the store is gone."""
+        clock = asyncio.get_running_loop().time
         while True:
+            asked = clock()
             if not self._feeds:
                 # Nobody live: no reads, just keep up with the position (joiners catch up).
                 self._wake.clear()
@@ -114,31 +148,51 @@ class StoreTailer:
                     # Someone joined while we asked: from here on every event is theirs too,
                     # so the position may only move by dispatching (never skip to `last`).
                     continue
+                self._check(last)
                 self.position = max(self.position, last)
-                waiter = asyncio.ensure_future(
-                    self.store.wait_for_position(self.position, self.poll_s)
-                )
-                woken = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait((waiter, woken), return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                woken.cancel()
+                last = await self._idle_wait()
+                if self._feeds:
+                    continue  # woken by a joiner
+            else:
+                last = await self.store.wait_for_position(self.position, self.poll_s)
+            self._check(last)
+            if last == self.position:
+                if clock() - asked < self.poll_s / 2:
+                    await self._nothing_new_too_soon()
                 continue
-            last = await self.store.wait_for_position(self.position, self.poll_s)
             while self.position < last and self._feeds:
                 page = await self.store.read_all(self.position + 1, PAGE)
                 if not page:
                     break
                 self._dispatch(page)
 
+    def _check(self, last: int) -> None:
+        if last < self.position:
+            # Positions never go back: the store was removed and re-created under its id.
+            raise StoreNotFoundError(self.store.store_id)
+
+    async def _idle_wait(self) -> int:
+        waiter = asyncio.ensure_future(self.store.wait_for_position(self.position, self.poll_s))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((waiter, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if not waiter.done():
+                waiter.cancel()
+        return waiter.result() if waiter.done() and not waiter.cancelled() else self.position
+
+    async def _nothing_new_too_soon(self) -> None:
+        """A wait returned early with nothing new: a store that is gone may do that (a closed
+        SQLite store answers at once). Ask it something that fails then, and never spin."""
+        await self.store.read_all(self.position + 1, 1)
+        await asyncio.sleep(self.poll_s / 2)
+
     def _dispatch(self, page: list[RecordedEvent]) -> None:
         upto = page[-1].position
         views = [EventView(e) for e in page]
         for feed in list(self._feeds):
-            if (
-                feed.filter.stream is None
-                and not feed.filter.needs_record
-                and feed.filter.selector == "$all"
-            ):
+            if feed.filter.stream is None and not feed.filter.needs_record and feed.filter.selector == "$all":
                 matching = [v.event for v in views if v.position > feed.cursor]
             else:
                 matching = [v.event for v in views if v.position > feed.cursor and feed.wants(v)]
@@ -156,10 +210,11 @@ class StoreTailer:
         self.position = upto
 
     def attach(self, feed: Feed) -> bool:
-        """Makes `feed` live if the tailer has dispatched nothing past its cursor."""
-        if self.position > feed.cursor:
+        """Makes `feed` live if the tailer runs and has dispatched nothing past its cursor."""
+        if self.stopped or self.position > feed.cursor:
             return False
         feed.dropped = False
+        feed.tailer = self
         self._feeds.add(feed)
         self._wake.set()
         return True
@@ -167,35 +222,55 @@ class StoreTailer:
     def detach(self, feed: Feed) -> None:
         self._feeds.discard(feed)
 
+    def stop(self) -> None:
+        """The tailer ended: its live feeds go back to catch-up (and find another tailer)."""
+        self.stopped = True
+        for feed in self._feeds:
+            feed.dropped = True
+            feed.wake()
+        self._feeds.clear()
+
     @property
     def live_count(self) -> int:
         return len(self._feeds)
 
 
 class Hub:
-    """The tailers of a node, one per store, each a task in this hub's TaskGroup."""
+    """The transient subscriptions of a node and the tailers serving them, one per store, each
+    a task in this hub's TaskGroup."""
 
-    def __init__(self, backend: StorageBackend, poll_s: float = 1.0) -> None:
+    def __init__(self, backend: StorageBackend, poll_s: float = 1.0, max_subscriptions: int = MAX_SUBSCRIPTIONS) -> None:
         self.backend = backend
         self.poll_s = poll_s
-        self._tailers: dict[str, StoreTailer] = {}
+        self.max_subscriptions = max_subscriptions
+        self._tailers: dict[str, tuple[StoreTailer, asyncio.Task[None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # every tailer's, also one replaced
+        self._subscribers: dict[str, set[Feed]] = {}
+        self._count = 0
         self._group: asyncio.TaskGroup | None = None
-        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._exit: contextlib.AsyncExitStack | None = None
+        self._refused = 0
 
     async def start(self) -> None:
         self._exit = contextlib.AsyncExitStack()
         self._group = await self._exit.enter_async_context(asyncio.TaskGroup())
 
     async def stop(self) -> None:
+        """Ends every subscription (UNAVAILABLE: the client may go to another node) and every
+        tailer. Idempotent."""
         if self._exit is None:
             return
-        for task in self._tasks.values():
+        stopping = UnavailableError("this node is shutting down: subscribe again (another node serves it)")
+        for feeds in self._subscribers.values():
+            for feed in feeds:
+                feed.end(stopping)
+        for tailer, _ in self._tailers.values():
+            tailer.stop()
+        for task in self._tasks:
             task.cancel()
-        exit_stack, self._exit = self._exit, None
+        exit_stack, self._exit, self._group = self._exit, None, None
         await exit_stack.aclose()
         self._tailers.clear()
-        self._tasks.clear()
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -204,23 +279,96 @@ class Hub:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def tailer(self, store_id: str) -> StoreTailer:
-        tailer = self._tailers.get(store_id)
-        task = self._tasks.get(store_id)
-        if tailer is not None and task is not None and not task.done():
-            return tailer
+    @property
+    def subscription_count(self) -> int:
+        return self._count
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self,
+        store_id: str,
+        event_filter: EventFilter,
+        start: Start = Start.BEGINNING,
+        *,
+        max_batch: int = 100,
+        heartbeat_s: float = 5.0,
+    ) -> AsyncIterator[AsyncIterator[Message]]:
+        """A subscription: `async with hub.subscribe(...) as messages:` — entering resolves
+        the start (raising StoreNotFoundError, LimitExceededError, ...), then `messages`
+        yields Delivery / CaughtUp / Checkpoint / Heartbeat until the subscription ends,
+        by raising (StoreNotFoundError once the store is removed). Leaving ends it."""
         if self._group is None:
-            raise RuntimeError("the hub is not started")
-        store = await self.backend.open_store(store_id)
-        tailer = self._tailers.get(store_id)
-        task = self._tasks.get(store_id)
-        if tailer is not None and task is not None and not task.done():
-            return tailer
-        tailer = StoreTailer(store, self.poll_s)
-        self._tailers[store_id] = tailer
-        self._tasks[store_id] = self._group.create_task(
-            self._run(store_id, tailer), name=f"tailer-{store_id}"
+            raise UnavailableError("this node is not serving subscriptions (starting or stopping)")
+        self._admit(store_id)
+        self._count += 1
+        try:
+            store = await self.backend.open_store(store_id)
+            cursor, next_version = await resolve(store, event_filter, start)
+            feed = Feed(event_filter, cursor, store=store, min_version=next_version)
+            feeds = self._subscribers.setdefault(store_id, set())
+            feeds.add(feed)
+            messages = self._follow(store_id, feed, max_batch, heartbeat_s)
+            try:
+                yield messages
+            finally:
+                await messages.aclose()
+                feeds.discard(feed)
+                if not feeds and self._subscribers.get(store_id) is feeds:
+                    del self._subscribers[store_id]
+        finally:
+            self._count -= 1
+
+    def _admit(self, store_id: str) -> None:
+        if self._count < self.max_subscriptions:
+            return
+        self._refused += 1
+        if self._refused == 1 or self._refused % 100 == 0:
+            log.warning(
+                "refused a subscription: the node serves its maximum",
+                extra={"store": store_id, "max_subscriptions": self.max_subscriptions, "refused": self._refused},
+            )
+        raise LimitExceededError(
+            "",
+            f"this node already serves {self.max_subscriptions} subscriptions; retry later or on another node",
+            "max_subscriptions",
         )
+
+    def forget(self, store_id: str) -> None:
+        """The store was removed: every subscriber of it ends with StoreNotFoundError, at once
+        (nothing more is handed to any of them), and its tailer ends."""
+        self._end_store(store_id, StoreNotFoundError(store_id), None)
+
+    def _end_store(self, store_id: str, error: GaterError, store: EventStore | None) -> None:
+        """Ends the subscribers of `store` (None: of any handle of `store_id`)."""
+        for feed in self._subscribers.get(store_id, ()):
+            if store is None or feed.store is store:
+                feed.end(error)
+        running = self._tailers.get(store_id)
+        if running is not None and (store is None or running[0].store is store):
+            del self._tailers[store_id]
+            running[0].stop()
+            running[1].cancel()
+
+    # -- tailers ------------------------------------------------------------------------------
+
+    async def _tailer(self, store_id: str, store: EventStore) -> StoreTailer:
+        """The running tailer of `store` (started now if there is none)."""
+        running = self._tailers.get(store_id)
+        if running is not None and running[0].store is store and not running[0].stopped:
+            return running[0]
+        position = await store.last_position()
+        running = self._tailers.get(store_id)
+        if running is not None and running[0].store is store and not running[0].stopped:
+            return running[0]
+        if self._group is None:
+            raise UnavailableError("this node is shutting down")
+        tailer = StoreTailer(store, position, self.poll_s)
+        task = self._group.create_task(self._run(store_id, tailer), name=f"tailer-{store_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._tailers[store_id] = (tailer, task)
         return tailer
 
     async def _run(self, store_id: str, tailer: StoreTailer) -> None:
@@ -228,106 +376,119 @@ class Hub:
             await tailer.run()
         except asyncio.CancelledError:
             raise
+        except StoreNotFoundError as e:
+            log.info("store gone: its subscriptions end", extra={"store": store_id})
+            self._end_store(store_id, e, tailer.store)
+        except GaterError as e:  # storage unavailable: subscribers find out on their reads
+            log.warning("tailer stopped", extra={"store": store_id, "error": repr(e)})
         except Exception:  # noqa: BLE001 - a tailer must not take the node down; it is restarted on demand
             log.exception("tailer stopped", extra={"store": store_id})
-            for feed in list(tailer._feeds):
-                feed.dropped = True
-                tailer.detach(feed)
+        finally:
+            tailer.stop()
+            if self._tailers.get(store_id, (None,))[0] is tailer:
+                del self._tailers[store_id]
 
-    def forget(self, store_id: str) -> None:
-        """The store was removed: end its tailer."""
-        task = self._tasks.pop(store_id, None)
-        self._tailers.pop(store_id, None)
-        if task is not None:
-            task.cancel()
+    # -- one subscriber -----------------------------------------------------------------------
 
+    async def _follow(self, store_id: str, feed: Feed, max_batch: int, heartbeat_s: float) -> AsyncIterator[Message]:
+        """One subscriber's messages, for ever (or until `feed.error`, raised)."""
+        store = feed.store
+        assert store is not None
+        event_filter = feed.filter
+        one_stream = event_filter.stream
+        caught_up_sent = False
+        skipped = 0
+        prefetch: asyncio.Future[list[RecordedEvent]] | None = None
 
-async def follow(
-    store: EventStore,
-    tailer: StoreTailer,
-    event_filter: EventFilter,
-    *,
-    cursor: int,
-    next_version: int = 0,
-    max_batch: int = 100,
-    heartbeat_s: float = 5.0,
-) -> AsyncIterator[Message]:
-    """One subscriber: yields Delivery/CaughtUp/Checkpoint/Heartbeat for ever.
+        def ended() -> None:
+            if feed.error is not None:
+                raise feed.error
 
-    `cursor`: the last global position already seen (-1: from the beginning).
-    `next_version`: one-stream subscriptions: the first stream version to deliver.
-    """
-    feed = Feed(event_filter, cursor, min_version=next_version)
-    one_stream = event_filter.stream
-    caught_up_sent = False
-    skipped = 0
-    prefetch: asyncio.Future[list[RecordedEvent]] | None = None
-    try:
-        while True:
-            # -- catch-up from the store, a page at a time ----------------------------------
+        try:
             while True:
-                if one_stream is not None:
-                    last = await store.last_position()
-                    page = await store.read_stream(one_stream, feed.min_version, PAGE)
-                    page = [e for e in page if e.position > feed.cursor]
-                    if page:
-                        feed.min_version = page[-1].version + 1
-                        feed.cursor = page[-1].position
-                        for chunk in _chunks(page, max_batch):
-                            yield Delivery(chunk)
-                        continue
-                    feed.cursor = max(feed.cursor, last)
-                else:
-                    page = await (prefetch or store.read_all(feed.cursor + 1, PAGE))
-                    prefetch = None
-                    if page:
-                        feed.cursor = page[-1].position
-                        # Read the next page while this one is matched and sent.
-                        prefetch = asyncio.ensure_future(store.read_all(feed.cursor + 1, PAGE))
-                        matching = [e for e in page if event_filter.matches(EventView(e))]
-                        if matching:
-                            skipped = 0
-                            for chunk in _chunks(matching, max_batch):
-                                yield Delivery(chunk)
-                        else:
-                            skipped += len(page)
-                            if skipped >= CHECKPOINT_EVERY:
-                                skipped = 0
-                                yield Checkpoint(feed.cursor)
-                        continue
-                if tailer.attach(feed):
-                    break
-            if not caught_up_sent:
-                caught_up_sent = True
-                yield CaughtUp(feed.cursor)
-            # -- live: what the tailer hands over ---------------------------------------------
-            while not feed.dropped or not feed.queue.empty():
-                try:
-                    events, upto = await asyncio.wait_for(feed.queue.get(), heartbeat_s)
-                except TimeoutError:
-                    yield Heartbeat(feed.cursor)
-                    continue
-                # Gather what else is queued already into one message, up to max_batch.
-                batch = list(events)
-                while len(batch) < max_batch and not feed.queue.empty():
-                    more, upto = feed.queue.get_nowait()
-                    batch.extend(more)
-                if batch:
-                    skipped = 0
+                # -- catch-up from the store, a page at a time ------------------------------
+                while True:
+                    ended()
                     if one_stream is not None:
-                        feed.min_version = batch[-1].version + 1
-                    for chunk in _chunks(batch, max_batch):
-                        yield Delivery(chunk)
-                else:
-                    skipped += 1
-                    if skipped >= 16:
+                        last = await store.last_position()
+                        page = await store.read_stream(one_stream, feed.min_version, PAGE)
+                        page = [e for e in page if e.position > feed.cursor]
+                        ended()
+                        if page:
+                            feed.min_version = page[-1].version + 1
+                            feed.cursor = page[-1].position
+                            for chunk in _chunks(page, max_batch):
+                                ended()
+                                yield Delivery(chunk)
+                            continue
+                        feed.cursor = max(feed.cursor, last)
+                    else:
+                        page = await (prefetch or store.read_all(feed.cursor + 1, PAGE))
+                        prefetch = None
+                        ended()
+                        if page:
+                            feed.cursor = page[-1].position
+                            # Read the next page while this one is matched and sent.
+                            prefetch = asyncio.ensure_future(store.read_all(feed.cursor + 1, PAGE))
+                            matching = [e for e in page if event_filter.matches(EventView(e))]
+                            if matching:
+                                skipped = 0
+                                for chunk in _chunks(matching, max_batch):
+                                    ended()
+                                    yield Delivery(chunk)
+                            else:
+                                skipped += len(page)
+                                if skipped >= CHECKPOINT_EVERY:
+                                    skipped = 0
+                                    yield Checkpoint(feed.cursor)
+                            continue
+                    tailer = await self._tailer(store_id, store)
+                    ended()
+                    if tailer.attach(feed):
+                        break
+                if not caught_up_sent:
+                    caught_up_sent = True
+                    yield CaughtUp(feed.cursor)
+                # -- live: what the tailer hands over -----------------------------------------
+                while not feed.dropped or not feed.queue.empty():
+                    try:
+                        item = await asyncio.wait_for(feed.queue.get(), heartbeat_s)
+                    except TimeoutError:
+                        ended()
+                        yield Heartbeat(feed.cursor)
+                        continue
+                    ended()
+                    if item is None:
+                        continue
+                    events, upto = item
+                    # Gather what else is queued already into one message, up to max_batch.
+                    batch = list(events)
+                    while len(batch) < max_batch and not feed.queue.empty():
+                        more = feed.queue.get_nowait()
+                        if more is None:
+                            break
+                        batch.extend(more[0])
+                        upto = more[1]
+                    if batch:
                         skipped = 0
-                        yield Checkpoint(upto)
-            # Dropped by the tailer: its cursor says where the queue ended; read on from there.
-    finally:
-        if prefetch is not None:
-            prefetch.cancel()
-        tailer.detach(feed)
+                        if one_stream is not None:
+                            feed.min_version = batch[-1].version + 1
+                        for chunk in _chunks(batch, max_batch):
+                            ended()
+                            yield Delivery(chunk)
+                    else:
+                        skipped += 1
+                        if skipped >= 16:
+                            skipped = 0
+                            yield Checkpoint(upto)
+                # Dropped by the tailer: its cursor says where the queue ended; read on from there.
+        finally:
+            if prefetch is not None:
+                prefetch.cancel()
+                if prefetch.done() and not prefetch.cancelled():
+                    prefetch.exception()  # retrieved: a read that failed as the store went away
+            if feed.tailer is not None:
+                feed.tailer.detach(feed)
 
 
 def _chunks(events: list[RecordedEvent], size: int) -> list[list[RecordedEvent]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 
 import grpc
@@ -186,3 +187,27 @@ async def test_bad_subscription_requests(api):
         else:
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
             assert info.value.details().startswith(field), info.value.details()
+
+
+async def test_a_client_cancelling_its_subscriptions_is_no_news_in_the_log(node, api, caplog):
+    await seed(api)
+    await api.subscriptions.SaveSubscription(pb.SaveSubscriptionRequest(name="workers", selector="$all"))
+    subs = [subscribe(api) for _ in range(10)] + [subscribe(api, BY_TYPE, "light_switched:v1") for _ in range(5)]
+    subs += [Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(subscription_name="workers"))) for _ in range(5)]
+    for sub in subs:
+        await sub.wait_for(lambda c: "caught_up" in c.messages or len(c.events) > 0)
+    caplog.clear()
+    for sub in subs:
+        await sub.close()
+        assert sub.error is None
+    # The node lets go of them (the hub and the dispatcher count them no more).
+    async with asyncio.timeout(10):
+        while node.hub.subscription_count or (await info_of(api, "workers")).consumers:
+            await asyncio.sleep(0.05)
+    noisy = [r for r in caplog.records if r.name.startswith("gater") and r.levelno > logging.DEBUG]
+    assert noisy == []
+
+
+async def info_of(api, name):
+    (found,) = [s for s in (await api.subscriptions.ListSubscriptions(pb.ListSubscriptionsRequest())).subscriptions if s.name == name]
+    return found
