@@ -1,12 +1,14 @@
-"""Subscription delivery against one node over loopback: catch-up, live fan-out, latency.
+"""Subscription delivery against one node over loopback: catch-up, live fan-out, latency,
+persistent delivery with acks.
 
     python -m bench.subscriptions [--seconds 5] [--preload 200000] [--subscribers 100]
                                   [--client-procs 2] [--live-tasks 4] [--live-batch 100]
                                   [--live-rate 0] [--latency-rate 200] [--latency-seconds 10]
-                                  [--phases catchup,live,latency] [--synchronous FULL]
+                                  [--persistent-events 20000]
+                                  [--phases catchup,live,latency,persistent] [--synchronous FULL]
                                   [--postgres-dsn DSN] [--py-spy DIR]
 
-Three figures, the node a separate process (tests/procs.py), SQLite in a temporary directory:
+Four figures, the node a separate process (tests/procs.py), SQLite in a temporary directory:
 
 1. catch-up of `$all` to one subscriber: `--preload` events are appended first (batches of
    1000 from 4 tasks), then one Subscribe(selector="$all", max_batch=1000) from the beginning;
@@ -19,6 +21,11 @@ Three figures, the node a separate process (tests/procs.py), SQLite in a tempora
 3. append→delivery latency: one live subscriber, `--latency-rate` single-event appends per
    second for `--latency-seconds`; per event, from just before its AppendEvents call to its
    arrival on the subscriber; p50 and p99.
+4. persistent delivery with acks: `--persistent-events` events (batches of 1000) in a store of
+   their own, one persistent subscription on `$all` (max_in_flight 1000), one consumer that
+   acks each message's events (max_batch 100; AckEvent awaited before it reads on); events/s from Subscribe
+   to the last ack. Every ack and every delivery round is a durable state write, so this
+   measures the dispatcher's group-committed writes as much as delivery.
 
 The client reads throughput streams as raw bytes (no protobuf parse: responses are counted by
 walking their length prefixes), so the Python client costs little per event; the live
@@ -49,7 +56,15 @@ import grpc
 
 from bench._common import Timer, count_records, fresh_postgres, node_process, report
 from bench.streams import preload
-from exesdb.v1 import streams_pb2, streams_pb2_grpc, subscriptions_pb2, types_pb2
+from exesdb.v1 import (
+    stores_pb2,
+    stores_pb2_grpc,
+    streams_pb2,
+    streams_pb2_grpc,
+    subscriptions_pb2,
+    subscriptions_pb2_grpc,
+    types_pb2,
+)
 
 BODY = b'{"temperature":21.5,"humidity":48,"greenhouse":"gh-1","operator":"John"}'
 SUBSCRIBE = "/exesdb.v1.Subscriptions/Subscribe"
@@ -450,6 +465,48 @@ def percentile(seconds: list[float], p: float) -> float:
 # -- main -----------------------------------------------------------------------------------------
 
 
+# -- 4. persistent --------------------------------------------------------------------------------
+
+
+async def persistent(channel: grpc.aio.Channel, events: int) -> tuple[int, float, int]:
+    """(events acked, seconds, AckEvent calls) for one acking consumer of a fresh subscription."""
+    store = f"persistent-{uuid.uuid4().hex[:8]}"
+    await stores_pb2_grpc.StoresStub(channel).CreateStore(stores_pb2.CreateStoreRequest(store_id=store))
+    stub = streams_pb2_grpc.StreamsStub(channel)
+    for i in range(0, events, 1000):
+        request = streams_pb2.AppendEventsRequest(store=store, stream_id=f"p-{i % 10}", events=batch(min(1000, events - i)))
+        await stub.AppendEvents(request)
+    subs = subscriptions_pb2_grpc.SubscriptionsStub(channel)
+    await subs.SaveSubscription(
+        subscriptions_pb2.SaveSubscriptionRequest(
+            store=store, name="bench", selector="$all", settings=subscriptions_pb2.SubscriptionSettings(max_in_flight=1000)
+        )
+    )
+    acked, calls = set(), 0
+    with Timer() as t:
+        call = subs.Subscribe(subscriptions_pb2.SubscribeRequest(store=store, subscription_name="bench", max_batch=100))
+        async for message in call:
+            if message.WhichOneof("message") != "events":
+                continue
+            positions = [e.position for e in message.events.events]
+            await subs.AckEvent(subscriptions_pb2.AckEventRequest(store=store, subscription_name="bench", positions=positions))
+            calls += 1
+            acked.update(positions)
+            if len(acked) >= events:
+                break
+        call.cancel()
+    return len(acked), t.seconds, calls
+
+
+async def persistent_phase(channel: grpc.aio.Channel, args: argparse.Namespace, node, profiler: Profiler) -> None:
+    profiler.start("persistent", 5)
+    with CpuMeter(node.proc.pid, [os.getpid()]) as cpu:
+        count, seconds, calls = await persistent(channel, args.persistent_events)
+    profiler.stop()
+    report("persistent $all, one consumer acking each message: events/s", count / seconds, "events/s")
+    print(f"  info: {count:,} events in {seconds:.2f} s, {calls:,} AckEvent calls; cpu: {cpu.line()}", flush=True)
+
+
 async def main(args: argparse.Namespace) -> None:
     if args.postgres_dsn:
         async with fresh_postgres(args.postgres_dsn) as dsn:
@@ -471,6 +528,8 @@ async def run(args: argparse.Namespace, extra: tuple[str, ...]) -> None:
             await live_fanout(node, stub, args, profiler)
         if "latency" in phases:
             await latency_phase(channel, stub, args, node, profiler)
+        if "persistent" in phases:
+            await persistent_phase(channel, args, node, profiler)
 
 
 async def catch_up_phase(channel: grpc.aio.Channel, stub, args: argparse.Namespace, node, profiler: Profiler) -> None:
@@ -514,7 +573,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres-dsn", default=None, help="run the node on PostgreSQL instead of SQLite")
     parser.add_argument("--synchronous", default="FULL", choices=("FULL", "NORMAL", "EXTRA"), help="SQLite durability of the node")
-    parser.add_argument("--phases", default="catchup,live,latency", help="which of catchup,live,latency to run")
+    parser.add_argument("--phases", default="catchup,live,latency,persistent", help="which of catchup,live,latency,persistent to run")
+    parser.add_argument("--persistent-events", type=int, default=20_000, help="events for the persistent phase")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of the live append phase")
     parser.add_argument("--preload", type=int, default=200_000, help="events in the store before the catch-up")
     parser.add_argument("--subscribers", type=int, default=100, help="live subscribers on $all")
