@@ -48,12 +48,17 @@ def encode(
 ) -> dict[str, Any]:
     """The JSON-able dict of format 2."""
     runs: list[list[int]] = []
-    for position in sorted(outstanding):
-        deliveries = outstanding[position]
-        if runs and runs[-1][1] == position - 1 and runs[-1][2] == deliveries:
-            runs[-1][1] = position
-        else:
-            runs.append([position, position, deliveries])
+    first = last = count = -2
+    for position, deliveries in sorted(outstanding.items()):
+        if position == last + 1 and deliveries == count:
+            last = position
+            continue
+        if first >= 0:
+            runs.append([first, last, count])
+        first = last = position
+        count = deliveries
+    if first >= 0:
+        runs.append([first, last, count])
     return {
         "format": SNAPSHOT_FORMAT,
         "checkpoint": checkpoint,

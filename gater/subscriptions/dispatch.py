@@ -147,26 +147,37 @@ class Dispatcher:
 
     async def ack(self, positions: list[int]) -> int:
         """Applies an ack and returns once the resulting state is durable: an ack the
-        client saw succeed survives a crash (concurrent acks share one write)."""
+        client saw succeed survives a crash (concurrent acks share one write, and so do the
+        deliveries the freed window lets out)."""
         self._check_running()
         done = self.state.ack(positions)
         self._wake.set()
-        await self._persist()
+        await self._persist_and_deliver()
         return done
 
     async def nack(self, positions: list[int], action: NackAction) -> int:
         self._check_running()
         changed = self.state.nack(positions, action)
         self._wake.set()
-        await self._persist()
+        await self._persist_and_deliver()
         return changed
 
     async def replay_parked(self) -> int:
         self._check_running()
         count = self.state.replay_parked()
         self._wake.set()
-        await self._persist()
+        await self._persist_and_deliver()
         return count
+
+    async def _persist_and_deliver(self) -> None:
+        """Whatever can be delivered now, written with the change that allowed it, then sent.
+        Deliveries are written before they are sent: a takeover knows they were out."""
+        deliveries = self.state.next_deliveries(time.monotonic())
+        await self._persist()
+        for delivery in deliveries:
+            queue = self._queues.get(delivery.consumer_id)
+            if queue is not None:
+                queue.put_nowait(delivery)
 
     def _check_running(self) -> None:
         if self.ended is not None:
@@ -203,13 +214,7 @@ class Dispatcher:
             self.state.expire(now)
             await self._supply_missing()
             last = await self._read_more()
-            deliveries = self.state.next_deliveries(now)
-            # Written before they are sent: a takeover knows they were delivered.
-            await self._persist()
-            for delivery in deliveries:
-                queue = self._queues.get(delivery.consumer_id)
-                if queue is not None:
-                    queue.put_nowait(delivery)
+            await self._persist_and_deliver()
             await self._sleep(last)
         raise self.ended
 

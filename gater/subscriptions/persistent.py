@@ -217,8 +217,10 @@ class PersistentState:
 
     @property
     def changes(self) -> int:
-        """A counter that moves whenever `snapshot()` may have changed: persist when it differs
-        from its value at the last save."""
+        """A counter that moves whenever `snapshot()` changed in a way a crash must not lose
+        (deliveries, acks, nacks, parking, replays, the checkpoint): persist when it differs
+        from its value at the last save. Reading alone (`offer`) does not move it: what was
+        read is read again after a restart."""
         return self._changes
 
     # --- queries -----------------------------------------------------------------------
@@ -373,8 +375,6 @@ class PersistentState:
                 heapq.heappush(self._above, position)
                 self._make_waiting(entry)
                 taken += 1
-        if taken or scanned_up_to > self._scanned:
-            self._changes += 1
         self._scanned = max(self._scanned, scanned_up_to)
         if self._done_ahead:
             self._done_ahead = {p for p in self._done_ahead if p > self._scanned}

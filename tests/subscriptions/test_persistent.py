@@ -707,9 +707,20 @@ class Sim:
             load = sum(c == consumer for c, _ in self.inflight.values())
             assert state.consumer_load(consumer) == load
         assert set(state.consumers) == self.consumers
-        if snap != self.snap:
-            assert state.changes != self.changes, "a persisted change must move `changes`"
+        if self.durable(snap) != self.durable(self.snap):
+            assert state.changes != self.changes, "a change a crash must not lose moves `changes`"
         self.checkpoint, self.snap, self.changes = checkpoint, snap, state.changes
+
+    def durable(self, snap: dict) -> tuple:
+        """What a snapshot says that a crash must not lose: all but what was merely read."""
+        listed = expand(snap["outstanding"])
+        checkpoint, parked = snap["checkpoint"], set(snap["parked"])
+        done_above = {
+            p for p in range(checkpoint + 1, snap["scanned"] + 1)
+            if p < len(self.store) and self.store[p] and p not in listed and p not in parked
+        }
+        delivered = {p: n for p, n in listed.items() if n or p <= checkpoint}
+        return checkpoint, sorted(parked), snap["ahead"], delivered, done_above
 
     def drain(self) -> None:
         """A consumer that acks everything: every event ends done or parked, none lost."""
