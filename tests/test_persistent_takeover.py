@@ -15,9 +15,7 @@ import pytest
 
 from exesdb.v1 import streams_pb2
 from exesdb.v1 import subscriptions_pb2 as pb
-from gater.gateway.discovery import StaticDiscovery
-from gater.gateway.server import GatewayConfig, GatewayServer
-from tests.conftest import Stubs, stubs_for
+from tests.conftest import StartGateway, Stubs
 from tests.helpers import Collector, new_event
 from tests.procs import GaterProcess
 
@@ -37,19 +35,16 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(pg_database: str) -> AsyncIterator[Cluster]:
+async def cluster(pg_database: str, gateway_for: StartGateway) -> AsyncIterator[Cluster]:
     first = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database)
     await first.start()  # creates the schema; the others then start at once
     others = [GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database) for _ in range(2)]
     await asyncio.gather(*(n.start() for n in others))
     nodes = [first, *others]
-    gateway = GatewayServer(GatewayConfig(listen="127.0.0.1:0", grace_s=0.5), StaticDiscovery([n.address for n in nodes]))
-    await gateway.start()
     try:
-        async with grpc.aio.insecure_channel(gateway.address) as channel:
-            yield Cluster(nodes, stubs_for(gateway.address, channel))
+        gateway = await gateway_for([n.address for n in nodes], grace_s=0.5)
+        yield Cluster(nodes, gateway.api)
     finally:
-        await gateway.stop()
         await asyncio.gather(*(n.kill() for n in nodes))
         for n in nodes:  # shown by pytest only when the test failed
             print(f"--- log of node {n.address}\n{''.join(n.log[-80:])}")
