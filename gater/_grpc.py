@@ -71,6 +71,12 @@ def server_options(max_message_bytes: int, *, reuse_port: bool = False) -> list[
         ("grpc.http2.min_ping_interval_without_data_ms", 1000),
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.keepalive_permit_without_calls", 1),
+        # grpc core queues calls the asyncio server has not taken yet and cancels, silently and
+        # at random, those beyond max_pending_requests (1000 by default): a burst of streams
+        # (2,000 Subscribes) would lose some before any handler could answer or log. Queue far
+        # more; what the application refuses it refuses with RESOURCE_EXHAUSTED and a reason.
+        ("grpc.server.max_pending_requests", 20_000),
+        ("grpc.server.max_pending_requests_hard_limit", 40_000),
     ]
 
 

@@ -27,10 +27,6 @@ pytestmark = pytest.mark.slow
 BURST = 2000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs grpc.server.max_pending_requests(_hard_limit) raised in gater/_grpc.server_options (not this branch's file)",
-)
 @pytest.mark.timeout(180)
 async def test_a_burst_of_subscribes_is_served_or_refused_with_a_reason(tmp_path) -> None:
     async with GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")) as node:

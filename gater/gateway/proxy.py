@@ -29,7 +29,7 @@ import grpc
 from exesdb.v1 import streams_pb2, subscriptions_pb2
 
 from .. import _wire
-from ..errors import UnavailableError
+from ..errors import STATUS_DETAILS_KEY, UnavailableError
 from .pool import ChannelPool
 from .retry import RESUMABLE, SAFE_TO_RETRY, Attempts, Verdict
 
@@ -192,7 +192,7 @@ class Forwarder:
                 pool.report_success(address)
                 return
             code = error.code()
-            if code == _UNAVAILABLE:
+            if code == _UNAVAILABLE and not _answered_by_node(error):
                 pool.report_failure(address)
             elif code not in _NEUTRAL:
                 pool.report_success(address)  # the node answered: it is alive
@@ -221,6 +221,13 @@ class Forwarder:
         return UnavailableError(
             f"no healthy node left to try: the call failed on {len(attempts.tried)} node(s) in a row ({known} known)"
         )
+
+
+def _answered_by_node(error: grpc.aio.AioRpcError) -> bool:
+    """True when the status came from a gater node (it carries our typed details): the node
+    is alive and said UNAVAILABLE itself (storage down, lease moving), so it is not to blame;
+    a status made by grpc for a dead or unreachable member carries none."""
+    return any(key == STATUS_DETAILS_KEY for key, _ in error.trailing_metadata() or ())
 
 
 def _append_is_idempotent(request: bytes) -> bool:
