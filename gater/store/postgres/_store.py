@@ -15,13 +15,13 @@ import asyncpg
 
 from gater.config import Limits
 from gater.errors import (
-    InvalidArgumentError,
     LeaseLostError,
     SnapshotNotFoundError,
     StoreNotFoundError,
     SubscriptionNotFoundError,
 )
 
+from .._pages import page_size, read_size
 from .._records import now_epoch_us
 from ..base import (
     ALL_STREAM,
@@ -78,11 +78,6 @@ class PostgresEventStore(EventStore):
         if empty:
             await self._head()
 
-    def _limit(self, limit: int, field: str = "limit") -> int:
-        if limit < 1:
-            raise InvalidArgumentError(field, "must be at least 1")
-        return min(limit, self._limits.max_page_size)
-
     # -- events -----------------------------------------------------------------------------
 
     async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
@@ -93,7 +88,7 @@ class PostgresEventStore(EventStore):
     ) -> list[RecordedEvent]:
         if stream_id == ALL_STREAM:
             return await self.read_all(start, limit, backward)
-        limit = min(self._limit(limit), self._limits.read_batch)
+        limit = read_size(limit, self._limits)
         if backward:
             rows = await self._db.fetch(
                 "read_stream_backward", self.store_id, stream_id,
@@ -108,7 +103,7 @@ class PostgresEventStore(EventStore):
         return [_event(r) for r in rows]
 
     async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
-        limit = min(self._limit(limit), self._limits.read_batch)
+        limit = read_size(limit, self._limits)
         if backward:
             rows = await self._db.fetch(
                 "read_all_backward", self.store_id, _MAX_BIGINT if start is None else start, limit,
@@ -136,7 +131,7 @@ class PostgresEventStore(EventStore):
 
     async def list_streams(self, after: str, limit: int) -> list[tuple[str, int]]:
         rows = await self._db.fetch(
-            "list_streams", self.store_id, after, self._limit(limit), store_id=self.store_id
+            "list_streams", self.store_id, after, page_size(limit, self._limits), store_id=self.store_id
         )
         await self._check_exists_if(not rows)
         return [(r["stream_id"], r["version"]) for r in rows]
@@ -204,7 +199,7 @@ class PostgresEventStore(EventStore):
         after_source, after_stream, after_version = after if after is not None else ("", "", -1)
         rows = await self._db.fetch(
             "snapshot_list", self.store_id, source_uuid, stream_uuid,
-            after_source, after_stream, after_version, self._limit(limit), store_id=self.store_id,
+            after_source, after_stream, after_version, page_size(limit, self._limits), store_id=self.store_id,
         )
         await self._check_exists_if(not rows)
         return [

@@ -21,9 +21,10 @@ Why one transaction for many appends
 ------------------------------------
 While a batch commits, new appends queue up; the next batch takes all of them (up to
 `max_batch_events`), so N concurrent appends cost about one lock, one round of queries and
-one commit (one WAL flush) instead of N. Each append is still checked on its own
-(_plan.plan_batch), in queue order, against the state left by the appends before it; an
-append that fails its check gets its own error and writes nothing, the others go ahead.
+one commit (one WAL flush) instead of N. Each append is still checked on its own (by
+`store/_append.plan_batch`, which SQLite's writer shares), in queue order, against the state
+left by the appends before it; an append that fails its check gets its own error and writes
+nothing, the others go ahead.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ import asyncpg
 
 from gater.errors import StoreNotFoundError
 
+from .._append import AppendRequest, BatchPlan, ExistingEvent, canonical_ids, plan_batch
 from .._records import now_epoch_us
 from ..base import AppendResult, NewEvent
 from ._db import Database
 from ._errors import translate, unavailable
-from ._plan import AppendRequest, BatchPlan, ExistingEvent, canonical_ids, plan_batch
 from ._sql import query
 
 __all__ = ["StoreWriter"]
@@ -183,15 +184,15 @@ class StoreWriter:
         return plan
 
     async def _insert(self, con: asyncpg.Connection, created_epoch_us: int, plan: BatchPlan) -> None:
-        rows = plan.rows
+        positions, stream_ids, versions, event_ids, event_types, _, records = zip(*plan.rows, strict=True)
         await con.execute(
             query("append_insert_events"),
             self._store_id,
             created_epoch_us,
-            [r.position for r in rows],
-            [r.stream_id for r in rows],
-            [r.version for r in rows],
-            [r.event_id for r in rows],
-            [r.event_type for r in rows],
-            [r.record for r in rows],
+            list(positions),
+            list(stream_ids),
+            list(versions),
+            list(event_ids),
+            list(event_types),
+            list(records),
         )

@@ -1,9 +1,11 @@
-"""The pure core of the PostgreSQL group commit (gater.store.postgres._plan): one batch of
-appends decided against the state read under the store's lock. No database needed."""
+"""The one append core of every backend (gater.store._append): one batch of appends decided
+against the state its writer read while it alone may write. No database needed: each
+backend's writer only reads, calls it, and inserts what it planned."""
 
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from exesdb.v1 import types_pb2
 from gater.errors import DuplicateEventIdError, InvalidArgumentError, WrongExpectedVersionError
+from gater.store._append import AppendRequest, BatchPlan, ExistingEvent, plan_batch
 from gater.store.base import (
     EXPECT_ANY,
     EXPECT_NO_STREAM,
@@ -18,9 +21,24 @@ from gater.store.base import (
     AppendResult,
     NewEvent,
 )
-from gater.store.postgres._plan import AppendRequest, ExistingEvent, plan_batch
 
 __all__: list[str] = []
+
+
+class Row(NamedTuple):
+    """A planned row (a plain tuple in the plan), with names to read it by."""
+
+    position: int
+    stream_id: str
+    version: int
+    event_id: str
+    event_type: str
+    created_epoch: int
+    record: bytes
+
+
+def rows(plan: BatchPlan) -> list[Row]:
+    return [Row(*r) for r in plan.rows]
 
 
 def new(n: int) -> list[NewEvent]:
@@ -53,10 +71,10 @@ def test_each_request_is_decided_on_its_own_in_order() -> None:
     assert repeat == AppendResult(0, 1, 10, 11, duplicate=True)
     assert isinstance(dup_1, DuplicateEventIdError) and dup_1.field == "events[0].event_id"
     assert isinstance(dup_2, DuplicateEventIdError) and dup_2.event_id == second[0].event_id
-    assert [r.position for r in plan.rows] == [10, 11, 12]
+    assert [r.position for r in rows(plan)] == [10, 11, 12]
     assert plan.stream_versions == {"a": 2}
     assert (plan.last_position, plan.new_streams) == (12, 1)
-    record = types_pb2.EventRecord.FromString(plan.rows[2].record)
+    record = types_pb2.EventRecord.FromString(rows(plan)[2].record)
     assert (record.stream_id, record.version, record.position, record.event_id) == ("a", 2, 12, second[0].event_id)
     assert record.created_epoch == 1_700_000_000_123_456
 
@@ -78,8 +96,8 @@ def test_ids_are_stored_in_canonical_spelling() -> None:
     upper = str(uuid.uuid4()).upper()
     plan = plan_batch([AppendRequest("a", [NewEvent(upper, "t")], EXPECT_ANY)],
                       last_position=-1, stream_versions={}, existing={}, created_epoch_us=1)
-    assert plan.rows[0].event_id == upper.lower()
-    assert types_pb2.EventRecord.FromString(plan.rows[0].record).event_id == upper.lower()
+    assert rows(plan)[0].event_id == upper.lower()
+    assert types_pb2.EventRecord.FromString(rows(plan)[0].record).event_id == upper.lower()
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4)), min_size=1, max_size=30))
@@ -88,8 +106,42 @@ def test_any_appends_give_dense_positions_and_versions(appends: list[tuple[int, 
         [AppendRequest(f"s{s}", new(n), EXPECT_ANY) for s, n in appends],
         last_position=4, stream_versions={"s0": 6}, existing={}, created_epoch_us=1,
     )
-    assert [r.position for r in plan.rows] == list(range(5, 5 + sum(n for _, n in appends)))
-    for stream in {r.stream_id for r in plan.rows}:
-        versions = [r.version for r in plan.rows if r.stream_id == stream]
+    assert [r.position for r in rows(plan)] == list(range(5, 5 + sum(n for _, n in appends)))
+    for stream in {r.stream_id for r in rows(plan)}:
+        versions = [r.version for r in rows(plan) if r.stream_id == stream]
         start = 7 if stream == "s0" else 0
         assert versions == list(range(start, start + len(versions)))
+
+
+def _reference_ids(ids: list[str]) -> list[str] | tuple[str, str]:
+    """What the ids of one request must come to: canonical ids, or (error class, field)."""
+    canonical: list[str] = []
+    for i, event_id in enumerate(ids):
+        try:
+            c = str(uuid.UUID(event_id))
+        except ValueError:
+            return ("InvalidArgumentError", f"events[{i}].event_id")
+        if c in canonical:
+            return ("DuplicateEventIdError", f"events[{i}].event_id")
+        canonical.append(c)
+    return canonical
+
+
+_ids = [str(uuid.UUID(int=n)) for n in (1, 2, 3)]
+_candidates = st.sampled_from(
+    [*_ids, _ids[0].upper(), "{" + _ids[1] + "}", _ids[0] + "\n" + _ids[1], _ids[2][:-1], "", "not-a-uuid"]
+)
+
+
+@given(st.lists(_candidates, min_size=1, max_size=5))
+def test_event_ids_are_checked_and_made_canonical(ids: list[str]) -> None:
+    plan = plan_batch([AppendRequest("a", [NewEvent(i, "t") for i in ids], EXPECT_ANY)],
+                      last_position=-1, stream_versions={}, existing={}, created_epoch_us=1)
+    expected = _reference_ids(ids)
+    [outcome] = plan.outcomes
+    if isinstance(expected, tuple):
+        assert (type(outcome).__name__, outcome.field) == expected
+        assert plan.rows == []
+    else:
+        assert outcome == AppendResult(0, len(ids) - 1, 0, len(ids) - 1)
+        assert [r.event_id for r in rows(plan)] == expected

@@ -1,25 +1,34 @@
-"""The pure core of a group commit: which appends of a batch go ahead, and what they write.
+"""The one append core of every backend: which appends of a batch go ahead, and what they write.
 
-Owns: `plan_batch`, a function with no I/O, no clock and no awaits. The writer reads the
-store's head (last position, the versions of the streams involved, which of the batch's
-event ids already exist) under the store's lock, calls `plan_batch`, and writes the rows it
-returns in the same transaction. Because every check is made here, against state read under
-the lock, before anything is inserted, one failing append never aborts the transaction the
-others share — no savepoints needed.
-Must not import asyncpg, grpc, gater.subscriptions, gater.node or gater.gateway.
+Owns: `plan_batch`, a function with no I/O, no clock and no awaits, and the records it takes
+and gives. Each backend's writer reads the store's head — the last position, the versions of
+the batch's streams and, when needed, where the batch's event ids already are — while it alone
+may write (SQLite: its one writer thread in an immediate transaction; PostgreSQL: under the
+store's advisory lock), calls `plan_batch`, and inserts the rows it returns in the same
+transaction. Every rule of an append lives here and nowhere else: event ids (valid, canonical,
+not repeated), the expected version, idempotent repeats, duplicate ids, dense versions and
+positions, the encoded record. Because every check is made before anything is inserted, one
+failing append never aborts the transaction the others share.
+
+Writers plan optimistically with `existing={}` (most appends carry new ids) and look the ids
+up only when the database's unique index objects or a request failed (a failure may be an
+idempotent repeat, which only the look-up reveals), then plan again.
+Must not import a database driver, grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gater.errors import DuplicateEventIdError, InvalidArgumentError, WrongExpectedVersionError
 
-from .._records import created_tail, encode_record
-from ..base import (
+from ._records import created_tail, encode_record
+from .base import (
     EXPECT_ANY,
     EXPECT_NO_STREAM,
     EXPECT_STREAM_EXISTS,
@@ -38,8 +47,7 @@ class AppendRequest:
     expected: int
 
 
-@dataclass(frozen=True, slots=True)
-class ExistingEvent:
+class ExistingEvent(NamedTuple):
     """Where an event id already is."""
 
     stream_id: str
@@ -47,14 +55,10 @@ class ExistingEvent:
     position: int
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    position: int
-    stream_id: str
-    version: int
-    event_id: str
-    event_type: str
-    record: bytes
+EventRow = tuple[int, str, int, str, str, int, bytes]
+"""One row to insert: (position, stream_id, version, event_id, event_type, created_epoch,
+record) — the column order of SQLite's INSERT. Plain tuples, because one is made per event on
+the writer's hot path (a named tuple costs several times more to build)."""
 
 
 @dataclass(slots=True)
@@ -67,6 +71,8 @@ class BatchPlan:
     new_streams: int = 0
     last_position: int = -1
     record_bytes: int = 0
+    created_epoch_us: int = 0
+    """The commit time of every row."""
 
 
 def canonical_ids(requests: Sequence[AppendRequest]) -> list[str]:
@@ -75,18 +81,47 @@ def canonical_ids(requests: Sequence[AppendRequest]) -> list[str]:
     for request in requests:
         for event in request.events:
             try:
-                ids.append(str(uuid.UUID(event.event_id)))
+                ids.append(_canonical(event.event_id))
             except (ValueError, AttributeError, TypeError):
                 pass
     return ids
 
 
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_CANONICAL_UUID = re.compile(_UUID)
+_CANONICAL_UUIDS = re.compile(rf"(?:{_UUID}\n)*{_UUID}")
+"""Canonical ids joined by newlines: one regex call checks a whole request."""
+
+
+def _canonical(event_id: str) -> str:
+    """The id in canonical spelling; ValueError (or TypeError) when it is not a UUID."""
+    # Most ids arrive canonical already (clients and the node make them so): a regex is
+    # several times cheaper than parsing, and gives the same answer for those.
+    if _CANONICAL_UUID.fullmatch(event_id):
+        return event_id
+    return str(uuid.UUID(event_id))
+
+
 def _check_ids(request: AppendRequest) -> list[str] | Exception:
-    ids: list[str] = []
+    """The request's ids in canonical spelling, or the error naming the first bad one."""
+    # The common case in a few C calls: every id canonical already, none repeated. (The
+    # length check makes sure no id smuggled in a newline and a second UUID.)
+    ids = [event.event_id for event in request.events]
+    try:
+        joined = "\n".join(ids)
+    except TypeError:
+        joined = ""  # an id that is no string: the loop below names it
+    if (
+        len(joined) == 37 * len(ids) - 1
+        and _CANONICAL_UUIDS.fullmatch(joined)
+        and len(set(ids)) == len(ids)
+    ):
+        return ids
+    ids = []
     seen: set[str] = set()
     for i, event in enumerate(request.events):
         try:
-            event_id = str(uuid.UUID(event.event_id))
+            event_id = _canonical(event.event_id)
         except (ValueError, AttributeError, TypeError):
             return InvalidArgumentError(f"events[{i}].event_id", "must be a UUID")
         if event_id in seen:
@@ -117,9 +152,9 @@ def plan_batch(
     `stream_versions` holds the current version of the batch's streams that exist;
     `existing` maps canonical event ids already stored to where they are.
     """
-    plan = BatchPlan(last_position=last_position)
+    plan = BatchPlan(last_position=last_position, created_epoch_us=created_epoch_us)
     versions = dict(stream_versions)
-    known = dict(existing)  # grows with the events planned in this batch
+    known: dict[str, tuple[str, int, int]] = dict(existing)  # grows with the events planned here
     tail = created_tail(created_epoch_us)  # the commit time, framed once for the batch
     for request in requests:
         plan.outcomes.append(_plan_one(request, plan, versions, known, tail))
@@ -130,7 +165,7 @@ def _plan_one(
     request: AppendRequest,
     plan: BatchPlan,
     versions: dict[str, int],
-    known: dict[str, ExistingEvent],
+    known: dict[str, tuple[str, int, int]],
     tail: bytes,
 ) -> AppendResult | Exception:
     stream_id, expected = request.stream_id, request.expected
@@ -142,16 +177,14 @@ def _plan_one(
     if isinstance(ids, Exception):
         return ids
 
+    # `known` values are (stream_id, version, position): ExistingEvent or plain tuples.
     found = [known.get(event_id) for event_id in ids]
     if all(found):
         # An idempotent repeat: every id already in this stream, as one consecutive run.
         first = found[0]
-        if all(
-            hit.stream_id == stream_id and hit.version == first.version + i
-            for i, hit in enumerate(found)
-        ):
+        if all(hit[0] == stream_id and hit[1] == first[1] + i for i, hit in enumerate(found)):  # type: ignore[index]
             last = found[-1]
-            return AppendResult(first.version, last.version, first.position, last.position, True)
+            return AppendResult(first[1], last[1], first[2], last[2], True)  # type: ignore[index]
     for i, hit in enumerate(found):
         if hit is not None:
             return DuplicateEventIdError(f"events[{i}].event_id", ids[i])
@@ -161,14 +194,18 @@ def _plan_one(
         return WrongExpectedVersionError(stream_id, describe_expected(expected), current)
 
     first_version, first_position = current + 1, plan.last_position + 1
-    for i, (event, event_id) in enumerate(zip(request.events, ids, strict=True)):
-        version, position = first_version + i, first_position + i
+    version, position = first_version, first_position
+    rows, size, created = plan.rows, 0, plan.created_epoch_us
+    for event, event_id in zip(request.events, ids, strict=True):
         if event.event_id != event_id:  # stored and shipped in canonical spelling
             event = dataclasses.replace(event, event_id=event_id)
         record = encode_record(stream_id, version, position, event, tail)
-        plan.rows.append(EventRow(position, stream_id, version, event_id, event.event_type, record))
-        plan.record_bytes += len(record)
-        known[event_id] = ExistingEvent(stream_id, version, position)
+        rows.append((position, stream_id, version, event_id, event.event_type, created, record))
+        size += len(record)
+        known[event_id] = (stream_id, version, position)
+        version += 1
+        position += 1
+    plan.record_bytes += size
     if current == -1:
         plan.new_streams += 1
     last_version = first_version + len(ids) - 1
