@@ -258,6 +258,47 @@ class TestPostgresNodes:
             await direct.stop()
             await proxy.close()
 
+    async def test_check_is_unavailable_while_the_database_is_down(self, pg_database: str) -> None:
+        """Node health polls check(): with every connection cut and new ones refused it raises
+        StorageUnavailableError (within its timeout: the call is bounded by WAIT_S only as a
+        guard), and answers again once the database is back."""
+        proxy = SocketProxy(pg_database)
+        await proxy.restore()
+        backend = make_backend(proxy.dsn, node_id="checked", command_timeout_s=5.0, connect_timeout_s=2.0)
+        try:
+            await backend.start()
+            await backend.check(timeout_s=WAIT_S)
+            await proxy.cut()
+            for _ in range(3):
+                with pytest.raises(StorageUnavailableError, match="PostgreSQL unavailable"):
+                    await asyncio.wait_for(backend.check(timeout_s=1.0), WAIT_S)
+            await proxy.restore()
+            async with asyncio.timeout(WAIT_S):
+                while True:  # each try is a real check; the pool reconnects by itself
+                    try:
+                        await backend.check(timeout_s=1.0)
+                        break
+                    except StorageUnavailableError:
+                        continue
+        finally:
+            await backend.stop()
+            await proxy.close()
+
+    async def test_waiters_are_told_when_another_node_removes_the_store(
+        self, two_nodes: tuple[PostgresBackend, PostgresBackend]
+    ) -> None:
+        a, b = two_nodes
+        await a.create_store("shared")
+        store_b = await b.open_store("shared")
+        await store_b.append("s", events(1), EXPECT_ANY)
+        waiter = asyncio.create_task(store_b.wait_for_position(10, timeout_s=WAIT_S))
+        for _ in range(2):
+            await store_b.append("s", events(1), EXPECT_ANY)
+            assert not waiter.done()
+        await a.remove_store("shared")  # node b learns it from its poller
+        with pytest.raises(StoreNotFoundError):
+            await asyncio.wait_for(waiter, WAIT_S)
+
     async def test_pool_recovers_when_the_server_drops_connections(self, pg_database: str) -> None:
         async with make_backend(pg_database, node_id="victim") as backend:
             await backend.create_store("s")

@@ -13,7 +13,8 @@ Background tasks (owned here, cancelled and awaited by stop()):
 - the listener: one dedicated connection that LISTENs on "gater_events" and feeds
   `PositionWatch`; it reconnects with back-off when the connection is lost;
 - the poller: every `poll_interval_s`, for stores somebody waits on, reads the last positions
-  — the fallback when a notification was missed (listener down, reconnecting).
+  — the fallback when a notification was missed (listener down, reconnecting) — and tells
+  the waiters of a store that is gone (removed on any node).
 They are plain tasks in a set rather than a TaskGroup: a TaskGroup cancels the task that
 entered it when a child fails, and start() returns long before these end.
 """
@@ -145,6 +146,7 @@ class PostgresBackend(StorageBackend):
             writer.close("the backend is stopped")  # anything queued while tasks were ending
         self._writers.clear()
         self._stores.clear()
+        self._watch.close(unavailable("the backend is stopped"))
         await self._db.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -301,8 +303,12 @@ class PostgresBackend(StorageBackend):
         stores = self._watch.waited_stores()
         if not stores:
             return
+        found = set()
         for row in await self._db.fetch("stores_last_positions", stores):
+            found.add(row["store_id"])
             self._watch.advance(row["store_id"], row["last_position"])
+        for store_id in set(stores) - found:  # removed, by this node or another one
+            self._watch.forget(store_id)
 
     async def _poll(self) -> None:
         """The fallback for missed notifications: cheap, and only for stores waited on."""

@@ -6,7 +6,8 @@ Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 Outage errors (cannot connect, connection lost, pool closed, server shutting down, command
 timeout) all become StorageUnavailableError("PostgreSQL unavailable: ..."), which servers map
 to UNAVAILABLE: a caller during an outage gets a retryable answer within the command
-timeout instead of hanging.
+timeout instead of hanging. A full disk (SQLSTATE 53100) is not an outage: it becomes
+StorageFullError (RESOURCE_EXHAUSTED), which clients do not retry blindly.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncpg
 from gater.errors import (
     DuplicateEventIdError,
     GaterError,
+    StorageFullError,
     StorageUnavailableError,
     StoreAlreadyExistsError,
     StoreNotFoundError,
@@ -30,7 +32,7 @@ __all__ = ["translate", "translating", "unavailable"]
 _OUTAGE = (
     asyncpg.PostgresConnectionError,  # class 08, and asyncpg's ConnectionDoesNotExistError
     asyncpg.OperatorInterventionError,  # 57: admin/crash shutdown, cannot connect now, cancel
-    asyncpg.InsufficientResourcesError,  # 53: too many connections, disk full, out of memory
+    asyncpg.InsufficientResourcesError,  # 53: too many connections, out of memory (disk full: above)
     asyncpg.ReadOnlySQLTransactionError,  # a standby after a failover
     asyncpg.TransactionRollbackError,  # serialization failure, deadlock: retryable
     asyncpg.InterfaceError,  # connection closed under us, pool closed
@@ -64,6 +66,11 @@ def translate(exc: Exception, *, store_id: str | None = None) -> Exception:
         return exc
     if isinstance(exc, asyncpg.ForeignKeyViolationError) and store_id is not None:
         return StoreNotFoundError(store_id)
+    if isinstance(exc, asyncpg.DiskFullError):  # 53100: not an outage, retrying cannot help
+        return StorageFullError(
+            f"PostgreSQL has no disk space left ({_describe(exc)}); free space on the database "
+            "server, then retry"
+        )
     if isinstance(exc, TimeoutError):
         return unavailable("timed out waiting for the database")
     if isinstance(exc, _OUTAGE):

@@ -225,6 +225,7 @@ class PostgresEventStore(EventStore):
 
     async def load_subscriptions(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         rows = await self._db.fetch("subscription_list", self.store_id, store_id=self.store_id)
+        await self._check_exists_if(not rows)
         return {r["name"]: (json.loads(r["definition"]), json.loads(r["state"])) for r in rows}
 
     async def save_subscription_state(self, name: str, state: dict[str, Any], fence: int | None = None) -> None:
@@ -233,29 +234,34 @@ class PostgresEventStore(EventStore):
                 query("subscription_state"), self.store_id, name, json.dumps(state), state["checkpoint"],
                 now_epoch_us(), fence,
             )
-            if written is None and fence is not None:
+            if written is None:  # refused: an older checkpoint, a lost lease, or nothing there
                 current = await con.fetchval(query("subscription_fence"), self.store_id, name)
                 if current is None:
-                    raise SubscriptionNotFoundError(name)
-                if current != fence:
+                    await self._head()
+                    if fence is not None:
+                        raise SubscriptionNotFoundError(name)
+                elif fence is not None and current != fence:
                     raise LeaseLostError(f"subscription {name!r} is dispatched by another node now")
 
     async def remove_subscription(self, name: str) -> None:
         async with self._db.connection(self.store_id) as con:
             status = await con.execute(query("subscription_remove"), self.store_id, name)
         if status.endswith(" 0"):
+            await self._head()
             raise SubscriptionNotFoundError(name)
 
     async def acquire_lease(self, name: str, node_id: str, address: str, ttl_s: float) -> Lease:
         async with self._db.connection(self.store_id) as con:
             row = await con.fetchrow(query("subscription_lease"), self.store_id, name, node_id, address, float(ttl_s))
         if row is None:
+            await self._head()
             raise SubscriptionNotFoundError(name)
         return Lease(row["held"], row["fence"], row["owner_node"] or "", row["owner_address"] or "")
 
     async def release_lease(self, name: str, node_id: str, fence: int) -> None:
         async with self._db.connection(self.store_id) as con:
-            await con.execute(query("subscription_release"), self.store_id, name, node_id, fence)
+            status = await con.execute(query("subscription_release"), self.store_id, name, node_id, fence)
+        await self._check_exists_if(status.endswith(" 0"))
 
     # -- store ------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 
+from gater.errors import StoreNotFoundError
+
 __all__ = ["PositionWatch"]
 
 
@@ -45,8 +47,22 @@ class PositionWatch:
             del self._waiters[store_id]
 
     def forget(self, store_id: str) -> None:
-        """The store was removed: its positions start again from -1 if it is re-created."""
+        """The store was removed: whoever waits on it is told (StoreNotFoundError), and its
+        positions start again from -1 if it is re-created."""
         self._known.pop(store_id, None)
+        self._fail(self._waiters.pop(store_id, []), StoreNotFoundError(store_id))
+
+    def close(self, error: Exception) -> None:
+        """The backend stops: every waiter gets `error`."""
+        waiters, self._waiters = self._waiters, {}
+        for entries in waiters.values():
+            self._fail(entries, error)
+
+    @staticmethod
+    def _fail(entries: list[tuple[int, asyncio.Future[int]]], error: Exception) -> None:
+        for _, future in entries:
+            if not future.done():
+                future.set_exception(error)
 
     def watch(self, store_id: str, after: int) -> asyncio.Future[int]:
         """A future resolved with the known position once it is > `after`."""
