@@ -126,6 +126,17 @@ class StoreStatus:
     snapshot_count: int
     subscription_count: int
     size_bytes: int
+    open: bool = False
+    """Whether the store held resources on this node when asked (SQLite: a writer thread or
+    database connections; PostgreSQL: a writer task). A store not in use holds none; its next
+    call opens what it needs again."""
+    open_files: int = 0
+    """File descriptors this node held open for the store when asked (SQLite: its database,
+    WAL and shared-memory files, per connection). PostgreSQL: 0 — its connections are pooled
+    per node, not per store."""
+    threads: int = 0
+    """Threads this node ran for the store when asked (SQLite: its writer thread while open).
+    PostgreSQL: 0."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +152,12 @@ class EventStore(abc.ABC):
     """One store: a namespace of streams with one global order.
 
     Every method may raise gater.errors.StorageUnavailableError when storage cannot be
-    reached, and StoreNotFoundError when the store was removed meanwhile.
+    reached, StorageFullError when a write finds no room (nothing was written), and
+    StoreNotFoundError once the store is removed (or closed with its backend) — every method,
+    without exception.
+
+    Reads and listings take a `limit`: below 1 is InvalidArgumentError, above the backend's
+    `Limits.max_page_size` (events: also `read_batch`) it is clipped.
     """
 
     store_id: str
@@ -215,39 +231,43 @@ class EventStore(abc.ABC):
 
     # -- persistent subscriptions: definitions and delivery state live with the events ------
 
+    @abc.abstractmethod
     async def save_subscription(self, name: str, definition: dict[str, Any], state: dict[str, Any]) -> bool:
         """Creates (with `state`) or updates the definition of a named subscription, keeping
         the stored state of an existing one. Returns True when it was created."""
-        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
 
+    @abc.abstractmethod
     async def load_subscriptions(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         """name -> (definition, state) of every persistent subscription of this store."""
-        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
 
+    @abc.abstractmethod
     async def save_subscription_state(self, name: str, state: dict[str, Any], fence: int | None = None) -> None:
         """Stores a subscription's delivery state (its checkpoint never moves backwards:
         a state with a lower checkpoint than the stored one is ignored). With a `fence`, the
-        write happens only while that lease is still the current one, else LeaseLostError."""
-        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
+        write happens only while that lease is still the current one, else LeaseLostError;
+        and SubscriptionNotFoundError when there is no such subscription."""
 
+    @abc.abstractmethod
     async def acquire_lease(self, name: str, node_id: str, address: str, ttl_s: float) -> Lease:
         """Takes or renews the lease on dispatching subscription `name`: granted when it is
         free, expired, or already this node's. A store served by one process (SQLite) always
         grants it. Raises SubscriptionNotFoundError."""
-        return Lease(held=True, fence=0, owner_node=node_id, owner_address=address)
 
-    async def release_lease(self, name: str, node_id: str, fence: int) -> None:  # noqa: B027 - optional
+    @abc.abstractmethod
+    async def release_lease(self, name: str, node_id: str, fence: int) -> None:
         """Gives the lease up (another node may take it at once). A single-process store has
         nothing to release."""
 
+    @abc.abstractmethod
     async def remove_subscription(self, name: str) -> None:
         """Raises SubscriptionNotFoundError."""
-        raise NotImplementedError(f"{type(self).__name__} does not store persistent subscriptions")
 
     @abc.abstractmethod
     async def wait_for_position(self, after: int, timeout_s: float) -> int:
         """Waits until the last position is > `after` or the timeout passes; returns the
-        last position either way. Wakes as soon as a commit (from any node) is known."""
+        last position either way. Wakes as soon as a commit (from any node) is known.
+        Raises StoreNotFoundError once the store is removed — also to callers already
+        waiting, at once — so nobody waits on (or spins over) a store that is gone."""
 
 
 class StorageBackend(abc.ABC):
@@ -279,11 +299,13 @@ class StorageBackend(abc.ABC):
     async def check(self, timeout_s: float = 2.0) -> None:
         """Returns when the storage answers now; raises StorageUnavailableError (saying why)
         when it does not answer within `timeout_s` or cannot serve calls. Node health asks
-        this periodically."""
+        this every second or so: it must stay cheap, and must not open (or keep open) any
+        store."""
 
     @abc.abstractmethod
     async def create_store(self, store_id: str) -> StoreInfo:
-        """Raises StoreAlreadyExistsError."""
+        """Raises StoreAlreadyExistsError, or StorageFullError when there is no room — then
+        nothing of the store is left behind, and a retry succeeds once there is."""
 
     @abc.abstractmethod
     async def remove_store(self, store_id: str) -> None:
@@ -294,4 +316,6 @@ class StorageBackend(abc.ABC):
 
     @abc.abstractmethod
     async def open_store(self, store_id: str) -> EventStore:
-        """The store, opened once and cached. Raises StoreNotFoundError."""
+        """The store's handle, made once and cached. Raises StoreNotFoundError. A handle holds
+        no thread or file by itself: a backend opens what a call needs, and may close it again
+        once the store is idle, transparently."""

@@ -2,10 +2,14 @@
 gater/store/base.py only.
 
 Owns: `StoreConformance`, an abstract test class. A backend's test module subclasses it as
-`Test<Backend>Conformance` and overrides one fixture, `new_backend`: a factory returning a new,
-unstarted backend over a fresh, empty place (the same place on every call within one test,
-so a test can stop a backend and start another over the same data). Nothing here knows which
-backend runs it; backend-specific tests live next to the subclass.
+`Test<Backend>Conformance` and overrides two fixtures: `new_backend`, a factory returning a new,
+unstarted backend built with the `limits` fixture over a fresh, empty place (the same place on
+every call within one test, so a test can stop a backend and start another over the same
+data), and `raw_sql`, which runs a statement on a store's database around gater (for the
+invariants the database itself must enforce). A subclass also says whether its storage is
+shared by several processes (`shared_storage`: then leases fence; otherwise they are always
+granted). Nothing else here knows which backend runs it; backend-specific tests live next to
+the subclass.
 Must not import a backend module.
 """
 
@@ -13,19 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exesdb.v1 import types_pb2
+from gater.config import Limits
 from gater.errors import (
     DuplicateEventIdError,
     InvalidArgumentError,
+    LeaseLostError,
     SnapshotNotFoundError,
+    StorageUnavailableError,
     StoreAlreadyExistsError,
     StoreNotFoundError,
+    SubscriptionNotFoundError,
     WrongExpectedVersionError,
 )
 from gater.store.base import (
@@ -40,9 +49,26 @@ from gater.store.base import (
     StorageBackend,
 )
 
-__all__ = ["WAIT_S", "BackendFactory", "StoreConformance", "events", "new_event", "read_everything", "read_stream_all"]
+__all__ = [
+    "WAIT_S",
+    "BackendFactory",
+    "DatabaseRefused",
+    "RawSql",
+    "StoreConformance",
+    "events",
+    "new_event",
+    "read_everything",
+    "read_stream_all",
+]
 
 BackendFactory = Callable[[], StorageBackend]
+RawSql = Callable[[str, str], Awaitable[list[tuple[Any, ...]]]]
+"""raw_sql(store_id, statement) -> rows: runs one statement on the store's database directly."""
+
+
+class DatabaseRefused(Exception):  # noqa: N818 - reads as what happened
+    """Raised by a `raw_sql` fixture when the database itself refused the statement (a
+    trigger or constraint), as opposed to any other failure."""
 
 WAIT_S = 30.0
 """Upper bound on awaiting something that must happen (a guard against hangs, not a timing
@@ -77,11 +103,24 @@ async def read_stream_all(store: EventStore, stream_id: str, page: int = 5) -> l
 
 
 class StoreConformance:
-    """Subclass as Test<Backend>Conformance and override `new_backend`."""
+    """Subclass as Test<Backend>Conformance and override `new_backend` and `raw_sql`."""
+
+    shared_storage: bool = False
+    """True when several processes share the storage (leases then fence); False when one
+    process serves it (every lease is granted)."""
+
+    @pytest.fixture
+    def limits(self) -> Limits:
+        """Small page limits, so tests can cross them cheaply; `new_backend` builds with these."""
+        return Limits(read_batch=20, max_page_size=30)
 
     @pytest.fixture
     def new_backend(self) -> BackendFactory:
         raise NotImplementedError("a backend's conformance subclass overrides new_backend")
+
+    @pytest.fixture
+    def raw_sql(self) -> RawSql:
+        raise NotImplementedError("a backend's conformance subclass overrides raw_sql")
 
     @pytest.fixture
     async def backend(self, new_backend: BackendFactory) -> AsyncIterator[StorageBackend]:
@@ -603,6 +642,215 @@ class StoreConformance:
             assert (await store.read_snapshot("agg", "s", None)).data == b"snap"
             next_one = await store.append("s", events(1), EXPECT_ANY)
             assert (next_one.version, next_one.position) == (written.version + 1, written.position + 1)
+
+    # -- a removed or closed store says so, to every caller ----------------------------------
+
+    async def test_every_call_on_a_removed_store_raises_not_found(self, backend: StorageBackend) -> None:
+        await backend.create_store("alpha")
+        store = await backend.open_store("alpha")
+        await store.append("s", events(2), EXPECT_ANY)
+        await store.save_subscription("sub", {"selector": "$all"}, {"checkpoint": -1})
+        await backend.remove_store("alpha")
+        calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "append": lambda: store.append("s", events(1), EXPECT_ANY),
+            "read_stream": lambda: store.read_stream("s", None, 10),
+            "read_all": lambda: store.read_all(None, 10),
+            "stream_version": lambda: store.stream_version("s"),
+            "stream_version($all)": lambda: store.stream_version("$all"),
+            "last_position": store.last_position,
+            "list_streams": lambda: store.list_streams("", 10),
+            "record_snapshot": lambda: store.record_snapshot(Snapshot("a", "s", 1)),
+            "read_snapshot": lambda: store.read_snapshot("a", "s", None),
+            "delete_snapshot": lambda: store.delete_snapshot("a", "s", None),
+            "list_snapshots": lambda: store.list_snapshots(None, None, None, 10),
+            "status": store.status,
+            "config": store.config,
+            "save_subscription": lambda: store.save_subscription("other", {}, {"checkpoint": -1}),
+            "load_subscriptions": store.load_subscriptions,
+            "save_subscription_state": lambda: store.save_subscription_state("sub", {"checkpoint": 1}),
+            "acquire_lease": lambda: store.acquire_lease("sub", "node-a", "a:1", 30.0),
+            "release_lease": lambda: store.release_lease("sub", "node-a", 0),
+            "remove_subscription": lambda: store.remove_subscription("sub"),
+            "wait_for_position(past)": lambda: store.wait_for_position(0, timeout_s=0.0),
+            "wait_for_position(future)": lambda: store.wait_for_position(10, timeout_s=WAIT_S),
+        }
+        for name, call in calls.items():
+            with pytest.raises(StoreNotFoundError):
+                await asyncio.wait_for(call(), WAIT_S)
+                pytest.fail(f"{name} on a removed store did not raise")
+
+    async def test_waiters_on_a_removed_store_are_told(self, backend: StorageBackend) -> None:
+        await backend.create_store("alpha")
+        store = await backend.open_store("alpha")
+        await store.append("s", events(1), EXPECT_ANY)
+        waiters = [asyncio.create_task(store.wait_for_position(10, timeout_s=WAIT_S)) for _ in range(3)]
+        for _ in range(3):  # positions 1..3: not past 10, and the waiters are waiting by now
+            await store.append("s", events(1), EXPECT_ANY)
+            assert not any(w.done() for w in waiters)
+        await backend.remove_store("alpha")
+        for waiter in waiters:
+            with pytest.raises(StoreNotFoundError):
+                await asyncio.wait_for(waiter, WAIT_S)
+
+    async def test_waiters_are_told_when_the_backend_stops(self, new_backend: BackendFactory) -> None:
+        backend = new_backend()
+        await backend.start()
+        try:
+            await backend.create_store("alpha")
+            store = await backend.open_store("alpha")
+            await store.append("s", events(1), EXPECT_ANY)
+            waiter = asyncio.create_task(store.wait_for_position(10, timeout_s=WAIT_S))
+            for _ in range(2):
+                await store.append("s", events(1), EXPECT_ANY)
+                assert not waiter.done()
+        finally:
+            await backend.stop()
+        with pytest.raises((StoreNotFoundError, StorageUnavailableError)):
+            await asyncio.wait_for(waiter, WAIT_S)
+        with pytest.raises((StoreNotFoundError, StorageUnavailableError)):
+            await asyncio.wait_for(store.wait_for_position(0, timeout_s=WAIT_S), WAIT_S)
+
+    # -- page limits ------------------------------------------------------------------------
+
+    async def test_page_limits(self, store: EventStore, limits: Limits) -> None:
+        for call in (
+            lambda: store.read_stream("s", None, 0),
+            lambda: store.read_stream("s", None, -1, backward=True),
+            lambda: store.read_all(None, 0),
+            lambda: store.read_all(None, 0, backward=True),
+            lambda: store.list_streams("", 0),
+            lambda: store.list_snapshots(None, None, None, 0),
+        ):
+            with pytest.raises(InvalidArgumentError):
+                await call()
+        await store.append("s", events(limits.read_batch + 3), EXPECT_ANY)
+        assert len(await store.read_stream("s", None, 10**6)) == limits.read_batch
+        assert len(await store.read_stream("s", None, 10**6, backward=True)) == limits.read_batch
+        assert len(await store.read_all(None, 10**6)) == limits.read_batch
+        assert len(await store.read_all(None, 10**6, backward=True)) == limits.read_batch
+        many = limits.max_page_size + 2
+        await asyncio.gather(*(store.append(f"t{i:03}", events(1), EXPECT_ANY) for i in range(many)))
+        assert len(await store.list_streams("", 10**6)) == limits.max_page_size
+        await asyncio.gather(*(store.record_snapshot(Snapshot("a", "s", v)) for v in range(many)))
+        assert len(await store.list_snapshots(None, None, None, 10**6)) == limits.max_page_size
+
+    # -- persistent subscriptions: definitions, state, leases -------------------------------
+
+    async def test_save_and_load_subscriptions(self, store: EventStore) -> None:
+        assert await store.load_subscriptions() == {}
+        definition = {"selector": "$all", "settings": {"max_in_flight": 10}}
+        assert await store.save_subscription("sub", definition, {"checkpoint": 3, "parked": [1]})
+        await store.save_subscription("other", {"selector": "s"}, {"checkpoint": -1})
+        loaded = await store.load_subscriptions()
+        assert loaded == {
+            "sub": (definition, {"checkpoint": 3, "parked": [1]}),
+            "other": ({"selector": "s"}, {"checkpoint": -1}),
+        }
+        # Saving again updates the definition and keeps the stored state.
+        changed = {"selector": "$all", "settings": {"max_in_flight": 20}}
+        assert not await store.save_subscription("sub", changed, {"checkpoint": -1})
+        assert (await store.load_subscriptions())["sub"] == (changed, {"checkpoint": 3, "parked": [1]})
+        assert (await store.status()).subscription_count == 2
+        await store.remove_subscription("other")
+        assert list(await store.load_subscriptions()) == ["sub"]
+        with pytest.raises(SubscriptionNotFoundError):
+            await store.remove_subscription("other")
+        assert (await store.status()).subscription_count == 1
+
+    async def test_subscriptions_survive_restart(self, new_backend: BackendFactory) -> None:
+        async with new_backend() as first:
+            await first.create_store("alpha")
+            store = await first.open_store("alpha")
+            await store.save_subscription("sub", {"selector": "$all"}, {"checkpoint": -1})
+            await store.save_subscription_state("sub", {"checkpoint": 7, "parked": [2]})
+        async with new_backend() as second:
+            store = await second.open_store("alpha")
+            assert await store.load_subscriptions() == {"sub": ({"selector": "$all"}, {"checkpoint": 7, "parked": [2]})}
+
+    async def test_a_checkpoint_never_moves_back(self, store: EventStore) -> None:
+        await store.save_subscription("sub", {"selector": "$all"}, {"checkpoint": -1})
+        await store.save_subscription_state("sub", {"checkpoint": 5, "parked": [3]})
+        await store.save_subscription_state("sub", {"checkpoint": 2, "parked": []})  # ignored
+        assert (await store.load_subscriptions())["sub"][1] == {"checkpoint": 5, "parked": [3]}
+        await store.save_subscription_state("sub", {"checkpoint": 5, "parked": []})  # same: written
+        assert (await store.load_subscriptions())["sub"][1] == {"checkpoint": 5, "parked": []}
+        await store.save_subscription_state("sub", {"checkpoint": 9, "parked": []})
+        assert (await store.load_subscriptions())["sub"][1] == {"checkpoint": 9, "parked": []}
+        # Saving the definition again never resets the state.
+        await store.save_subscription("sub", {"selector": "$all"}, {"checkpoint": -1})
+        assert (await store.load_subscriptions())["sub"][1]["checkpoint"] == 9
+
+    async def test_leases(self, store: EventStore) -> None:
+        with pytest.raises(SubscriptionNotFoundError):
+            await store.acquire_lease("missing", "node-a", "a:1", 30.0)
+        await store.save_subscription("sub", {"selector": "$all"}, {"checkpoint": -1})
+        a = await store.acquire_lease("sub", "node-a", "a:1", 30.0)
+        assert (a.held, a.owner_node, a.owner_address) == (True, "node-a", "a:1")
+        renewed = await store.acquire_lease("sub", "node-a", "a:1", 30.0)
+        assert (renewed.held, renewed.fence) == (True, a.fence)
+        await store.save_subscription_state("sub", {"checkpoint": 1}, fence=a.fence)
+        b = await store.acquire_lease("sub", "node-b", "b:1", 30.0)
+        if not self.shared_storage:
+            # One process serves the store: there is nobody to fence off.
+            assert b.held
+            await store.save_subscription_state("sub", {"checkpoint": 2}, fence=b.fence)
+            assert (await store.load_subscriptions())["sub"][1] == {"checkpoint": 2}
+            await store.release_lease("sub", "node-b", b.fence)
+            return
+        assert (b.held, b.owner_node, b.owner_address, b.fence) == (False, "node-a", "a:1", a.fence)
+        await store.release_lease("sub", "node-a", a.fence)
+        b = await store.acquire_lease("sub", "node-b", "b:1", 30.0)
+        assert (b.held, b.owner_node, b.owner_address) == (True, "node-b", "b:1")
+        assert b.fence > a.fence
+        with pytest.raises(LeaseLostError):  # the old owner can no longer write
+            await store.save_subscription_state("sub", {"checkpoint": 5}, fence=a.fence)
+        await store.save_subscription_state("sub", {"checkpoint": 5}, fence=b.fence)
+        assert (await store.load_subscriptions())["sub"][1] == {"checkpoint": 5}
+        with pytest.raises(SubscriptionNotFoundError):
+            await store.save_subscription_state("missing", {"checkpoint": 5}, fence=b.fence)
+
+    async def test_an_expired_lease_is_taken_over(self, store: EventStore) -> None:
+        await store.save_subscription("sub", {"selector": "$all"}, {"checkpoint": -1})
+        a = await store.acquire_lease("sub", "node-a", "a:1", 0.05)
+        assert a.held
+        async with asyncio.timeout(WAIT_S):
+            while not (b := await store.acquire_lease("sub", "node-b", "b:1", 30.0)).held:
+                assert b.owner_node == "node-a"  # until it expires
+        assert b.owner_node == "node-b"
+        assert b.fence > a.fence if self.shared_storage else b.fence == a.fence
+
+    # -- invariants the database enforces ----------------------------------------------------
+
+    async def test_the_database_refuses_to_change_events(self, store: EventStore, raw_sql: RawSql) -> None:
+        await store.append("s", events(3), EXPECT_ANY)
+        await store.save_subscription("sub", {"selector": "$all"}, {"checkpoint": -1})
+        await store.save_subscription_state("sub", {"checkpoint": 2})
+        before = await store.read_all(None, 10)
+        for statement in (
+            "UPDATE events SET event_type = 'changed'",
+            "UPDATE events SET position = position + 10",
+            "DELETE FROM events",
+            "DELETE FROM events WHERE position = 2",
+            "UPDATE subscriptions SET checkpoint = 0",
+        ):
+            with pytest.raises(DatabaseRefused):
+                await raw_sql("main", statement)
+        assert await raw_sql("main", "SELECT count(*) FROM events") == [(3,)]
+        assert await store.read_all(None, 10) == before
+        assert (await store.load_subscriptions())["sub"][1] == {"checkpoint": 2}
+
+    # -- health -----------------------------------------------------------------------------
+
+    async def test_check(self, new_backend: BackendFactory) -> None:
+        backend = new_backend()
+        with pytest.raises(StorageUnavailableError):
+            await asyncio.wait_for(backend.check(timeout_s=1.0), WAIT_S)
+        async with backend:
+            await backend.create_store("alpha")
+            await asyncio.wait_for(backend.check(timeout_s=WAIT_S), WAIT_S)
+            await asyncio.wait_for(backend.check(timeout_s=WAIT_S), WAIT_S)
+        with pytest.raises(StorageUnavailableError):
+            await asyncio.wait_for(backend.check(timeout_s=1.0), WAIT_S)
 
     # -- property: a random sequence of appends agrees with a model ------------------------------
 

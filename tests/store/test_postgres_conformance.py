@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,7 +20,15 @@ from gater.errors import StorageUnavailableError, StoreNotFoundError
 from gater.store.base import EXPECT_ANY, EventStore, StorageBackend
 from gater.store.postgres import PostgresBackend
 
-from .conformance import WAIT_S, BackendFactory, StoreConformance, events, read_everything
+from .conformance import (
+    WAIT_S,
+    BackendFactory,
+    DatabaseRefused,
+    RawSql,
+    StoreConformance,
+    events,
+    read_everything,
+)
 from .pg_fixtures import SocketProxy, pg_database, postgres_dsn, with_host
 
 __all__ = ["TestPostgresConformance", "TestPostgresNodes"]
@@ -30,18 +39,34 @@ pytestmark = pytest.mark.postgres
 _FIXTURES = (pg_database, postgres_dsn)
 
 
-def make_backend(dsn: str, **kwargs: object) -> PostgresBackend:
+def make_backend(dsn: str, limits: Limits | None = None, **kwargs: object) -> PostgresBackend:
     kwargs.setdefault("command_timeout_s", 10.0)
-    return PostgresBackend(dsn, limits=Limits(), **kwargs)  # type: ignore[arg-type]
+    return PostgresBackend(dsn, limits=limits or Limits(), **kwargs)  # type: ignore[arg-type]
 
 
 class TestPostgresConformance(StoreConformance):
+    shared_storage = True
+
     @pytest.fixture
-    def new_backend(self, pg_database: str) -> BackendFactory:
+    def new_backend(self, pg_database: str, limits: Limits) -> BackendFactory:
         def make() -> StorageBackend:
-            return make_backend(pg_database, node_id="conformance")
+            return make_backend(pg_database, limits, node_id="conformance")
 
         return make
+
+    @pytest.fixture
+    def raw_sql(self, pg_database: str) -> RawSql:
+        async def run(store_id: str, statement: str) -> list[tuple[Any, ...]]:
+            # One database per test: the statements need no store_id filter to stay in it.
+            con = await asyncpg.connect(pg_database)
+            try:
+                return [tuple(row) for row in await con.fetch(statement)]
+            except (asyncpg.RestrictViolationError, asyncpg.CheckViolationError) as e:
+                raise DatabaseRefused(str(e)) from e
+            finally:
+                await con.close()
+
+        return run
 
 
 @pytest.fixture

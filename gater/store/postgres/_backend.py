@@ -9,7 +9,8 @@ store — creating or removing a store is a transactional INSERT/DELETE any node
 run time, and migrations run once for everything (see docs/postgres.md).
 
 Background tasks (owned here, cancelled and awaited by stop()):
-- one `StoreWriter` task per store appended to on this node (group commit);
+- one `StoreWriter` task per store appended to on this node (group commit), started by the
+  store's first append here;
 - the listener: one dedicated connection that LISTENs on "gater_events" and feeds
   `PositionWatch`; it reconnects with back-off when the connection is lost;
 - the poller: every `poll_interval_s`, for stores somebody waits on, reads the last positions
@@ -237,7 +238,8 @@ class PostgresBackend(StorageBackend):
                 store_id,
                 db=self._db,
                 watch=self._watch,
-                writer=self._writer(store_id),
+                writer=lambda: self._writer(store_id),
+                writing=lambda: store_id in self._writers,
                 limits=self._limits,
                 describe=lambda: (redact_dsn(self._db.dsn), self._durability),
             )
@@ -245,8 +247,11 @@ class PostgresBackend(StorageBackend):
         return store
 
     def _writer(self, store_id: str) -> StoreWriter:
+        """The store's writer on this node, started by its first append."""
         entry = self._writers.get(store_id)
         if entry is None:
+            if self._stopped or not self._started:
+                raise unavailable("the backend is stopped" if self._stopped else "the backend is not started")
             writer = StoreWriter(
                 self._db,
                 store_id,

@@ -1,6 +1,7 @@
 """One store of the PostgreSQL backend: reads, snapshots, status, waiting for positions.
 
-Owns: `PostgresEventStore`. Appends go through the store's `StoreWriter` (group commit).
+Owns: `PostgresEventStore`. Appends go through the store's `StoreWriter` (group commit),
+started on this node by its first append.
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
@@ -56,12 +57,15 @@ def _event(row: asyncpg.Record) -> RecordedEvent:
 
 
 class PostgresEventStore(EventStore):
-    def __init__(self, store_id: str, *, db: Database, watch: PositionWatch, writer: StoreWriter,
-                 limits: Limits, describe: Callable[[], tuple[str, str]]) -> None:
+    def __init__(self, store_id: str, *, db: Database, watch: PositionWatch, writer: Callable[[], StoreWriter],
+                 writing: Callable[[], bool], limits: Limits, describe: Callable[[], tuple[str, str]]) -> None:
         self.store_id = store_id
         self._db = db
         self._watch = watch
         self._writer = writer
+        """The store's writer on this node (started by the first append)."""
+        self._writing = writing
+        """Whether this node runs a writer for the store."""
         self._limits = limits
         self._describe = describe
 
@@ -81,7 +85,7 @@ class PostgresEventStore(EventStore):
     # -- events -----------------------------------------------------------------------------
 
     async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
-        return await self._writer.append(stream_id, events, expected)
+        return await self._writer().append(stream_id, events, expected)
 
     async def read_stream(
         self, stream_id: str, start: int | None, limit: int, backward: bool = False
@@ -276,6 +280,7 @@ class PostgresEventStore(EventStore):
             snapshot_count=snapshots["snapshot_count"],
             subscription_count=await self._db.fetchval("subscription_count", self.store_id, store_id=self.store_id),
             size_bytes=head["event_bytes"] + snapshots["snapshot_bytes"],
+            open=self._writing(),  # a task; no thread and no file of its own
         )
 
     async def config(self) -> StoreConfig:

@@ -1,0 +1,2 @@
+-- The current version of each of the batch's streams that exists (the ids as a JSON array).
+SELECT stream_id, version FROM streams WHERE stream_id IN (SELECT value FROM json_each(?))

@@ -1,0 +1,1 @@
+INSERT INTO meta (key, value) VALUES ('store_id', ?), ('created_epoch', ?)

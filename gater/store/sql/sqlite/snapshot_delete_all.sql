@@ -1,0 +1,1 @@
+DELETE FROM snapshots WHERE source_uuid = ? AND stream_uuid = ?

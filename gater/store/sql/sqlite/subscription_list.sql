@@ -1,0 +1,1 @@
+SELECT name, definition, state FROM subscriptions ORDER BY name

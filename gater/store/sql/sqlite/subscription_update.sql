@@ -1,0 +1,1 @@
+UPDATE subscriptions SET definition = ?, updated_epoch = ? WHERE name = ?
