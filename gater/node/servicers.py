@@ -219,6 +219,9 @@ class StoresServicer(_OverStorage):
             snapshot_count=s.snapshot_count,
             subscription_count=s.subscription_count,
             size_bytes=s.size_bytes,
+            open=s.open,
+            open_files=s.open_files,
+            threads=s.threads,
         )
 
     async def GetStoreConfig(self, request: stores_pb2.GetStoreConfigRequest, context: Any) -> stores_pb2.GetStoreConfigResponse:

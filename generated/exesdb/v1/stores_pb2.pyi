@@ -56,7 +56,7 @@ class GetStoreStatusRequest(_message.Message):
     def __init__(self, store_id: _Optional[str] = ...) -> None: ...
 
 class GetStoreStatusResponse(_message.Message):
-    __slots__ = ("store_id", "stream_count", "event_count", "last_position", "snapshot_count", "subscription_count", "size_bytes")
+    __slots__ = ("store_id", "stream_count", "event_count", "last_position", "snapshot_count", "subscription_count", "size_bytes", "open", "open_files", "threads")
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_COUNT_FIELD_NUMBER: _ClassVar[int]
     EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,9 @@ class GetStoreStatusResponse(_message.Message):
     SNAPSHOT_COUNT_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_COUNT_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FILES_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
     store_id: str
     stream_count: int
     event_count: int
@@ -71,7 +74,10 @@ class GetStoreStatusResponse(_message.Message):
     snapshot_count: int
     subscription_count: int
     size_bytes: int
-    def __init__(self, store_id: _Optional[str] = ..., stream_count: _Optional[int] = ..., event_count: _Optional[int] = ..., last_position: _Optional[int] = ..., snapshot_count: _Optional[int] = ..., subscription_count: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+    open: bool
+    open_files: int
+    threads: int
+    def __init__(self, store_id: _Optional[str] = ..., stream_count: _Optional[int] = ..., event_count: _Optional[int] = ..., last_position: _Optional[int] = ..., snapshot_count: _Optional[int] = ..., subscription_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., open: _Optional[bool] = ..., open_files: _Optional[int] = ..., threads: _Optional[int] = ...) -> None: ...
 
 class GetStoreConfigRequest(_message.Message):
     __slots__ = ("store_id",)
