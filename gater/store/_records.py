@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import time
 
-from .._wire import varint as _varint
+from .._wire import varint as _any_varint
 from .base import NewEvent
 
 __all__ = ["created_tail", "encode_record", "now_epoch_us"]
@@ -28,6 +28,19 @@ _STREAM_ID, _VERSION, _POSITION, _EVENT_ID = 0x0A, b"\x10", b"\x18", b"\x22"
 _EVENT_TYPE, _DATA, _METADATA = 0x2A, b"\x32", b"\x3A"
 _CONTENT_TYPE, _METADATA_CONTENT_TYPE = 0x42, 0x4A
 _CREATED, _CREATED_EPOCH = b"\x52", b"\x58"
+
+
+def _varint(n: int) -> bytes:
+    """_wire.varint, without its loop for the numbers records carry most (below 2**28)."""
+    if n < 0x80:
+        return bytes((n,))
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    if n < 0x200000:
+        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, n >> 14))
+    if n < 0x10000000:
+        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, ((n >> 14) & 0x7F) | 0x80, n >> 21))
+    return _any_varint(n)
 
 
 def now_epoch_us() -> int:

@@ -3,7 +3,7 @@ serialization of the same record would, for any event."""
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from exesdb.v1 import types_pb2
@@ -41,3 +41,18 @@ def test_a_record_decodes_as_protobuf_would_encode_it(
     )
     theirs.created.seconds, theirs.created.nanos = seconds, micros * 1000
     assert ours == theirs
+
+
+@given(st.one_of(st.integers(0, 2**30), st.integers(0, 2**63 - 1)))
+@example(0x7F)
+@example(0x80)
+@example(0x3FFF)
+@example(0x4000)
+@example(0x1FFFFF)
+@example(0x200000)
+@example(0xFFFFFFF)
+@example(0x10000000)
+def test_numbers_are_framed_as_protobuf_frames_them(n: int) -> None:
+    event = NewEvent("e", "t")
+    record = types_pb2.EventRecord.FromString(encode_record("s", n, n, event, created_tail(n)))
+    assert (record.version, record.position, record.created_epoch) == (n, n, n)
