@@ -206,7 +206,10 @@ class StoreTailer:
                     extra={"store": self.store.store_id, "position": feed.cursor},
                 )
                 continue
-            feed.cursor = upto
+            # A feed may have joined ahead of this page (it read further on its own while the
+            # page was being read): its cursor never moves back, or it would be handed again
+            # what it already has.
+            feed.cursor = max(feed.cursor, upto)
         self.position = upto
 
     def attach(self, feed: Feed) -> bool:
@@ -449,6 +452,7 @@ class Hub:
                 if not caught_up_sent:
                     caught_up_sent = True
                     yield CaughtUp(feed.cursor)
+                examined = feed.cursor  # what this subscriber has been handed or skipped
                 # -- live: what the tailer hands over -----------------------------------------
                 while not feed.dropped or not feed.queue.empty():
                     try:
@@ -469,6 +473,7 @@ class Hub:
                             break
                         batch.extend(more[0])
                         upto = more[1]
+                    examined = max(examined, upto)
                     if batch:
                         skipped = 0
                         if one_stream is not None:
@@ -480,7 +485,7 @@ class Hub:
                         skipped += 1
                         if skipped >= 16:
                             skipped = 0
-                            yield Checkpoint(upto)
+                            yield Checkpoint(examined)
                 # Dropped by the tailer: its cursor says where the queue ended; read on from there.
         finally:
             if prefetch is not None:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from gater.config import Limits
 from gater.errors import LimitExceededError, StoreNotFoundError, UnavailableError
 from gater.store.base import EXPECT_ANY, NewEvent
 from gater.store.sqlite import SqliteBackend
-from gater.subscriptions.hub import CaughtUp, Delivery, Hub
+from gater.subscriptions.hub import CaughtUp, Delivery, Feed, Hub, StoreTailer
 from gater.subscriptions.matching import make_filter
 from gater.subscriptions.start import Start
 
@@ -103,3 +104,27 @@ async def test_stop_ends_subscribers_with_unavailable(backend: SqliteBackend) ->
         with pytest.raises(UnavailableError):
             await waiting
     await hub.stop()  # idempotent
+
+
+async def test_a_feed_that_joins_ahead_of_the_tailers_page_is_not_handed_events_again(tmp_path: Path) -> None:
+    """A subscriber may join while the tailer is still working through a page that ends
+    before the subscriber's cursor (it read further on its own): the tailer hands it nothing
+    at or below its cursor, then or later (its cursor never moves back)."""
+    async with SqliteBackend(tmp_path / "data", limits=Limits(read_batch=7)) as backend:
+        await backend.create_store("s")
+        await append(backend, 30)
+        store = await backend.open_store("s")
+        tailer = StoreTailer(store, position=9)  # dispatched up to 9; pages of 7 from there
+        feed = Feed(ALL, cursor=20)  # caught up on its own to 20
+        assert tailer.attach(feed)
+        task = asyncio.create_task(tailer.run())
+        handed: list[int] = []
+        try:
+            while not handed or handed[-1] < 29:
+                events, _ = await feed.queue.get()
+                handed.extend(e.position for e in events)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert handed == list(range(21, 30))
