@@ -14,6 +14,7 @@ or gater.gateway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -107,6 +108,9 @@ async def _fail(context: grpc.aio.ServicerContext, name: str, error: Exception) 
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
 
 
+_CLOSE_WAIT_S = 10.0
+"""After a failed write, how long a stream handler waits for grpc to cancel it."""
+
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Stream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
@@ -126,18 +130,45 @@ def unary_handler(fn: Unary, request_class: type[Message] | None = None, name: s
     return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_wire.serialize)
 
 
+async def _write_all(items: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> bool:
+    """Writes each item, asking for the next one only once the transport has taken the one
+    before (flow control reaches the servicer this way). False when a write failed: the call
+    ended under us."""
+    async with contextlib.aclosing(items):  # type: ignore[type-var] - async generators
+        async for item in items:
+            try:
+                await context.write(item)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception:  # noqa: BLE001 - grpc's ExecuteBatchError: the call is over
+                return False
+    return True
+
+
 def stream_handler(fn: Stream, request_class: type[Message] | None = None, name: str = "") -> grpc.RpcMethodHandler:
-    """A server-streaming handler around the async generator `fn(request, context)`."""
+    """A server-streaming handler around the async generator `fn(request, context)`.
+
+    The items are written here (grpc's reader/writer API), not yielded to grpc: a client that
+    cancels while a write waits on flow control makes that write fail before grpc has noted
+    the cancellation, and grpc would log the failure as an ERROR with a traceback. Here the
+    failed write ends the generator at once (its `finally` blocks run) and the handler waits
+    for grpc's cancellation, which follows: a client's cancel stays a DEBUG line."""
     name = name or getattr(fn, "__qualname__", "handler")
 
-    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> None:
         try:
-            async for item in fn(_decode(request_class, raw), context):
-                yield item
+            if await _write_all(fn(_decode(request_class, raw), context), context):
+                return
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as e:  # noqa: BLE001 - the one place that catches everything
             await _fail(context, name, e)
+            return
+        log.debug("stream ended by the client", extra={"method": name})
+        # grpc cancels this task when it processes the close (at once, in practice). Returning
+        # instead would run one more batch on the dead call, which fails the same way.
+        await asyncio.sleep(_CLOSE_WAIT_S)
+        log.warning("a stream write failed but the call was not cancelled", extra={"method": name})
 
     return grpc.unary_stream_rpc_method_handler(handle, response_serializer=_wire.serialize)
 
