@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import uuid
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,6 +18,14 @@ from tests.procs import GaterProcess
 BODY = b'{"x":"' + b"y" * 1000 + b'"}'  # 1 KB events
 
 
+def open_files_limit(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no Max open files")
+
+
 async def fill(stub: streams_pb2_grpc.StreamsStub, events: int) -> None:
     for i in range(events // 1000):
         batch = [types_pb2.NewEvent(event_id=str(uuid.uuid4()), event_type="t", data=BODY) for _ in range(1000)]
@@ -24,6 +34,26 @@ async def fill(stub: streams_pb2_grpc.StreamsStub, events: int) -> None:
 
 def errors_in(log: list[str]) -> list[str]:
     return [line for line in log if line[13:18] == "ERROR" or line.startswith("Traceback")]
+
+
+async def test_the_node_raises_its_open_files_limit_to_the_hard_limit(tmp_path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = min(512, soft)
+    if hard == resource.RLIM_INFINITY or hard <= lowered:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:
+        node = GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"))
+        await node.start()  # inherits the lowered soft limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        assert node.proc is not None
+        assert open_files_limit(node.proc.pid) == (hard, hard)
+        said = [line for line in node.log if "open files limit" in line]
+        assert len(said) == 1 and f"soft={hard}" in said[0] and f"was={lowered}" in said[0], node.log
+    finally:
+        await node.terminate()
 
 
 @pytest.mark.slow

@@ -37,6 +37,8 @@ __all__ = ["NodeServer", "make_backend"]
 
 log = logging.getLogger(__name__)
 
+_NOFILE_WITHOUT_HARD_LIMIT = 1 << 20
+
 
 def make_backend(config: NodeConfig) -> StorageBackend:
     """The backend the config asks for."""
@@ -47,6 +49,27 @@ def make_backend(config: NodeConfig) -> StorageBackend:
     from ..store.sqlite import SqliteBackend
 
     return SqliteBackend(config.data_dir, synchronous=config.sqlite_synchronous, limits=config.limits)
+
+
+def raise_open_files_limit() -> None:
+    """Raises this process's soft limit on open files to its hard limit, where it can: stores,
+    connections and their files all count against it. Logs what it got."""
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit is not a value the kernel takes for the soft one.
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, _NOFILE_WITHOUT_HARD_LIMIT)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as e:
+            log.warning("could not raise open files limit", extra={"soft": soft, "hard": hard, "error": str(e)})
+            return
+        log.info("raised open files limit", extra={"soft": target, "hard": hard, "was": soft})
+        return
+    log.info("open files limit", extra={"soft": soft, "hard": hard})
 
 
 class NodeServer:
@@ -84,6 +107,7 @@ class NodeServer:
     async def start(self) -> int:
         """Opens storage, binds and serves; returns the bound port."""
         cfg = self.config
+        raise_open_files_limit()
         await self.backend.start()
         try:
             await self.backend.create_store(cfg.default_store)
@@ -105,7 +129,7 @@ class NodeServer:
         await self.persistent.start(self.node_id, self.advertised)
         await self.relay.start()
         edge = Edge(cfg.limits, cfg.default_store)
-        identity = NodeIdentity(self.node_id, self.address, self.backend)
+        identity = NodeIdentity(self.node_id, self.advertised, self.backend)
         servicers: dict[str, Any] = {
             "exesdb.v1.Streams": StreamsServicer(self.backend, edge),
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),

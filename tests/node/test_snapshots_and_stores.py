@@ -5,7 +5,16 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2, types_pb2
+from exesdb.v1 import (
+    cluster_pb2,
+    cluster_pb2_grpc,
+    snapshots_pb2,
+    stores_pb2,
+    streams_pb2,
+    types_pb2,
+)
+from gater.config import NodeConfig
+from gater.node import NodeServer
 from tests.helpers import new_event, read
 
 
@@ -103,3 +112,11 @@ async def test_cluster_status_of_a_node(api, node):
     assert [m.address for m in status.members] == [node.address]
 
 
+
+
+async def test_cluster_status_shows_the_advertised_address(tmp_path):
+    config = NodeConfig(listen="127.0.0.1:0", data_dir=tmp_path / "data", advertise="node-1.internal:50052", grace_s=0.5)
+    async with NodeServer(config) as node, grpc.aio.insecure_channel(node.address) as channel:
+        status = await cluster_pb2_grpc.ClusterStub(channel).GetStatus(cluster_pb2.GetStatusRequest())
+        assert status.address == "node-1.internal:50052"
+        assert [m.address for m in status.members] == ["node-1.internal:50052"]
