@@ -7,10 +7,14 @@ Must not import grpc's runtime or gater.gateway.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
+import urllib.parse
 import uuid
+from pathlib import PurePath
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -33,6 +37,8 @@ __all__ = [
     "JSON",
     "Edge",
     "json_bytes",
+    "page_token",
+    "public_location",
     "record_as_json",
     "snapshot_message",
     "struct_from_json_bytes",
@@ -98,6 +104,21 @@ def _floats(value: Any) -> list[float]:
     return []
 
 
+def page_token(value: Any) -> str:
+    """The page token for a listing's last key (JSON in URL-safe base64); Edge reads it back."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def public_location(backend: str, location: str) -> str:
+    """Where a store lives, as any caller may see it: no server-side path (until callers are
+    authenticated). SQLite: the file relative to the node's data directory; PostgreSQL: the
+    database's name."""
+    if backend == "sqlite":
+        return f"stores/{PurePath(location).name}"
+    parts = urllib.parse.urlsplit(location)
+    return parts.path.lstrip("/") if parts.scheme.startswith("postgres") else ""
+
+
 def timestamp(epoch_us: int) -> timestamp_pb2.Timestamp:
     seconds, micros = divmod(epoch_us, 1_000_000)
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
@@ -139,6 +160,16 @@ def snapshot_message(snapshot: Snapshot, *, as_json: bool = False) -> types_pb2.
     return message
 
 
+_NOT_OUR_TOKEN = "is not a token this server gave out"
+
+
+def _untoken(token: str, field: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True))
+    except (ValueError, binascii.Error, RecursionError):  # UnicodeErrors are ValueErrors
+        raise InvalidArgumentError(field, _NOT_OUR_TOKEN) from None
+
+
 class Edge:
     """The request rules, with the node's limits and default store."""
 
@@ -174,14 +205,54 @@ class Edge:
             raise InvalidArgumentError(field, "must not contain control characters")
         return value
 
-    def stream_id(self, value: str, field: str = "stream_id", *, allow_all: bool = False) -> str:
-        if allow_all and value == ALL_STREAM:
-            return value
+    def stream_id(self, value: str, field: str = "stream_id") -> str:
+        """A stream to write to: names starting with "$" are reserved."""
         self._name(value, field, self.limits.max_stream_id_bytes)
         if value.startswith("$"):
             hint = ' ("$all" can be read, not written)' if value == ALL_STREAM else ""
             raise InvalidArgumentError(field, f"names starting with '$' are reserved{hint}")
         return value
+
+    def read_stream_id(self, value: str, field: str = "stream_id") -> str:
+        """A stream to read or ask the version of: "$all", a stream id, or the seed's
+        spelling of one, "$<stream id>" (as subscriptions take it). Writes take no "$"."""
+        if value == ALL_STREAM:
+            return value
+        return self.stream_id(value[1:] if value.startswith("$") else value, field)
+
+    def streams_page_token(self, token: str, field: str = "page_token") -> str:
+        """The stream id a ListStreams token carries; "" for no token."""
+        if not token:
+            return ""
+        after = _untoken(token, field)
+        if not (isinstance(after, str) and self._is_name(after, self.limits.max_stream_id_bytes)):
+            raise InvalidArgumentError(field, _NOT_OUR_TOKEN)
+        return after
+
+    def snapshots_page_token(self, token: str, field: str = "page_token") -> tuple[str, str, int] | None:
+        """The (source, stream, version) key a ListSnapshots token carries; None for none."""
+        if not token:
+            return None
+        key = _untoken(token, field)
+        if not (isinstance(key, list) and len(key) == 3):
+            raise InvalidArgumentError(field, _NOT_OUR_TOKEN)
+        source_uuid, stream_uuid, version = key
+        size = self.limits.max_stream_id_bytes
+        if not (
+            isinstance(source_uuid, str) and self._is_name(source_uuid, size)
+            and isinstance(stream_uuid, str) and self._is_name(stream_uuid, size)
+            and type(version) is int and 0 <= version < 2**63
+        ):  # fmt: skip
+            raise InvalidArgumentError(field, _NOT_OUR_TOKEN)
+        return source_uuid, stream_uuid, version
+
+    @staticmethod
+    def _is_name(value: str, max_bytes: int) -> bool:
+        try:
+            size = len(value.encode())
+        except UnicodeEncodeError:  # a lone surrogate, from a JSON escape
+            return False
+        return 0 < size <= max_bytes and not _CONTROL.search(value)
 
     def event_type(self, value: str, field: str) -> str:
         return self._name(value, field, self.limits.max_name_bytes)
@@ -261,9 +332,12 @@ class Edge:
                     data=data,
                     metadata=metadata,
                     content_type=self.content_type(e.content_type, f"{where}.content_type"),
+                    # No metadata, no content type for it.
                     metadata_content_type=self.content_type(
                         e.metadata_content_type, f"{where}.metadata_content_type"
-                    ),
+                    )
+                    if metadata
+                    else "",
                 )
             )
         return out
@@ -271,7 +345,7 @@ class Edge:
     def read(self, request: streams_pb2.ReadEventsRequest) -> tuple[str, str, int | None, int, bool]:
         """(store, stream_id, start, count, backward) of a ReadEventsRequest."""
         store = self.store(request.store)
-        stream_id = self.stream_id(request.stream_id, allow_all=True)
+        stream_id = self.read_stream_id(request.stream_id)
         start = self.non_negative(request.from_version, "from_version") if request.HasField("from_version") else None
         count = self.non_negative(request.count, "count")
         direction = self.enum(request.direction, _DIRECTIONS, "direction")

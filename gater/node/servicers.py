@@ -8,8 +8,6 @@ Must not import gater.gateway.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,26 +17,14 @@ import grpc
 from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2
 
 from .. import __version__, _wire
-from ..errors import InvalidArgumentError
 from ..store.base import ALL_STREAM, RecordedEvent, StorageBackend
-from ._convert import Edge, record_as_json, snapshot_message, timestamp
+from ._convert import Edge, page_token, public_location, record_as_json, snapshot_message, timestamp
 
 __all__ = ["ClusterServicer", "NodeIdentity", "SnapshotsServicer", "StoresServicer", "StreamsServicer"]
 
 log = logging.getLogger(__name__)
 
 _MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-
-
-def _token(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
-
-
-def _untoken(token: str, field: str = "page_token") -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgumentError(field, "is not a token this server gave out") from None
 
 
 class _OverStorage:
@@ -102,22 +88,20 @@ class StreamsServicer(_OverStorage):
 
     async def GetVersion(self, request: streams_pb2.GetVersionRequest, context: Any) -> streams_pb2.GetVersionResponse:
         store_id = self.edge.store(request.store)
-        stream_id = self.edge.stream_id(request.stream_id, allow_all=True)
+        stream_id = self.edge.read_stream_id(request.stream_id)
         store = await self.backend.open_store(store_id)
         return streams_pb2.GetVersionResponse(version=await store.stream_version(stream_id))
 
     async def ListStreams(self, request: streams_pb2.ListStreamsRequest, context: Any) -> streams_pb2.ListStreamsResponse:
         store_id = self.edge.store(request.store)
         size = self.edge.page_size(request.page_size)
-        after = _untoken(request.page_token) if request.page_token else ""
-        if not isinstance(after, str):
-            raise InvalidArgumentError("page_token", "is not a token this server gave out")
+        after = self.edge.streams_page_token(request.page_token)
         store = await self.backend.open_store(store_id)
         rows = await store.list_streams(after, size + 1)
         page = rows[:size]
         return streams_pb2.ListStreamsResponse(
             streams=[streams_pb2.StreamInfo(stream_id=s, version=v) for s, v in page],
-            next_page_token=_token(page[-1][0]) if len(rows) > size else "",
+            next_page_token=page_token(page[-1][0]) if len(rows) > size else "",
         )
 
 
@@ -165,19 +149,14 @@ class SnapshotsServicer(_OverStorage):
         source_uuid = self.edge.optional_name(request.source_uuid, "source_uuid")
         stream_uuid = self.edge.optional_name(request.stream_uuid, "stream_uuid")
         size = self.edge.page_size(request.page_size)
-        after = None
-        if request.page_token:
-            key = _untoken(request.page_token)
-            if not (isinstance(key, list) and len(key) == 3):
-                raise InvalidArgumentError("page_token", "is not a token this server gave out")
-            after = (str(key[0]), str(key[1]), int(key[2]))
+        after = self.edge.snapshots_page_token(request.page_token)
         store = await self.backend.open_store(store_id)
         rows = await store.list_snapshots(source_uuid, stream_uuid, after, size + 1)
         page = rows[:size]
         last = page[-1] if page else None
         return snapshots_pb2.ListSnapshotsResponse(
             snapshots=[snapshot_message(s) for s in page],
-            next_page_token=_token([last.source_uuid, last.stream_uuid, last.source_version])
+            next_page_token=page_token([last.source_uuid, last.stream_uuid, last.source_version])
             if last is not None and len(rows) > size
             else "",
         )
@@ -230,7 +209,7 @@ class StoresServicer(_OverStorage):
         return stores_pb2.GetStoreConfigResponse(
             store_id=c.store_id,
             backend=c.backend,
-            location=c.location,
+            location=public_location(c.backend, c.location),
             durability=c.durability,
             max_events_per_append=self.edge.limits.max_events_per_append,
             max_message_bytes=self.edge.limits.max_message_bytes,

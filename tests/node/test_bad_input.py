@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import grpc
 import pytest
 
@@ -124,3 +127,42 @@ async def test_bad_snapshot_fields(api):
     await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "snapshot.source_version")
     listed = await api.snapshots.ListSnapshots(snapshots_pb2.ListSnapshotsRequest())
     assert list(listed.snapshots) == []
+
+
+def token(value) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+MADE_UP_TOKENS = [
+    "%%%", "abc", "bm90IGpzb24=", token(None), token(5), token([]), token({"a": 1}), token("\u0000"),
+    token("\ud800"), token("x" * 5000), token(["a", "b"]), token(["a", "b", "x"]), token(["a", "b", 2**70]),
+    token(["a", "b", -1]), token(["a", "b", 1.5]), token([1, 2, 3]), token(["\ud800", "b", 1]),
+    token(["a\u0000", "b", 1]), token([["a"], "b", 1]), "é", token("é") + "é",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("page_token", MADE_UP_TOKENS)
+async def test_made_up_page_tokens_are_invalid_argument(api, page_token):
+    await append(api, "s")
+    await api.snapshots.RecordSnapshot(
+        snapshots_pb2.RecordSnapshotRequest(snapshot=types_pb2.SnapshotRecord(source_uuid="a", stream_uuid="s", source_version=1))
+    )
+    for call in (
+        api.streams.ListStreams(streams_pb2.ListStreamsRequest(page_token=page_token)),
+        api.snapshots.ListSnapshots(snapshots_pb2.ListSnapshotsRequest(page_token=page_token)),
+    ):
+        await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "page_token")
+
+
+async def test_reads_take_the_seed_spelling_of_a_stream_and_writes_refuse_it(api):
+    await append(api, "greenhouse1", events=[new_event(), new_event()])
+    assert [e.version for e in await read(api.streams, "$greenhouse1")] == [0, 1]
+    version = await api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id="$greenhouse1"))
+    assert version.version == 1
+    assert len(await read(api.streams, "$all")) == 2
+    for stream_id in ("$", "$$greenhouse1"):
+        await assert_rejected(read(api.streams, stream_id), grpc.StatusCode.INVALID_ARGUMENT, "stream_id")
+        call = api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id=stream_id))
+        await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "stream_id")
+    error = await assert_rejected(append(api, "$greenhouse1"), grpc.StatusCode.INVALID_ARGUMENT, "stream_id")
+    assert "reserved" in error.details()

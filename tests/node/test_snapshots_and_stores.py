@@ -91,6 +91,12 @@ async def test_stores_create_use_remove(api, node):
     expected_durability = {"sqlite": "FULL", "postgres": "synchronous_commit=on"}
     assert config.backend == node.backend.name and config.max_events_per_append == 100
     assert config.durability.startswith(expected_durability[config.backend])
+    # No server-side path to any caller: the file relative to the data directory, or the
+    # database's name.
+    if config.backend == "sqlite":
+        assert config.location == "stores/reg_gh.sqlite"
+    else:
+        assert config.location == node.config.postgres_dsn.split("?")[0].rsplit("/", 1)[1]  # the database
 
     await api.stores.RemoveStore(stores_pb2.RemoveStoreRequest(store_id="reg_gh"))
     for call in (
@@ -110,8 +116,6 @@ async def test_cluster_status_of_a_node(api, node):
     assert status.role == cluster_pb2.ROLE_NODE
     assert status.backend == node.backend.name and status.cluster_id == node.backend.cluster_id
     assert [m.address for m in status.members] == [node.address]
-
-
 
 
 async def test_cluster_status_shows_the_advertised_address(tmp_path):

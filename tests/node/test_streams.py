@@ -144,3 +144,16 @@ async def test_list_streams_pages(api):
         if not token:
             break
     assert seen == ["a", "b", "c", "d", "e"]
+
+
+async def test_an_event_without_metadata_has_no_metadata_content_type(api):
+    bare = types_pb2.NewEvent(event_type="t", data=b"{}")
+    with_metadata = types_pb2.NewEvent(event_type="t", data=b"{}", metadata=b'{"by":"me"}')
+    with_json_metadata = types_pb2.NewEvent(event_type="t", data=b"{}")
+    with_json_metadata.metadata_json.update({"by": "me"})
+    typed = types_pb2.NewEvent(event_type="t", data=b"x", metadata=b"y", metadata_content_type="text/plain")
+    await append(api, "m", [bare, with_metadata, with_json_metadata, typed])
+    for json_ in (False, True):
+        records = await read(api.streams, "m", json=json_)
+        assert [r.metadata_content_type for r in records] == ["", "application/json", "application/json", "text/plain"]
+        assert [r.content_type for r in records] == ["application/json"] * 3 + ["application/json"]
