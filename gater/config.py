@@ -31,7 +31,19 @@ class Limits:
     """Limits enforced on every call; README's "Limits" table mirrors these defaults."""
 
     max_message_bytes: int = 16 * 1024 * 1024
-    """Largest request or response message, in bytes (gRPC's max message size)."""
+    """Largest request message the node accepts, in bytes (gRPC's max receive size; also its
+    max send size, a ceiling the node's own responses stay far below)."""
+    max_response_bytes: int = 4 * 1024 * 1024
+    """Largest response message the node sends: gRPC's default receive limit, so that every
+    client reads every answer with default settings. Stream batches are cut to it by bytes."""
+    max_event_bytes: int = 4 * 1024 * 1024 - 1024
+    """Largest event, counted as it is stored (its EventRecord: body, metadata, type, id,
+    content types, stream id and a few dozen bytes of framing); also the largest snapshot.
+    Below `max_response_bytes` so that any stored event fits one response message alone."""
+    max_json_depth: int = 32
+    """Deepest nesting of objects and arrays in a `data_json` / `metadata_json` body. Deeper
+    bodies would not survive protobuf's decoding depth limit (100 messages; a JSON level costs
+    up to three) in clients; stored bodies deeper than this are sent as bytes on JSON reads."""
     max_events_per_append: int = 10_000
     """Most events in one AppendEvents call."""
     max_stream_id_bytes: int = 256
@@ -46,6 +58,11 @@ class Limits:
     """Most items in one page of a listing."""
     read_batch: int = 500
     """Events per ReadEventsResponse message (and per storage page)."""
+
+    def __post_init__(self) -> None:
+        # Every stored event must fit one response message alone, with room for its envelope.
+        if self.max_event_bytes > self.max_response_bytes - 1024:
+            raise ValueError("max_event_bytes must be at least 1 KiB below max_response_bytes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,11 @@ import uuid
 from pathlib import PurePath
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
 
+from .._wire import varint
 from ..config import Limits
 from ..errors import InvalidArgumentError, LimitExceededError
 from ..ids import uuid7
@@ -40,6 +41,7 @@ __all__ = [
     "page_token",
     "public_location",
     "record_as_json",
+    "record_room",
     "snapshot_message",
     "struct_from_json_bytes",
     "timestamp",
@@ -57,51 +59,134 @@ _EXPECTED_STATES = {
 _DIRECTIONS = frozenset(streams_pb2.ReadDirection.values())
 
 
-def _plain(value: Any) -> Any:
-    """Struct numbers arrive as floats: 21.0 goes back to 21 so JSON reads as it was written."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+# -- JSON bodies -----------------------------------------------------------------------------
+
+_DEFAULTS = Limits()
+ENVELOPE_BYTES = 32
+"""Room a response message needs around one record: ReadEventsResponse's or SubscribeResponse's
+and EventBatch's tags and lengths, and a retry_count appended to the record."""
 
 
-def json_bytes(struct: struct_pb2.Struct) -> bytes:
-    """Compact JSON bytes for a Struct."""
+def record_room(limits: Limits) -> int:
+    """The most one record may weigh so that it fits a response message alone."""
+    return limits.max_response_bytes - ENVELOPE_BYTES
+
+
+def _too_deep(field: str, max_depth: int) -> InvalidArgumentError:
+    return InvalidArgumentError(field, f"nests objects and arrays deeper than {max_depth} levels (max_json_depth)")
+
+
+def _python(struct: struct_pb2.Struct, field: str, max_depth: int) -> dict[str, Any]:
+    """A Struct as plain Python, checked: at most `max_depth` levels of objects and arrays and
+    only finite numbers. Numbers arrive as floats: 21.0 goes back to 21 so JSON reads as it was
+    written."""
+
+    def value(v: struct_pb2.Value, depth: int) -> Any:
+        kind = v.WhichOneof("kind")
+        if kind == "string_value":
+            return v.string_value
+        if kind == "number_value":
+            n = v.number_value
+            if not math.isfinite(n):
+                raise InvalidArgumentError(field, "holds NaN or Infinity, which JSON has no value for")
+            return int(n) if n.is_integer() and abs(n) < 2**53 else n
+        if kind == "bool_value":
+            return v.bool_value
+        if kind == "struct_value":
+            return obj(v.struct_value, depth + 1)
+        if kind == "list_value":
+            if depth + 1 > max_depth:
+                raise _too_deep(field, max_depth)
+            return [value(item, depth + 1) for item in v.list_value.values]
+        return None
+
+    def obj(s: struct_pb2.Struct, depth: int) -> dict[str, Any]:
+        if depth > max_depth:
+            raise _too_deep(field, max_depth)
+        return {k: value(v, depth) for k, v in s.fields.items()}
+
+    return obj(struct, 1)
+
+
+def json_bytes(struct: struct_pb2.Struct, field: str, max_depth: int) -> bytes:
+    """Compact JSON bytes for a Struct from a request; InvalidArgumentError naming `field` when
+    it nests deeper than `max_depth` or holds NaN or Infinity."""
     # A Struct is a map: its key order is lost on the wire, so keys are sorted for stable bytes.
     return json.dumps(
-        _plain(json_format.MessageToDict(struct)), separators=(",", ":"), ensure_ascii=False, sort_keys=True
+        _python(struct, field, max_depth), separators=(",", ":"), ensure_ascii=False, sort_keys=True, allow_nan=False
     ).encode()
 
 
-def struct_from_json_bytes(data: bytes) -> struct_pb2.Struct | None:
-    """The Struct for a JSON object body; None when the bytes are not a JSON object."""
+_DOUBLE_MAX = 2**1024  # ints at or past it have no double: Struct cannot hold them
+
+
+def _field_bytes(size: int) -> int:
+    return 1 + len(varint(size)) + size
+
+
+def _struct_bytes(value: dict[str, Any], max_depth: int, depth: int = 1) -> int | None:
+    """The serialized size of the Struct for a parsed JSON object, computed without building
+    it (building one is slow); None when it cannot be converted safely: deeper than
+    `max_depth`, NaN or Infinity, or a number past a double."""
+    if depth > max_depth:
+        return None
+    total = 0
+    for key, item in value.items():
+        size = _value_bytes(item, max_depth, depth)
+        if size is None:
+            return None
+        total += _field_bytes(_field_bytes(len(key.encode(errors="surrogatepass"))) + _field_bytes(size))
+    return total
+
+
+def _value_bytes(value: Any, max_depth: int, depth: int) -> int | None:
+    """The serialized size of a google.protobuf.Value holding `value` (see _struct_bytes)."""
+    kind = type(value)  # json.loads makes exactly these types; numbers first, the most common
+    if kind is float:
+        return 9 if math.isfinite(value) else None
+    if kind is int:
+        return 9 if -_DOUBLE_MAX < value < _DOUBLE_MAX else None
+    if kind is str:
+        return _field_bytes(len(value.encode(errors="surrogatepass")))
+    if kind is bool or value is None:
+        return 2
+    if kind is dict:
+        inner = _struct_bytes(value, max_depth, depth + 1)
+    elif kind is list:
+        if depth + 1 > max_depth:
+            return None
+        inner = 0
+        for item in value:
+            size = _value_bytes(item, max_depth, depth + 1)
+            if size is None:
+                return None
+            inner += _field_bytes(size)
+    else:
+        return None
+    return None if inner is None else _field_bytes(inner)
+
+
+def struct_from_json_bytes(
+    data: bytes, max_depth: int = _DEFAULTS.max_json_depth, max_bytes: int | None = None
+) -> struct_pb2.Struct | None:
+    """The Struct for a stored JSON object body; None when the bytes are not a JSON object that
+    converts safely (deeper than `max_depth`, NaN or Infinity, numbers past a double) or when
+    its Struct would be over `max_bytes`: such a body goes out as bytes, never as an error."""
     try:
         value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     if not isinstance(value, dict):
         return None
-    if any(isinstance(v, float) and not math.isfinite(v) for v in _floats(value)):
+    size = _struct_bytes(value, max_depth)
+    if size is None or (max_bytes is not None and size > max_bytes):
         return None
     struct = struct_pb2.Struct()
     try:
         struct.update(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
     return struct
-
-
-def _floats(value: Any) -> list[float]:
-    if isinstance(value, float):
-        return [value]
-    if isinstance(value, dict):
-        return [f for v in value.values() for f in _floats(v)]
-    if isinstance(value, list):
-        return [f for v in value for f in _floats(v)]
-    return []
 
 
 def page_token(value: Any) -> str:
@@ -124,23 +209,35 @@ def timestamp(epoch_us: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
-def record_as_json(encoded: bytes) -> bytes:
-    """An EventRecord with JSON object bodies moved into data_json/metadata_json."""
+def record_as_json(
+    encoded: bytes, max_depth: int = _DEFAULTS.max_json_depth, max_bytes: int = record_room(_DEFAULTS)
+) -> bytes:
+    """An EventRecord with JSON object bodies moved into data_json/metadata_json. A body that
+    does not convert safely stays bytes, and so does the whole record when its JSON form
+    would weigh more than `max_bytes` (a Struct can be several times its JSON)."""
     record = types_pb2.EventRecord.FromString(encoded)
-    if record.content_type == JSON and record.data:
-        struct = struct_from_json_bytes(record.data)
+    room = max_bytes - len(encoded)  # what the converted bodies may add
+    converted = False
+    for raw_field, json_field, content_type in (
+        ("data", "data_json", record.content_type),
+        ("metadata", "metadata_json", record.metadata_content_type),
+    ):
+        raw = getattr(record, raw_field)
+        if content_type != JSON or not raw:
+            continue
+        struct = struct_from_json_bytes(raw, max_depth, room + len(raw))
         if struct is not None:
-            record.data_json.CopyFrom(struct)
-            record.data = b""
-    if record.metadata_content_type == JSON and record.metadata:
-        struct = struct_from_json_bytes(record.metadata)
-        if struct is not None:
-            record.metadata_json.CopyFrom(struct)
-            record.metadata = b""
-    return record.SerializeToString()
+            getattr(record, json_field).CopyFrom(struct)
+            setattr(record, raw_field, b"")
+            room -= struct.ByteSize() - len(raw)
+            converted = True
+    if not converted:
+        return encoded
+    out = record.SerializeToString()
+    return out if len(out) <= max_bytes else encoded
 
 
-def snapshot_message(snapshot: Snapshot, *, as_json: bool = False) -> types_pb2.SnapshotRecord:
+def snapshot_message(snapshot: Snapshot, *, as_json: bool = False, limits: Limits = _DEFAULTS) -> types_pb2.SnapshotRecord:
     message = types_pb2.SnapshotRecord(
         source_uuid=snapshot.source_uuid,
         stream_uuid=snapshot.stream_uuid,
@@ -152,15 +249,39 @@ def snapshot_message(snapshot: Snapshot, *, as_json: bool = False) -> types_pb2.
         created_epoch=snapshot.created_epoch,
     )
     if as_json:
+        plain = types_pb2.SnapshotRecord()
+        plain.CopyFrom(message)
         for raw, field in ((snapshot.data, "data"), (snapshot.metadata, "metadata")):
-            struct = struct_from_json_bytes(raw) if raw else None
+            struct = struct_from_json_bytes(raw, limits.max_json_depth, record_room(limits)) if raw else None
             if struct is not None:
                 getattr(message, f"{field}_json").CopyFrom(struct)
                 setattr(message, field, b"")
+        if message.ByteSize() > record_room(limits):
+            return plain  # the JSON form would not fit a response: bytes, as stored
     return message
 
 
 _NOT_OUR_TOKEN = "is not a token this server gave out"
+_RECORD_FRAMING_BYTES = 48
+"""An EventRecord's version, position and commit time, framed: at most 11 + 11 + 15 + 11."""
+_SNAPSHOT_FRAMING_BYTES = 48
+"""A SnapshotRecord's version and creation time, framed."""
+
+
+def _framed(size: int) -> int:
+    """Bytes of a length-delimited protobuf field of `size` bytes (none when empty)."""
+    return 1 + len(varint(size)) + size if size else 0
+
+
+def _stored_bytes(event: NewEvent) -> int:
+    """An upper bound of the event's EventRecord as the store encodes it, without stream id."""
+    texts = (event.event_id, event.event_type, event.content_type, event.metadata_content_type)
+    return (
+        _RECORD_FRAMING_BYTES
+        + sum(_framed(len(t.encode())) for t in texts)
+        + _framed(len(event.data))
+        + _framed(len(event.metadata))
+    )
 
 
 def _untoken(token: str, field: str) -> Any:
@@ -307,40 +428,55 @@ class Edge:
             )
         return request.expected_version
 
-    def new_events(self, events: Any) -> list[NewEvent]:
+    def new_events(self, events: Any, stream_id: str) -> list[NewEvent]:
         count = len(events)
         if count == 0:
             raise InvalidArgumentError("events", "at least one event is needed")
         if count > self.limits.max_events_per_append:
             raise LimitExceededError(
-                "events", f"at most {self.limits.max_events_per_append} events per append, got {count}"
+                "events",
+                f"at most {self.limits.max_events_per_append} events per append, got {count} (max_events_per_append)",
+                limit="max_events_per_append",
             )
         out = []
         seen: dict[str, int] = {}
+        depth = self.limits.max_json_depth
+        stream_bytes = _framed(len(stream_id.encode()))
         for i, e in enumerate(events):
             where = f"events[{i}]"
             # Ids the server assigns sort by time: they go to the end of the id index.
             event_id = self.uuid(e.event_id, f"{where}.event_id") if e.event_id else str(uuid7())
             if seen.setdefault(event_id, i) != i:
                 raise InvalidArgumentError(f"{where}.event_id", f"repeats events[{seen[event_id]}].event_id")
-            data = json_bytes(e.data_json) if e.WhichOneof("body") == "data_json" else e.data
-            metadata = json_bytes(e.metadata_json) if e.WhichOneof("meta") == "metadata_json" else e.metadata
-            out.append(
-                NewEvent(
-                    event_id=event_id,
-                    event_type=self.event_type(e.event_type, f"{where}.event_type"),
-                    data=data,
-                    metadata=metadata,
-                    content_type=self.content_type(e.content_type, f"{where}.content_type"),
-                    # No metadata, no content type for it.
-                    metadata_content_type=self.content_type(
-                        e.metadata_content_type, f"{where}.metadata_content_type"
-                    )
-                    if metadata
-                    else "",
-                )
+            data = json_bytes(e.data_json, f"{where}.data_json", depth) if e.WhichOneof("body") == "data_json" else e.data
+            if e.WhichOneof("meta") == "metadata_json":
+                metadata = json_bytes(e.metadata_json, f"{where}.metadata_json", depth)
+            else:
+                metadata = e.metadata
+            event = NewEvent(
+                event_id=event_id,
+                event_type=self.event_type(e.event_type, f"{where}.event_type"),
+                data=data,
+                metadata=metadata,
+                content_type=self.content_type(e.content_type, f"{where}.content_type"),
+                # No metadata, no content type for it.
+                metadata_content_type=self.content_type(e.metadata_content_type, f"{where}.metadata_content_type")
+                if metadata
+                else "",
             )
+            self._fits(where, stream_bytes + _stored_bytes(event))
+            out.append(event)
         return out
+
+    def _fits(self, field: str, size: int) -> None:
+        """An event or snapshot of `size` bytes as stored must fit a response message alone."""
+        if size > self.limits.max_event_bytes:
+            raise LimitExceededError(
+                field,
+                f"is {size:,} bytes as stored, over the {self.limits.max_event_bytes:,} bytes an event or "
+                "snapshot may have (max_event_bytes)",
+                limit="max_event_bytes",
+            )
 
     def read(self, request: streams_pb2.ReadEventsRequest) -> tuple[str, str, int | None, int, bool]:
         """(store, stream_id, start, count, backward) of a ReadEventsRequest."""
@@ -357,9 +493,17 @@ class Edge:
         version = self.non_negative(message.source_version, f"{field}.source_version")
         if message.source_type:
             self._name(message.source_type, f"{field}.source_type", self.limits.max_name_bytes)
-        data = json_bytes(message.data_json) if message.HasField("data_json") else message.data
-        metadata = json_bytes(message.metadata_json) if message.HasField("metadata_json") else message.metadata
-        return Snapshot(source_uuid, stream_uuid, version, message.source_type, data, metadata)
+        depth = self.limits.max_json_depth
+        data = json_bytes(message.data_json, f"{field}.data_json", depth) if message.HasField("data_json") else message.data
+        if message.HasField("metadata_json"):
+            metadata = json_bytes(message.metadata_json, f"{field}.metadata_json", depth)
+        else:
+            metadata = message.metadata
+        snapshot = Snapshot(source_uuid, stream_uuid, version, message.source_type, data, metadata)
+        self._fits(field, _SNAPSHOT_FRAMING_BYTES + sum(_framed(len(v)) for v in (
+            source_uuid.encode(), stream_uuid.encode(), message.source_type.encode(), data, metadata
+        )))  # fmt: skip
+        return snapshot
 
     def snapshot_key(
         self, request: snapshots_pb2.ReadSnapshotRequest | snapshots_pb2.DeleteSnapshotRequest

@@ -17,14 +17,21 @@ import grpc
 from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2
 
 from .. import __version__, _wire
+from ..config import Limits
 from ..store.base import ALL_STREAM, RecordedEvent, StorageBackend
-from ._convert import Edge, page_token, public_location, record_as_json, snapshot_message, timestamp
+from ._convert import (
+    Edge,
+    page_token,
+    public_location,
+    record_as_json,
+    record_room,
+    snapshot_message,
+    timestamp,
+)
 
 __all__ = ["ClusterServicer", "NodeIdentity", "SnapshotsServicer", "StoresServicer", "StreamsServicer"]
 
 log = logging.getLogger(__name__)
-
-_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
 class _OverStorage:
@@ -41,7 +48,7 @@ class StreamsServicer(_OverStorage):
         store_id = self.edge.store(request.store)
         stream_id = self.edge.stream_id(request.stream_id)
         expected = self.edge.expected(request)
-        events = self.edge.new_events(request.events)
+        events = self.edge.new_events(request.events, stream_id)
         store = await self.backend.open_store(store_id)
         result = await store.append(stream_id, events, expected)
         return streams_pb2.AppendEventsResponse(
@@ -78,7 +85,7 @@ class StreamsServicer(_OverStorage):
                     if more:
                         # Read the next page while this one travels to the client.
                         pending = fetch(following)
-                for chunk in _chunks(page, request.json):
+                for chunk in _chunks(page, request.json, self.edge.limits):
                     yield chunk
                 if not more:
                     return
@@ -105,18 +112,22 @@ class StreamsServicer(_OverStorage):
         )
 
 
-def _chunks(page: list[RecordedEvent], as_json: bool) -> list[bytes]:
-    """ReadEventsResponse messages for one page, each at most about 4 MiB."""
-    records = [record_as_json(e.encoded) for e in page] if as_json else [e.encoded for e in page]
+def _chunks(page: list[RecordedEvent], as_json: bool, limits: Limits) -> list[bytes]:
+    """ReadEventsResponse messages for one page, each at most `max_response_bytes`."""
+    room = record_room(limits)
+    records = [record_as_json(e.encoded, limits.max_json_depth, room) if as_json else e.encoded for e in page]
     out: list[bytes] = []
-    start, size = 0, 0
-    for i, r in enumerate(records):
-        if size and size + len(r) > _MAX_RESPONSE_BYTES:
-            out.append(_wire.read_response(records[start:i]))
-            start, size = i, 0
-        size += len(r) + 6
-    if start < len(records):
-        out.append(_wire.read_response(records[start:]))
+    batch: list[bytes] = []
+    size = 0
+    for r in records:
+        cost = 1 + len(_wire.varint(len(r))) + len(r)
+        if batch and size + cost > limits.max_response_bytes:
+            out.append(_wire.read_response(batch))
+            batch, size = [], 0
+        batch.append(r)
+        size += cost
+    if batch:
+        out.append(_wire.read_response(batch))
     return out
 
 
@@ -136,7 +147,7 @@ class SnapshotsServicer(_OverStorage):
         source_uuid, stream_uuid, version = self.edge.snapshot_key(request)
         store = await self.backend.open_store(store_id)
         snapshot = await store.read_snapshot(source_uuid, stream_uuid, version)
-        return snapshots_pb2.ReadSnapshotResponse(snapshot=snapshot_message(snapshot, as_json=request.json))
+        return snapshots_pb2.ReadSnapshotResponse(snapshot=snapshot_message(snapshot, as_json=request.json, limits=self.edge.limits))
 
     async def DeleteSnapshot(self, request: snapshots_pb2.DeleteSnapshotRequest, context: Any) -> snapshots_pb2.DeleteSnapshotResponse:
         store_id = self.edge.store(request.store)

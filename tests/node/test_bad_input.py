@@ -129,6 +129,51 @@ async def test_bad_snapshot_fields(api):
     assert list(listed.snapshots) == []
 
 
+def nested(depth, leaf=1):
+    """A JSON value with `depth` objects inside each other."""
+    value = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_json_bodies_nested_past_the_depth_limit_are_refused(api, node):
+    limit = node.config.limits.max_json_depth
+    deepest = types_pb2.NewEvent(event_type="t")
+    deepest.data_json.update(nested(limit))
+    await append(api, "deep", events=[deepest])
+    for field in ("data_json", "metadata_json"):
+        event = types_pb2.NewEvent(event_type="t")
+        getattr(event, field).update(nested(limit + 1))
+        error = await assert_rejected(
+            append(api, "too-deep", events=[new_event(), event]), grpc.StatusCode.INVALID_ARGUMENT, f"events[1].{field}"
+        )
+        assert f"{limit} levels" in error.details() and "max_json_depth" in error.details()
+    snapshot = types_pb2.SnapshotRecord(source_uuid="a", stream_uuid="s", source_version=1)
+    snapshot.data_json.update(nested(limit + 1))
+    call = api.snapshots.RecordSnapshot(snapshots_pb2.RecordSnapshotRequest(snapshot=snapshot))
+    await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "snapshot.data_json")
+    assert await read(api.streams, "too-deep") == []
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+async def test_json_bodies_holding_nan_or_infinity_are_refused(api, number):
+    event = types_pb2.NewEvent(event_type="t")
+    event.data_json.update({"ok": 1, "list": [1, {"x": number}]})
+    error = await assert_rejected(
+        append(api, events=[event]), grpc.StatusCode.INVALID_ARGUMENT, "events[0].data_json"
+    )
+    assert "NaN" in error.details()
+    metadata = types_pb2.NewEvent(event_type="t")
+    metadata.metadata_json.update({"x": number})
+    await assert_rejected(append(api, events=[metadata]), grpc.StatusCode.INVALID_ARGUMENT, "events[0].metadata_json")
+    snapshot = types_pb2.SnapshotRecord(source_uuid="a", stream_uuid="s", source_version=1)
+    snapshot.data_json.update({"x": number})
+    call = api.snapshots.RecordSnapshot(snapshots_pb2.RecordSnapshotRequest(snapshot=snapshot))
+    await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "snapshot.data_json")
+    await assert_nothing_written(api)
+
+
 def token(value) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
 

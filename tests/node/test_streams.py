@@ -157,3 +157,24 @@ async def test_an_event_without_metadata_has_no_metadata_content_type(api):
         records = await read(api.streams, "m", json=json_)
         assert [r.metadata_content_type for r in records] == ["", "application/json", "application/json", "text/plain"]
         assert [r.content_type for r in records] == ["application/json"] * 3 + ["application/json"]
+
+
+def deep(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("depth", [33, 40, 500, 5000, 60_000])
+async def test_stored_json_too_deep_to_convert_is_read_as_bytes(api, depth):
+    # Raw bytes labelled JSON are stored as they come; a read with json=true must never fail
+    # on them (a RecursionError, or a Struct no client can parse): they travel as bytes.
+    bodies = [b'{"n":1}', deep(depth), b'{"nan":NaN}', b'[1,2]', b"not json", deep(32)]
+    await append(api, "d", [types_pb2.NewEvent(event_type="t", data=b, metadata=b) for b in bodies])
+    for stream_id in ("d", "$all"):
+        records = await read(api.streams, stream_id, json=True)
+        assert [r.data for r in records] == [b"", *bodies[1:5], b""]
+        assert [r.metadata for r in records] == [b"", *bodies[1:5], b""]
+        assert records[0].data_json["n"] == 1
+        assert records[5].data_json["a"]["a"]["a"] is not None
+        backward = await read(api.streams, stream_id, json=True, direction=streams_pb2.READ_DIRECTION_BACKWARD)
+        assert len(backward) == len(bodies)
+
