@@ -89,6 +89,10 @@ class NodeConfig:
     """Limits on calls."""
     grace_s: float = 5.0
     """How long a stop waits for calls in flight."""
+    health_interval_s: float = 1.0
+    """How often the node asks its storage whether it answers (health follows the answer)."""
+    health_timeout_s: float = 2.0
+    """How long that question may take before the storage counts as unreachable."""
 
 
 # -- addresses --------------------------------------------------------------------------------

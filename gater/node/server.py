@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from .. import _grpc
@@ -23,6 +23,7 @@ from ..subscriptions.dispatch import PersistentSubscriptions
 from ..subscriptions.hub import Hub
 from ._auth import SecretInterceptor
 from ._convert import Edge
+from ._health import StorageHealth
 from ._relay import OwnerRelay
 from .servicers import (
     ClusterServicer,
@@ -79,6 +80,13 @@ class NodeServer:
         self.config = config
         self.backend = backend if backend is not None else make_backend(config)
         self.health = HealthServicer()
+        self.storage_health = StorageHealth(
+            self.backend,
+            self.health,
+            _grpc.EXESDB_SERVICES,
+            interval_s=config.health_interval_s,
+            timeout_s=config.health_timeout_s,
+        )
         self.hub = Hub(self.backend)
         self.persistent = PersistentSubscriptions(self.backend)
         self.relay = OwnerRelay(
@@ -144,8 +152,7 @@ class NodeServer:
         _grpc.add_reflection(server)
         await server.start()
         self._server = server
-        for name in ("", *_grpc.EXESDB_SERVICES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.storage_health.start()  # SERVING, then health follows the storage
         log.info(
             "node serving",
             extra={
@@ -166,6 +173,7 @@ class NodeServer:
         if self._stopped:
             return
         self._stopped = True
+        await self.storage_health.stop()
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             # Subscription streams never end by themselves: end them first, then the calls.
