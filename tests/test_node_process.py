@@ -32,6 +32,10 @@ async def fill(stub: streams_pb2_grpc.StreamsStub, events: int) -> None:
         await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=f"s-{i % 10}", events=batch))
 
 
+def no_bdp_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=[("grpc.http2.bdp_probe", 0)])
+
+
 def errors_in(log: list[str]) -> list[str]:
     return [line for line in log if line[13:18] == "ERROR" or line.startswith("Traceback")]
 
@@ -67,9 +71,7 @@ async def test_clients_cancelling_reads_leave_no_error_in_the_log(tmp_path):
             await fill(streams_pb2_grpc.StreamsStub(channel), 5_000)
         async with contextlib.AsyncExitStack() as stack:
             for _ in range(3):
-                channel = await stack.enter_async_context(
-                    grpc.aio.insecure_channel(node.address, options=[("grpc.http2.bdp_probe", 0)])
-                )
+                channel = await stack.enter_async_context(no_bdp_channel(node.address))
                 stub = streams_pb2_grpc.StreamsStub(channel)
                 calls = [stub.ReadEvents(streams_pb2.ReadEventsRequest(stream_id="$all")) for _ in range(100)]
                 await asyncio.gather(*(call.read() for call in calls))
@@ -80,3 +82,20 @@ async def test_clients_cancelling_reads_leave_no_error_in_the_log(tmp_path):
             # another way): once the node has stopped cleanly, every call has ended.
             assert await node.terminate() == 0
     assert errors_in(node.log) == []
+
+
+@pytest.mark.slow
+async def test_a_burst_of_calls_is_answered_not_cancelled(tmp_path):
+    # 2,500 calls at once wait in gRPC's queue until the node's event loop takes them: none may
+    # be cancelled for having waited among more than 1,000 others.
+    async with GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")) as node:
+        async with contextlib.AsyncExitStack() as stack:
+            channels = [await stack.enter_async_context(no_bdp_channel(node.address)) for _ in range(10)]
+            stubs = [streams_pb2_grpc.StreamsStub(c) for c in channels]
+            await fill(stubs[0], 2_000)
+            calls = [stubs[i % 10].ReadEvents(streams_pb2.ReadEventsRequest(stream_id="$all")) for i in range(2500)]
+            outcomes = await asyncio.gather(*(call.wait_for_connection() for call in calls), return_exceptions=True)
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            assert failed == [], f"{len(failed)} of 2,500 calls failed, first: {failed[0]!r}"
+            for call in calls:
+                call.cancel()
