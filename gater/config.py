@@ -57,7 +57,12 @@ class Limits:
     max_page_size: int = 1000
     """Most items in one page of a listing."""
     read_batch: int = 500
-    """Events per ReadEventsResponse message (and per storage page)."""
+    """Most events per storage page and per ReadEventsResponse message."""
+    read_buffer_bytes: int = 32 * 1024 * 1024
+    """Node-wide: bytes that ReadEvents calls hold, from reading a page until their clients'
+    flow control took its messages. A read's messages start at 16 KiB and grow to 1 MiB while
+    its client keeps taking them; past this budget every read goes on in 16 KiB steps, so
+    reads whose clients stop reading cost little each, however many there are."""
 
     def __post_init__(self) -> None:
         # Every stored event must fit one response message alone, with room for its envelope.

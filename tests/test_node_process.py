@@ -18,6 +18,13 @@ from tests.procs import GaterProcess
 BODY = b'{"x":"' + b"y" * 1000 + b'"}'  # 1 KB events
 
 
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def open_files_limit(pid: int) -> tuple[int, int]:
     for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
         if line.startswith("Max open files"):
@@ -82,6 +89,46 @@ async def test_clients_cancelling_reads_leave_no_error_in_the_log(tmp_path):
             # another way): once the node has stopped cleanly, every call has ended.
             assert await node.terminate() == 0
     assert errors_in(node.log) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_unread_reads_cost_bounded_memory_returned_when_they_close(tmp_path):
+    async with GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")) as node:
+        assert node.proc is not None
+        async with grpc.aio.insecure_channel(node.address) as channel:
+            stub = streams_pb2_grpc.StreamsStub(channel)
+            await fill(stub, 10_000)
+            async for _ in stub.ReadEvents(streams_pb2.ReadEventsRequest(stream_id="$all")):
+                pass  # warm up: the readers, the page cache, the allocator
+        before = rss_bytes(node.proc.pid)
+        async with contextlib.AsyncExitStack() as stack:
+            # Without BDP probing the clients' windows stay at 64 KiB per call. With it they grow
+            # to megabytes that the node keeps filling; its memory stays as bounded (about the
+            # same), but that costs it CPU, and on a busy machine calls then wait in gRPC's
+            # queue past its 30 s limit (a bare CANCELLED).
+            channels = [
+                await stack.enter_async_context(no_bdp_channel(node.address)) for _ in range(10)
+            ]
+            stubs = [streams_pb2_grpc.StreamsStub(c) for c in channels]
+            calls = [stubs[i % 10].ReadEvents(streams_pb2.ReadEventsRequest(stream_id="$all")) for i in range(1000)]
+            # The node has started answering each call (headers and first message sent); the
+            # clients never read.
+            await asyncio.gather(*(call.wait_for_connection() for call in calls))
+            grown = rss_bytes(node.proc.pid) - before
+            print(f"node memory with 1,000 unread reads: +{grown / 2**20:.0f} MiB")
+            assert grown < 500 * 2**20, f"1,000 unread reads took {grown / 2**20:.0f} MiB"
+            for call in calls:
+                call.cancel()
+        # The clients are gone: the memory goes back (polled: nothing announces it).
+        for _ in range(300):
+            left = rss_bytes(node.proc.pid) - before
+            if left < 64 * 2**20:
+                break
+            await asyncio.sleep(0.2)
+        print(f"after the clients closed: +{left / 2**20:.0f} MiB")
+        assert left < 64 * 2**20, f"{left / 2**20:.0f} MiB still held 60 s after the clients closed"
+        assert errors_in(node.log) == []
 
 
 @pytest.mark.slow

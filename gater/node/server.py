@@ -24,6 +24,7 @@ from ..subscriptions.hub import Hub
 from ._auth import SecretInterceptor
 from ._convert import Edge
 from ._health import StorageHealth
+from ._memory import MemoryTrimmer
 from ._relay import OwnerRelay
 from .servicers import (
     ClusterServicer,
@@ -87,6 +88,7 @@ class NodeServer:
             interval_s=config.health_interval_s,
             timeout_s=config.health_timeout_s,
         )
+        self.trimmer = MemoryTrimmer()
         self.hub = Hub(self.backend)
         self.persistent = PersistentSubscriptions(self.backend)
         self.relay = OwnerRelay(
@@ -139,7 +141,7 @@ class NodeServer:
         edge = Edge(cfg.limits, cfg.default_store)
         identity = NodeIdentity(self.node_id, self.advertised, self.backend)
         servicers: dict[str, Any] = {
-            "exesdb.v1.Streams": StreamsServicer(self.backend, edge),
+            "exesdb.v1.Streams": StreamsServicer(self.backend, edge, self.trimmer),
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
             "exesdb.v1.Stores": StoresServicer(self.backend, edge, self._forget_store),
             "exesdb.v1.Cluster": ClusterServicer(identity),
@@ -183,6 +185,7 @@ class NodeServer:
         await self.persistent.stop()
         await self.hub.stop()
         await self.relay.stop()
+        await self.trimmer.stop()
         await self.backend.stop()
         log.info("node stopped", extra={"node_id": self.node_id})
 

@@ -16,18 +16,11 @@ import grpc
 
 from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2
 
-from .. import __version__, _wire
-from ..config import Limits
-from ..store.base import ALL_STREAM, RecordedEvent, StorageBackend
-from ._convert import (
-    Edge,
-    page_token,
-    public_location,
-    record_as_json,
-    record_room,
-    snapshot_message,
-    timestamp,
-)
+from .. import __version__
+from ..store.base import StorageBackend
+from ._convert import Edge, page_token, public_location, snapshot_message, timestamp
+from ._memory import MemoryTrimmer
+from ._reading import SendBudget, read_messages
 
 __all__ = ["ClusterServicer", "NodeIdentity", "SnapshotsServicer", "StoresServicer", "StreamsServicer"]
 
@@ -43,6 +36,11 @@ class _OverStorage:
 
 
 class StreamsServicer(_OverStorage):
+    def __init__(self, backend: StorageBackend, edge: Edge, trimmer: MemoryTrimmer | None = None) -> None:
+        super().__init__(backend, edge)
+        self.budget = SendBudget(edge.limits.read_buffer_bytes)
+        """What the node's reads hold until their clients take it (node-wide)."""
+        self.trimmer = trimmer if trimmer is not None else MemoryTrimmer()
 
     async def AppendEvents(self, request: streams_pb2.AppendEventsRequest, context: Any) -> streams_pb2.AppendEventsResponse:
         store_id = self.edge.store(request.store)
@@ -62,36 +60,13 @@ class StreamsServicer(_OverStorage):
     async def ReadEvents(self, request: streams_pb2.ReadEventsRequest, context: Any) -> AsyncIterator[bytes]:
         store_id, stream_id, start, count, backward = self.edge.read(request)
         store = await self.backend.open_store(store_id)
-        page_size = self.edge.limits.read_batch
-        by_position = stream_id == ALL_STREAM
-        remaining = count or None
-
-        def fetch(first: int | None) -> asyncio.Future[list[RecordedEvent]]:
-            n = page_size if remaining is None else min(page_size, remaining)
-            return asyncio.ensure_future(store.read_stream(stream_id, first, n, backward))
-
-        pending = fetch(start)
         try:
-            while True:
-                page = await pending
-                wanted = page_size if remaining is None else min(page_size, remaining)
-                if remaining is not None:
-                    remaining -= len(page)
-                more = len(page) == wanted and (remaining is None or remaining > 0)
-                if more:
-                    key = page[-1].position if by_position else page[-1].version
-                    following = key - 1 if backward else key + 1
-                    more = following >= 0
-                    if more:
-                        # Read the next page while this one travels to the client.
-                        pending = fetch(following)
-                for chunk in _chunks(page, request.json, self.edge.limits):
-                    yield chunk
-                if not more:
-                    return
+            async for message in read_messages(
+                store, stream_id, start, count, backward, as_json=request.json, limits=self.edge.limits, budget=self.budget
+            ):
+                yield message
         finally:
-            if not pending.done():
-                pending.cancel()
+            self.trimmer.note()  # what the read held goes back to the system
 
     async def GetVersion(self, request: streams_pb2.GetVersionRequest, context: Any) -> streams_pb2.GetVersionResponse:
         store_id = self.edge.store(request.store)
@@ -110,25 +85,6 @@ class StreamsServicer(_OverStorage):
             streams=[streams_pb2.StreamInfo(stream_id=s, version=v) for s, v in page],
             next_page_token=page_token(page[-1][0]) if len(rows) > size else "",
         )
-
-
-def _chunks(page: list[RecordedEvent], as_json: bool, limits: Limits) -> list[bytes]:
-    """ReadEventsResponse messages for one page, each at most `max_response_bytes`."""
-    room = record_room(limits)
-    records = [record_as_json(e.encoded, limits.max_json_depth, room) if as_json else e.encoded for e in page]
-    out: list[bytes] = []
-    batch: list[bytes] = []
-    size = 0
-    for r in records:
-        cost = 1 + len(_wire.varint(len(r))) + len(r)
-        if batch and size + cost > limits.max_response_bytes:
-            out.append(_wire.read_response(batch))
-            batch, size = [], 0
-        batch.append(r)
-        size += cost
-    if batch:
-        out.append(_wire.read_response(batch))
-    return out
 
 
 class SnapshotsServicer(_OverStorage):
