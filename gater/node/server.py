@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from .. import _grpc
-from ..config import NodeConfig
+from ..config import NodeConfig, advertised_address
 from ..errors import StoreAlreadyExistsError
 from ..store.base import StorageBackend
 from ..subscriptions.dispatch import PersistentSubscriptions
@@ -106,13 +106,10 @@ class NodeServer:
 
     @property
     def advertised(self) -> str:
-        """Where other nodes reach this one (a wildcard listen address becomes the host name)."""
-        if self.config.advertise:
-            return self.config.advertise
-        host = self.config.listen.rsplit(":", 1)[0]
-        if host in ("0.0.0.0", "[::]", "::", ""):
-            host = socket.gethostname()
-        return f"{host}:{self.port}"
+        """Where other nodes and gateways reach this one: what Cluster.GetStatus shows, what
+        leases record and what Consul registers (config.advertised_address: --advertise, else
+        the bound address, a wildcard host becoming the host name)."""
+        return advertised_address(self.config.listen, self.port or 0, self.config.advertise)
 
     async def start(self) -> int:
         """Opens storage, binds and serves; returns the bound port."""
