@@ -442,6 +442,17 @@ class Edge:
         seen: dict[str, int] = {}
         depth = self.limits.max_json_depth
         stream_bytes = _framed(len(stream_id.encode()))
+        # What data and metadata may weigh together before the rest of the record (names,
+        # ids, content types and framing, each bounded) could take it over the limit: below
+        # that, an event fits without counting.
+        limits = self.limits
+        room = (
+            limits.max_event_bytes
+            - _RECORD_FRAMING_BYTES
+            - stream_bytes
+            - sum(_framed(n) for n in (36, limits.max_name_bytes, limits.max_content_type_bytes, limits.max_content_type_bytes))
+            - 2 * 6  # the framing of data and metadata: a tag and a length of up to 5 bytes each
+        )
         for i, e in enumerate(events):
             where = f"events[{i}]"
             # Ids the server assigns sort by time: they go to the end of the id index.
@@ -464,7 +475,8 @@ class Edge:
                 if metadata
                 else "",
             )
-            self._fits(where, stream_bytes + _stored_bytes(event))
+            if len(data) + len(metadata) > room:  # else it fits, whatever its names: no need to count
+                self._fits(where, stream_bytes + _stored_bytes(event))
             out.append(event)
         return out
 
