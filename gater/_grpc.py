@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2, subscriptions_pb2
 
 from . import _wire
+from ._calls import CallHooks, code_of
 from .errors import STATUS_DETAILS_KEY, GaterError, InvalidArgumentError, encode_status
 
 __all__ = [
@@ -111,23 +112,56 @@ async def _fail(context: grpc.aio.ServicerContext, name: str, error: Exception) 
 _CLOSE_WAIT_S = 10.0
 """After a failed write, how long a stream handler waits for grpc to cancel it."""
 
+_NO_HOOKS = CallHooks()
+
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Stream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
-def unary_handler(fn: Unary, request_class: type[Message] | None = None, name: str = "") -> grpc.RpcMethodHandler:
-    """A unary handler around `fn(request, context)`; `request_class` None passes bytes."""
+def unary_handler(
+    fn: Unary, request_class: type[Message] | None = None, name: str = "", hooks: CallHooks = _NO_HOOKS
+) -> grpc.RpcMethodHandler:
+    """A unary handler around `fn(request, context)`; `request_class` None passes bytes.
+    `hooks` (admission, metrics, tracing, access and audit logs) run around the call."""
     name = name or getattr(fn, "__qualname__", "handler")
+    if not (hooks.enabled or hooks.admit):
 
-    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await fn(_decode(request_class, raw), context)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as e:  # noqa: BLE001 - the one place that catches everything
+                await _fail(context, name, e)
+
+        return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_wire.serialize)
+
+    async def handle_with_hooks(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        call = hooks.start(name, False, context)
+        code, message = "OK", ""
         try:
-            return await fn(_decode(request_class, raw), context)
-        except (grpc.aio.AbortError, asyncio.CancelledError):
+            request = _decode(request_class, raw)
+            await call.admit(request)
+            return await fn(request, context)
+        except grpc.aio.AbortError:
+            code = code_of(context)
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
             raise
         except Exception as e:  # noqa: BLE001 - the one place that catches everything
+            code, message = _code_and_message(e)
             await _fail(context, name, e)
+        finally:
+            await call.end(code, message)
 
-    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_wire.serialize)
+    return grpc.unary_unary_rpc_method_handler(handle_with_hooks, response_serializer=_wire.serialize)
+
+
+def _code_and_message(error: Exception) -> tuple[str, str]:
+    if isinstance(error, GaterError):
+        return error.code, error.message
+    return "INTERNAL", "internal error"
 
 
 async def _write_all(items: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> bool:
@@ -145,7 +179,9 @@ async def _write_all(items: AsyncIterator[Any], context: grpc.aio.ServicerContex
     return True
 
 
-def stream_handler(fn: Stream, request_class: type[Message] | None = None, name: str = "") -> grpc.RpcMethodHandler:
+def stream_handler(
+    fn: Stream, request_class: type[Message] | None = None, name: str = "", hooks: CallHooks = _NO_HOOKS
+) -> grpc.RpcMethodHandler:
     """A server-streaming handler around the async generator `fn(request, context)`.
 
     The items are written here (grpc's reader/writer API), not yielded to grpc: a client that
@@ -154,16 +190,31 @@ def stream_handler(fn: Stream, request_class: type[Message] | None = None, name:
     failed write ends the generator at once (its `finally` blocks run) and the handler waits
     for grpc's cancellation, which follows: a client's cancel stays a DEBUG line."""
     name = name or getattr(fn, "__qualname__", "handler")
+    active = hooks.enabled or hooks.admit is not None
 
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> None:
+        call = hooks.start(name, True, context) if active else None
+        code, message = "OK", ""
         try:
-            if await _write_all(fn(_decode(request_class, raw), context), context):
+            request = _decode(request_class, raw)
+            if call is not None:
+                await call.admit(request)
+            if await _write_all(fn(request, context), context):
                 return
-        except (grpc.aio.AbortError, asyncio.CancelledError):
+            code = "CANCELLED"
+        except grpc.aio.AbortError:
+            code = code_of(context)
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
             raise
         except Exception as e:  # noqa: BLE001 - the one place that catches everything
+            code, message = _code_and_message(e)
             await _fail(context, name, e)
             return
+        finally:
+            if call is not None:
+                await call.end(code, message)
         log.debug("stream ended by the client", extra={"method": name})
         # grpc cancels this task when it processes the close (at once, in practice). Returning
         # instead would run one more batch on the dead call, which fails the same way.
@@ -173,11 +224,11 @@ def stream_handler(fn: Stream, request_class: type[Message] | None = None, name:
     return grpc.unary_stream_rpc_method_handler(handle, response_serializer=_wire.serialize)
 
 
-def handlers_for(service_name: str, servicer: object) -> grpc.GenericRpcHandler:
+def handlers_for(service_name: str, servicer: object, hooks: CallHooks = _NO_HOOKS) -> grpc.GenericRpcHandler:
     """A generic handler for the RPCs `servicer` implements (methods named as in the .proto,
     `async def Method(self, request, context)`), each inside `unary_handler` or
-    `stream_handler`. RPCs it lacks answer UNIMPLEMENTED. Responses may be messages or
-    serialized bytes."""
+    `stream_handler` with `hooks`. RPCs it lacks answer UNIMPLEMENTED. Responses may be
+    messages or serialized bytes."""
     service = EXESDB_SERVICES[service_name]
     table = {}
     for method in service.methods:
@@ -185,7 +236,7 @@ def handlers_for(service_name: str, servicer: object) -> grpc.GenericRpcHandler:
         if fn is None:
             continue
         make = stream_handler if method.server_streaming else unary_handler
-        table[method.name] = make(fn, GetMessageClass(method.input_type), f"{service_name}/{method.name}")
+        table[method.name] = make(fn, GetMessageClass(method.input_type), f"/{service_name}/{method.name}", hooks)
     return grpc.method_handlers_generic_handler(service_name, table)
 
 
