@@ -14,11 +14,14 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_STORE",
+    "AuthConfig",
     "ConfigError",
     "GatewayConfig",
     "Limits",
     "NodeConfig",
+    "ObservabilityConfig",
     "PoolPolicy",
+    "TlsConfig",
     "advertised_address",
     "parse_host_port",
 ]
@@ -71,6 +74,105 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS of a server's listener and of its outgoing channels (gateway → node, node → node).
+    No certificate: plaintext (the `gater dev` default, on loopback)."""
+
+    cert: Path | None = None
+    """PEM certificate (chain) the listener presents."""
+    key: Path | None = None
+    """Its PEM private key."""
+    client_ca: Path | None = None
+    """Require client certificates signed by this CA (mTLS): a caller without one is refused
+    during the handshake."""
+    upstream_ca: Path | None = None
+    """Outgoing channels use TLS and trust servers signed by this CA."""
+    upstream_cert: Path | None = None
+    """Client certificate outgoing channels present (mTLS to nodes); default: `cert`."""
+    upstream_key: Path | None = None
+    """Its key; default: `key`."""
+    upstream_server_name: str | None = None
+    """Name expected in the servers' certificates when it is not the host dialled."""
+
+    def __post_init__(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            raise ConfigError("--tls-cert/--tls-key", "give both the certificate and its key")
+        if self.client_ca is not None and self.cert is None:
+            raise ConfigError("--tls-client-ca", "needs --tls-cert and --tls-key (mTLS is TLS first)")
+        if (self.upstream_cert is None) != (self.upstream_key is None):
+            raise ConfigError("--upstream-cert/--upstream-key", "give both the certificate and its key")
+
+    @property
+    def listener(self) -> bool:
+        return self.cert is not None
+
+    @property
+    def upstream(self) -> bool:
+        """Outgoing channels use TLS."""
+        return self.upstream_ca is not None or self.upstream_cert is not None
+
+    @property
+    def upstream_pair(self) -> tuple[Path, Path] | None:
+        """The client certificate and key outgoing channels present, if any."""
+        if self.upstream_cert is not None and self.upstream_key is not None:
+            return self.upstream_cert, self.upstream_key
+        if self.upstream and self.cert is not None and self.key is not None:
+            return self.cert, self.key
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Who may call (authentication) and what they may do (authorization); docs/security.md.
+    Nothing set: every caller may do everything (development)."""
+
+    api_keys_file: Path | None = None
+    """TOML file of hashed API keys (`gater keys add` writes it)."""
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    jwt_key_file: Path | None = None
+    """PEM public key (RS/ES) or a file holding the shared secret (HS)."""
+    jwt_jwks_file: Path | None = None
+    """A JSON Web Key Set file (the token's kid picks the key)."""
+    jwt_roles_claim: str = "roles"
+    certificate_identities: bool = False
+    """A client certificate's common name is the caller's principal (`cert:<cn>`)."""
+    policy_file: Path | None = None
+    """TOML policy: roles per principal, rules per role. Without one, any authenticated
+    caller may do everything and anonymous callers nothing (once credentials are set)."""
+    open_health: bool = True
+    """grpc.health.v1 and reflection answer without credentials."""
+    allow_insecure_secret: bool = False
+    """Accept/send the cluster secret over plaintext on a non-loopback address."""
+
+    @property
+    def jwt(self) -> bool:
+        return self.jwt_key_file is not None or self.jwt_jwks_file is not None
+
+    @property
+    def enabled(self) -> bool:
+        """Calls are authenticated and authorized (deny by default)."""
+        return bool(self.api_keys_file or self.jwt or self.certificate_identities or self.policy_file)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservabilityConfig:
+    """Metrics, traces and access logs; all off by default."""
+
+    metrics_listen: str | None = None
+    """host:port of the HTTP listener serving /metrics, /livez and /readyz."""
+    otlp_endpoint: str | None = None
+    """OTLP/gRPC collector for traces; None: no tracing."""
+    service_name: str = "gater"
+    """service.name of the traces."""
+    trace_metadata: bool = False
+    """Nodes: record the appending call's traceparent in each event's JSON metadata."""
+    access_log: bool = False
+    """One log line per call on the `gater.access` logger."""
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """How one event-store node runs."""
 
@@ -98,6 +200,12 @@ class NodeConfig:
     """How often the node asks its storage whether it answers (health follows the answer)."""
     health_timeout_s: float = 2.0
     """How long that question may take before the storage counts as unreachable."""
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    """TLS of the listener and of the channels to other nodes."""
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    """Authentication and authorization of callers."""
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    """Metrics, traces, access log."""
 
 
 # -- addresses --------------------------------------------------------------------------------
@@ -206,6 +314,17 @@ class GatewayConfig:
     probe_timeout_s: float = 2.0
     """Deadline of one health probe: a member that does not answer SERVING within it is not
     used until a later probe succeeds."""
+    default_store: str = DEFAULT_STORE
+    """The store a request without `store` means on the nodes (for the gateway's checks)."""
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    """TLS of the listener and of the channels to nodes."""
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    """Authentication and authorization of clients."""
+    max_requests_per_s: float | None = None
+    """Requests per second one principal may make through this gateway (a burst of as many
+    is allowed); None: no limit. Over it: RESOURCE_EXHAUSTED naming max_requests_per_s."""
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    """Metrics, traces, access log."""
 
     def __post_init__(self) -> None:
         if self.probe_interval_s <= 0 or self.probe_timeout_s <= 0:

@@ -23,8 +23,10 @@ from grpc_health.v1._async import HealthServicer
 
 from exesdb.v1 import cluster_pb2, subscriptions_pb2
 
-from .. import __version__, _grpc
+from .. import __version__, _calls, _grpc
 from ..config import GatewayConfig
+from ..metrics import HttpEndpoint, Metrics
+from ..tracing import Tracing, TracingConfig
 from .discovery import Discovery
 from .pool import ChannelPool, MemberView
 from .proxy import Forwarder
@@ -39,9 +41,16 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class GatewayServer:
-    def __init__(self, config: GatewayConfig, discovery: Discovery) -> None:
+    def __init__(self, config: GatewayConfig, discovery: Discovery, *, tracing: Tracing | None = None) -> None:
         self.config = config
         self.discovery = discovery
+        obs = config.observability
+        self.metrics = Metrics() if obs.metrics_listen else None
+        """This gateway's metric families (None unless --metrics-listen)."""
+        self.tracing = tracing or Tracing.from_config(
+            TracingConfig(obs.otlp_endpoint, obs.service_name, obs.trace_metadata)
+        )
+        self.http: HttpEndpoint | None = None
         metadata = (("x-gater-secret", config.cluster_secret),) if config.cluster_secret else ()
         self.pool = ChannelPool(
             discovery,
@@ -71,21 +80,24 @@ class GatewayServer:
         except RuntimeError as e:
             await self.pool.stop()
             raise OSError(f"cannot listen on {self.config.listen}: is another process using it? ({e})") from e
+        hooks = self._hooks()
         handlers = []
         for service_name, service in _grpc.EXESDB_SERVICES.items():
             if service_name == "exesdb.v1.Cluster":
-                handlers.append(_grpc.handlers_for(service_name, _ClusterServicer(self)))
+                handlers.append(_grpc.handlers_for(service_name, _ClusterServicer(self), hooks))
                 continue
             table = {}
             for method in service.methods:
                 path = f"/{service_name}/{method.name}"
                 # Requests stay bytes (the node decodes them), except where a field is read.
                 if path == "/exesdb.v1.Subscriptions/Subscribe":
-                    handler = _grpc.stream_handler(self.forwarder.subscribe(), subscriptions_pb2.SubscribeRequest, path)
+                    handler = _grpc.stream_handler(
+                        self.forwarder.subscribe(), subscriptions_pb2.SubscribeRequest, path, hooks
+                    )
                 elif method.server_streaming:
-                    handler = _grpc.stream_handler(self.forwarder.read_stream(path), None, path)
+                    handler = _grpc.stream_handler(self.forwarder.read_stream(path), None, path, hooks)
                 else:
-                    handler = _grpc.unary_handler(self.forwarder.unary(path), None, path)
+                    handler = _grpc.unary_handler(self.forwarder.unary(path), None, path, hooks)
                 table[method.name] = handler
             handlers.append(grpc.method_handlers_generic_handler(service_name, table))
         server.add_generic_rpc_handlers(tuple(handlers))
@@ -95,11 +107,22 @@ class GatewayServer:
         self._server = server
         await self._update_health()
         self._health_task = asyncio.create_task(self._follow_health(), name="gateway-health")
+        if self.config.observability.metrics_listen:
+            self.http = HttpEndpoint(self.config.observability.metrics_listen, self.metrics, lambda: bool(self._serving))
+            await self.http.start()
         log.info(
             "gateway serving",
             extra={"address": self.address, "discovery": self.discovery.kind, "members": len(self.pool.state)},
         )
         return self.port
+
+    def _hooks(self) -> _calls.CallHooks:
+        """What runs around every call: metrics, traces and the access log when configured."""
+        return _calls.CallHooks(
+            metrics=self.metrics,
+            tracing=self.tracing,
+            access_log=self.config.observability.access_log,
+        )
 
     async def _follow_health(self) -> None:
         """One task sets the health, so statuses never interleave; a change during an update
@@ -126,6 +149,8 @@ class GatewayServer:
         if self._stopped:
             return
         self._stopped = True
+        if self.http is not None:
+            await self.http.stop()
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -134,6 +159,7 @@ class GatewayServer:
             await self.health.enter_graceful_shutdown()
             await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
         await self.pool.stop()
+        self.tracing.shutdown()
         log.info("gateway stopped", extra={"address": self.address})
 
     async def wait_closed(self) -> None:

@@ -16,11 +16,14 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from .. import _grpc
+from .._calls import CallHooks
 from ..config import NodeConfig, advertised_address
 from ..errors import StoreAlreadyExistsError
+from ..metrics import HttpEndpoint, Metrics
 from ..store.base import StorageBackend
 from ..subscriptions.dispatch import PersistentSubscriptions
 from ..subscriptions.hub import Hub
+from ..tracing import Tracing, TracingConfig
 from ._auth import SecretInterceptor
 from ._convert import Edge
 from ._health import StorageHealth
@@ -77,9 +80,18 @@ def raise_open_files_limit() -> None:
 class NodeServer:
     """An event-store node. `port = await node.start()`; `await node.stop()`; or `async with`."""
 
-    def __init__(self, config: NodeConfig, backend: StorageBackend | None = None) -> None:
+    def __init__(
+        self, config: NodeConfig, backend: StorageBackend | None = None, *, tracing: Tracing | None = None
+    ) -> None:
         self.config = config
         self.backend = backend if backend is not None else make_backend(config)
+        obs = config.observability
+        self.metrics = Metrics() if obs.metrics_listen else None
+        """This node's metric families (None unless --metrics-listen)."""
+        self.tracing = tracing or Tracing.from_config(
+            TracingConfig(obs.otlp_endpoint, obs.service_name, obs.trace_metadata)
+        )
+        self.http: HttpEndpoint | None = None
         self.health = HealthServicer()
         self.storage_health = StorageHealth(
             self.backend,
@@ -137,6 +149,7 @@ class NodeServer:
         await self.relay.start()
         edge = Edge(cfg.limits, cfg.default_store)
         identity = NodeIdentity(self.node_id, self.advertised, self.backend)
+        hooks = self._hooks()
         servicers: dict[str, Any] = {
             "exesdb.v1.Streams": StreamsServicer(self.backend, edge, self.trimmer),
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
@@ -145,13 +158,16 @@ class NodeServer:
             "exesdb.v1.Subscriptions": SubscriptionsServicer(edge, self.hub, self.persistent, self.relay, self.node_id),
         }
         server.add_generic_rpc_handlers(
-            tuple(_grpc.handlers_for(name, servicer) for name, servicer in servicers.items())
+            tuple(_grpc.handlers_for(name, servicer, hooks) for name, servicer in servicers.items())
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         _grpc.add_reflection(server)
         await server.start()
         self._server = server
         await self.storage_health.start()  # SERVING, then health follows the storage
+        if cfg.observability.metrics_listen:
+            self.http = HttpEndpoint(cfg.observability.metrics_listen, self.metrics, lambda: self.storage_health.state.serving)
+            await self.http.start()
         log.info(
             "node serving",
             extra={
@@ -163,6 +179,14 @@ class NodeServer:
         )
         return port
 
+    def _hooks(self) -> CallHooks:
+        """What runs around every call: metrics, traces and the access log when configured."""
+        return CallHooks(
+            metrics=self.metrics,
+            tracing=self.tracing,
+            access_log=self.config.observability.access_log,
+        )
+
     def _forget_store(self, store_id: str) -> None:
         self.hub.forget(store_id)
         self.persistent.forget_store(store_id)
@@ -173,6 +197,8 @@ class NodeServer:
             return
         self._stopped = True
         await self.storage_health.stop()
+        if self.http is not None:
+            await self.http.stop()
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             # Subscription streams never end by themselves: end them first, then the calls.
@@ -184,6 +210,7 @@ class NodeServer:
         await self.relay.stop()
         await self.trimmer.stop()
         await self.backend.stop()
+        self.tracing.shutdown()
         log.info("node stopped", extra={"node_id": self.node_id})
 
     async def wait_closed(self) -> None:
