@@ -63,8 +63,12 @@ SERVICE_NAMES = (
 )
 
 
-def server_options(max_message_bytes: int, *, reuse_port: bool = False) -> list[tuple[str, Any]]:
+def server_options(
+    max_message_bytes: int, *, reuse_port: bool = False, max_concurrent_streams: int | None = None
+) -> list[tuple[str, Any]]:
+    streams = [("grpc.max_concurrent_streams", max_concurrent_streams)] if max_concurrent_streams else []
     return [
+        *streams,
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         # Two servers must not silently share a port unless asked to (gateway --workers).

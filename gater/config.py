@@ -67,6 +67,18 @@ class Limits:
     its client keeps taking them; past this budget every read goes on in 16 KiB steps, so
     reads whose clients stop reading cost little each, however many there are."""
 
+    max_concurrent_streams: int = 1000
+    """Calls (unary or streaming) one client connection may have open at once (HTTP/2
+    SETTINGS_MAX_CONCURRENT_STREAMS); more wait for one to end."""
+    max_stores: int = 10_000
+    """Stores one node (or one PostgreSQL cluster) holds; CreateStore beyond it is refused."""
+    max_subscriptions: int = 10_000
+    """Transient subscriptions one node serves at once."""
+    max_subscriptions_per_store: int = 2_000
+    """Transient subscriptions of one store a node serves at once."""
+    max_persistent_subscriptions: int = 1_000
+    """Persistent subscriptions one store may define."""
+
     def __post_init__(self) -> None:
         # Every stored event must fit one response message alone, with room for its envelope.
         if self.max_event_bytes > self.max_response_bytes - 1024:
@@ -323,6 +335,8 @@ class GatewayConfig:
     max_requests_per_s: float | None = None
     """Requests per second one principal may make through this gateway (a burst of as many
     is allowed); None: no limit. Over it: RESOURCE_EXHAUSTED naming max_requests_per_s."""
+    max_concurrent_streams: int = 1000
+    """Calls one client connection may have open at once (HTTP/2 max concurrent streams)."""
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     """Metrics, traces, access log."""
 

@@ -36,6 +36,7 @@ from grpc_health.v1 import health_pb2
 from exesdb.v1 import cluster_pb2
 
 from ..config import PoolPolicy
+from ..security import ChannelTls
 from .discovery import Discovery, MemberAddress
 from .pool_state import MemberStatus, PoolState
 
@@ -92,8 +93,11 @@ class ChannelPool:
         rng: random.Random | None = None,
         probe_interval_s: float = 1.0,
         probe_timeout_s: float = 2.0,
+        tls: ChannelTls | None = None,
     ) -> None:
         self.discovery = discovery
+        self.tls = tls
+        """TLS of the channels to members (None: plaintext)."""
         self.state = PoolState(policy)
         self.cluster_id = cluster_id
         """The cluster this gateway follows (configured, or the first one probed)."""
@@ -162,7 +166,7 @@ class ChannelPool:
             log.info("member left", extra={"member": address})
         for address in joined:
             # Unusable until a probe answers (see the module docstring).
-            self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self._channels[address] = self._open(address)
             self._due[address] = asyncio.Event()
             log.info("member joined", extra={"member": address})
         if joined:
@@ -257,6 +261,13 @@ class ChannelPool:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _open(self, address: str) -> grpc.aio.Channel:
+        if self.tls is None:
+            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        # Credentials are read when a member joins: a certificate rotated on disk is used by
+        # the channels opened after it.
+        return grpc.aio.secure_channel(address, self.tls.credentials(), options=CHANNEL_OPTIONS + self.tls.options())
 
     # -- choosing ---------------------------------------------------------------------------
 

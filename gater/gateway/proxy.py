@@ -30,6 +30,7 @@ from exesdb.v1 import streams_pb2, subscriptions_pb2
 
 from .. import _wire
 from ..errors import STATUS_DETAILS_KEY, UnavailableError
+from ..security.admission import FORWARDING_HEADERS
 from .pool import ChannelPool
 from .retry import RESUMABLE, SAFE_TO_RETRY, Attempts, Verdict
 
@@ -46,14 +47,21 @@ _APPEND = "/exesdb.v1.Streams/AppendEvents"
 _READ = "/exesdb.v1.Streams/ReadEvents"
 _SUBSCRIBE = "/exesdb.v1.Subscriptions/Subscribe"
 _HOP_HEADERS = {"user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-encoding", "grpc-timeout"}
+_CREDENTIALS = frozenset({"authorization", "x-api-key", "x-gater-secret"})
 _UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 # Statuses that say nothing about the node's health: the caller's deadline ran out, or the
 # call was cancelled.
 _NEUTRAL = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
 
 
-def _forwardable(metadata: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple((k, v) for k, v in (metadata or ()) if not k.startswith(":") and k not in _HOP_HEADERS)
+def _forwardable(metadata: Any, drop: frozenset[str] = frozenset()) -> tuple[tuple[str, Any], ...]:
+    """The client's metadata as a node may see it: never the headers that name a principal
+    (only this gateway may, for a client it authenticated), nor those in `drop`."""
+    return tuple(
+        (k, v)
+        for k, v in (metadata or ())
+        if not k.startswith(":") and k not in _HOP_HEADERS and k not in FORWARDING_HEADERS and k not in drop
+    )
 
 
 class Resume(Protocol):
@@ -91,9 +99,19 @@ class _Once:
 class Forwarder:
     """Builds the handlers that forward each exesdb.v1 method through `pool`."""
 
-    def __init__(self, pool: ChannelPool, *, extra_metadata: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self,
+        pool: ChannelPool,
+        *,
+        extra_metadata: tuple[tuple[str, str], ...] = (),
+        acting_for: Callable[[], tuple[tuple[str, str], ...]] | None = None,
+    ) -> None:
         self.pool = pool
         self.extra_metadata = extra_metadata
+        self.acting_for = acting_for
+        """With authentication on: the headers naming the client this gateway authenticated
+        (its own credentials are then not passed on: the gateway vouches for the client)."""
+        self._drop = _CREDENTIALS if acting_for is not None else frozenset()
 
     def unary(self, method: str) -> Callable[..., Any]:
         always_safe = method in SAFE_TO_RETRY
@@ -138,7 +156,9 @@ class Forwarder:
         self, method: str, resume: Resume, context: grpc.aio.ServicerContext, *, safe: bool, streaming: bool
     ) -> AsyncIterator[bytes]:
         pool = self.pool
-        metadata = _forwardable(context.invocation_metadata()) + self.extra_metadata
+        metadata = _forwardable(context.invocation_metadata(), self._drop) + self.extra_metadata
+        if self.acting_for is not None:
+            metadata += self.acting_for()
         attempts = Attempts(safe=safe, resumable=method in RESUMABLE)
         decision = attempts.first(pool.state, time.monotonic())
         while True:
@@ -211,6 +231,24 @@ class Forwarder:
                 "call failed on a node, trying another",
                 extra={"method": method, "member": address, "code": code.name, "resume": resume.describe()},
             )
+
+    async def send(self, method: str, request: bytes, timeout_s: float = 5.0) -> bytes:
+        """A call of the gateway's own (an audit record): to the pool's choice, then to every
+        other usable member once, until one answers; what is not UNAVAILABLE is the answer."""
+        tried: set[str] = set()
+        metadata = self.extra_metadata
+        while (address := self.pool.choose()) is not None and address not in tried:
+            tried.add(address)
+            channel = self.pool.channel(address)
+            if channel is None:
+                continue
+            call = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
+            try:
+                return await call(request, metadata=metadata, timeout=timeout_s)
+            except grpc.aio.AioRpcError as e:
+                if e.code() != _UNAVAILABLE:
+                    raise
+        raise UnavailableError("no node answered")
 
     def _no_node(self, attempts: Attempts) -> UnavailableError:
         known = len(self.pool.state)

@@ -18,14 +18,28 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from exesdb.v1 import cluster_pb2, subscriptions_pb2
+from exesdb.v1 import cluster_pb2, streams_pb2, subscriptions_pb2, types_pb2
 
 from .. import __version__, _calls, _grpc
 from ..config import GatewayConfig
+from ..errors import GaterError, InvalidArgumentError
 from ..metrics import HttpEndpoint, Metrics
+from ..security import (
+    ADMIN_METHODS,
+    AUDIT_STORE,
+    AUDIT_STREAM,
+    ChannelTls,
+    ServerTls,
+    is_loopback,
+)
+from ..security.admission import Guard, HealthGuard, PolicySource
+from ..security.audit import audit_record, target_of
+from ..security.context import admitted, current_caller
 from ..tracing import Tracing, TracingConfig
 from .discovery import Discovery
 from .pool import ChannelPool, MemberView
@@ -40,6 +54,7 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+
 class GatewayServer:
     def __init__(self, config: GatewayConfig, discovery: Discovery, *, tracing: Tracing | None = None) -> None:
         self.config = config
@@ -52,6 +67,15 @@ class GatewayServer:
         )
         self.http: HttpEndpoint | None = None
         metadata = (("x-gater-secret", config.cluster_secret),) if config.cluster_secret else ()
+        self.policy = PolicySource(config.auth)
+        """The policy and credential files, re-read when they change or on reload()."""
+        self.guard = Guard(
+            self.policy,
+            config.default_store,
+            certificates=config.auth.certificate_identities,
+            rate_per_s=config.max_requests_per_s,
+        )
+        self.tls = ServerTls.listener(config.tls)
         self.pool = ChannelPool(
             discovery,
             policy=config.policy,
@@ -59,8 +83,16 @@ class GatewayServer:
             metadata=metadata,
             probe_interval_s=config.probe_interval_s,
             probe_timeout_s=config.probe_timeout_s,
+            tls=ChannelTls.upstream(config.tls),
         )
-        self.forwarder = Forwarder(self.pool, extra_metadata=metadata)
+        self.forwarder = Forwarder(
+            self.pool, extra_metadata=metadata, acting_for=self._acting_for if config.auth.enabled else None
+        )
+        self._requests = {
+            f"/{name}/{m.name}": GetMessageClass(m.input_type)
+            for name, service in _grpc.EXESDB_SERVICES.items()
+            for m in service.methods
+        }
         self.health = HealthServicer()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -73,10 +105,21 @@ class GatewayServer:
         return f"{self.config.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> int:
+        self._check_transport()
         await self.pool.start()
-        server = grpc.aio.server(options=_grpc.server_options(self.config.max_message_bytes, reuse_port=self.config.reuse_port))
+        cfg = self.config
+        interceptors = () if cfg.auth.open_health or not cfg.auth.enabled else (HealthGuard(self.guard),)
+        server = grpc.aio.server(
+            options=_grpc.server_options(
+                cfg.max_message_bytes, reuse_port=cfg.reuse_port, max_concurrent_streams=cfg.max_concurrent_streams
+            ),
+            interceptors=interceptors,
+        )
         try:
-            self.port = server.add_insecure_port(self.config.listen)
+            if self.tls is not None:
+                self.port = server.add_secure_port(cfg.listen, self.tls.credentials())
+            else:
+                self.port = server.add_insecure_port(cfg.listen)
         except RuntimeError as e:
             await self.pool.stop()
             raise OSError(f"cannot listen on {self.config.listen}: is another process using it? ({e})") from e
@@ -105,6 +148,7 @@ class GatewayServer:
         _grpc.add_reflection(server)
         await server.start()
         self._server = server
+        await self.policy.start()
         await self._update_health()
         self._health_task = asyncio.create_task(self._follow_health(), name="gateway-health")
         if self.config.observability.metrics_listen:
@@ -117,12 +161,75 @@ class GatewayServer:
         return self.port
 
     def _hooks(self) -> _calls.CallHooks:
-        """What runs around every call: metrics, traces and the access log when configured."""
+        """What runs around every call: admission and the audit of what it refuses when
+        authentication is on, metrics, traces and the access log when configured."""
+        cfg = self.config
+        secured = cfg.auth.enabled or cfg.max_requests_per_s is not None
         return _calls.CallHooks(
+            admit=self._admit if secured else None,
             metrics=self.metrics,
             tracing=self.tracing,
-            access_log=self.config.observability.access_log,
+            access_log=cfg.observability.access_log,
+            audit=self._audit_refusal if cfg.auth.enabled else None,
+            audited=ADMIN_METHODS,
         )
+
+    def _request(self, method: str, request: Any) -> Any:
+        """The decoded request (the gateway forwards bytes; admission reads fields)."""
+        if not isinstance(request, bytes):
+            return request
+        message_class = self._requests[method]
+        try:
+            return message_class.FromString(request)
+        except DecodeError:
+            raise InvalidArgumentError(
+                "request", f"is not a valid {message_class.DESCRIPTOR.full_name} (protobuf decoding failed)"
+            ) from None
+
+    async def _admit(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await self.guard.admit(method, self._request(method, request), context)
+
+    def _acting_for(self) -> tuple[tuple[str, str], ...]:
+        return self.guard.forwarding_metadata(current_caller())
+
+    async def _audit_refusal(self, method: str, request: Any, code: str, message: str) -> None:
+        """An administrative call this gateway refused never reached a node: record it there."""
+        if admitted():
+            return  # the node recorded it
+        try:
+            decoded = self._request(method, request)
+        except InvalidArgumentError:
+            return
+        record = audit_record(method.rsplit("/", 1)[1], target_of(method, decoded), code, message, via=self.address)
+        event = types_pb2.NewEvent(event_id=record.event_id, event_type=record.event_type, data=record.data)
+        append = streams_pb2.AppendEventsRequest(store=AUDIT_STORE, stream_id=AUDIT_STREAM, events=[event])
+        try:
+            await self.forwarder.send("/exesdb.v1.Streams/AppendEvents", append.SerializeToString())
+        except (grpc.aio.AioRpcError, GaterError) as e:
+            log.error("could not record a refused call in the audit log", extra={"error": str(e), "method": method})
+
+    def _check_transport(self) -> None:
+        """Plaintext is for loopback; the cluster secret goes to nodes in clear only when
+        explicitly allowed or when they are on this machine."""
+        cfg = self.config
+        host = cfg.listen.rsplit(":", 1)[0]
+        if self.tls is None and not is_loopback(host):
+            log.warning(
+                "serving PLAINTEXT on a non-loopback address: anyone on the network can read and send calls; "
+                "use --tls-cert/--tls-key (docs/security.md)",
+                extra={"listen": cfg.listen},
+            )
+        if cfg.cluster_secret and not cfg.tls.upstream and not cfg.auth.allow_insecure_secret:
+            log.warning(
+                "the cluster secret goes to nodes in clear: use --upstream-ca (TLS to nodes), or mTLS instead of "
+                "the secret; pass --allow-insecure-secret to silence this on a trusted network",
+            )
+
+    async def reload(self) -> None:
+        """SIGHUP: read certificates, policy and credential files again (open streams stay)."""
+        if self.tls is not None:
+            self.tls.reload()
+        await self.policy.reload()
 
     async def _follow_health(self) -> None:
         """One task sets the health, so statuses never interleave; a change during an update
@@ -149,6 +256,7 @@ class GatewayServer:
         if self._stopped:
             return
         self._stopped = True
+        await self.policy.stop()
         if self.http is not None:
             await self.http.stop()
         if self._health_task is not None:

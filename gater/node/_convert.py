@@ -25,6 +25,7 @@ from .._wire import varint
 from ..config import Limits
 from ..errors import InvalidArgumentError, LimitExceededError
 from ..ids import uuid7
+from ..security import AUDIT_STORE
 from ..store.base import (
     ALL_STREAM,
     EXPECT_ANY,
@@ -301,8 +302,12 @@ class Edge:
     # -- names -------------------------------------------------------------------------------
 
     def store(self, value: str, field: str = "store") -> str:
+        """A store to use: "" is the default store; the reserved audit store is usable (what
+        the caller may do there is admission's question) but never created or removed."""
         if not value:
             return self.default_store
+        if value == AUDIT_STORE:
+            return value
         return self.store_id(value, field)
 
     def store_id(self, value: str, field: str = "store_id") -> str:

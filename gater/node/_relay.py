@@ -26,6 +26,7 @@ import grpc
 
 from .. import _wire
 from ..errors import STATUS_DETAILS_KEY, GaterError, LeaseLostError, UnavailableError, decode_status
+from ..security import ChannelTls
 from ..subscriptions.dispatch import Dispatcher, PersistentSubscriptions
 
 __all__ = ["OwnerRelay"]
@@ -57,12 +58,16 @@ class OwnerRelay:
         cluster_secret: str | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
         retry_s: float = 0.5,
+        tls: ChannelTls | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.retry_s = retry_s
+        self.tls = tls
+        """TLS (and the client certificate of mTLS) of the channels to other nodes."""
         self._metadata = (("x-gater-secret", cluster_secret),) if cluster_secret else ()
         self._options = [
             *self._OPTIONS,
+            *(tls.options() if tls else ()),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
@@ -192,7 +197,11 @@ class OwnerRelay:
             raise UnavailableError("this node is shutting down")
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=self._options)
+            if self.tls is not None:
+                channel = grpc.aio.secure_channel(address, self.tls.credentials(), options=self._options)
+            else:
+                channel = grpc.aio.insecure_channel(address, options=self._options)
+            self._channels[address] = channel
         return channel
 
 

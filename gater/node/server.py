@@ -20,11 +20,13 @@ from .._calls import CallHooks
 from ..config import NodeConfig, advertised_address
 from ..errors import StoreAlreadyExistsError
 from ..metrics import HttpEndpoint, Metrics
+from ..security import ChannelTls, ServerTls, is_loopback
+from ..security.admission import Guard, HealthGuard, PolicySource
 from ..store.base import StorageBackend
 from ..subscriptions.dispatch import PersistentSubscriptions
 from ..subscriptions.hub import Hub
 from ..tracing import Tracing, TracingConfig
-from ._auth import SecretInterceptor
+from ._audit import AUDITED, Auditor
 from ._convert import Edge
 from ._health import StorageHealth
 from ._memory import MemoryTrimmer
@@ -54,6 +56,7 @@ def make_backend(config: NodeConfig) -> StorageBackend:
     from ..store.sqlite import SqliteBackend
 
     return SqliteBackend(config.data_dir, synchronous=config.sqlite_synchronous, limits=config.limits)
+
 
 
 def raise_open_files_limit() -> None:
@@ -101,10 +104,27 @@ class NodeServer:
             timeout_s=config.health_timeout_s,
         )
         self.trimmer = MemoryTrimmer()
-        self.hub = Hub(self.backend)
+        self.hub = Hub(
+            self.backend,
+            max_subscriptions=config.limits.max_subscriptions,
+            max_per_store=config.limits.max_subscriptions_per_store,
+        )
         self.persistent = PersistentSubscriptions(self.backend)
+        self.auditor = Auditor(self.backend)
+        self.policy = PolicySource(config.auth, on_reload=self.auditor.policy_reloaded)
+        """The policy and credential files, re-read when they change or on reload()."""
+        self.guard = Guard(
+            self.policy,
+            config.default_store,
+            cluster_secret=config.cluster_secret,
+            certificates=config.auth.certificate_identities,
+        )
+        self.tls = ServerTls.listener(config.tls)
         self.relay = OwnerRelay(
-            self.persistent, cluster_secret=config.cluster_secret, max_message_bytes=config.limits.max_message_bytes
+            self.persistent,
+            cluster_secret=config.cluster_secret,
+            max_message_bytes=config.limits.max_message_bytes,
+            tls=ChannelTls.upstream(config.tls),
         )
         self.port: int | None = None
         self.node_id = ""
@@ -133,11 +153,20 @@ class NodeServer:
             log.info("created default store", extra={"store": cfg.default_store})
         except StoreAlreadyExistsError:
             pass
+        self._check_transport()
+        if cfg.auth.enabled:
+            await self.auditor.start()
         await self.hub.start()
-        interceptors = (SecretInterceptor(cfg.cluster_secret),) if cfg.cluster_secret else ()
-        server = grpc.aio.server(options=_grpc.server_options(cfg.limits.max_message_bytes), interceptors=interceptors)
+        interceptors = () if cfg.auth.open_health or not cfg.auth.enabled else (HealthGuard(self.guard),)
+        server = grpc.aio.server(
+            options=_grpc.server_options(cfg.limits.max_message_bytes, max_concurrent_streams=cfg.limits.max_concurrent_streams),
+            interceptors=interceptors,
+        )
         try:
-            port = server.add_insecure_port(cfg.listen)
+            if self.tls is not None:
+                port = server.add_secure_port(cfg.listen, self.tls.credentials())
+            else:
+                port = server.add_insecure_port(cfg.listen)
         except RuntimeError as e:
             await self.persistent.stop()
             await self.hub.stop()
@@ -164,6 +193,7 @@ class NodeServer:
         _grpc.add_reflection(server)
         await server.start()
         self._server = server
+        await self.policy.start()
         await self.storage_health.start()  # SERVING, then health follows the storage
         if cfg.observability.metrics_listen:
             self.http = HttpEndpoint(cfg.observability.metrics_listen, self.metrics, lambda: self.storage_health.state.serving)
@@ -175,16 +205,48 @@ class NodeServer:
                 "node_id": self.node_id,
                 "backend": self.backend.name,
                 "cluster_id": self.backend.cluster_id,
+                "tls": "mutual" if self.tls and self.tls.mutual else "on" if self.tls else "off",
+                "auth": "on" if cfg.auth.enabled else "off",
             },
         )
         return port
 
+    def _check_transport(self) -> None:
+        """Plaintext is for loopback: said loudly elsewhere, and the cluster secret never
+        crosses a network in clear unless explicitly allowed."""
+        cfg = self.config
+        host = cfg.listen.rsplit(":", 1)[0]
+        if self.tls is not None or is_loopback(host):
+            return
+        if cfg.cluster_secret and not cfg.auth.allow_insecure_secret:
+            raise OSError(
+                f"refusing to take the cluster secret in clear on {cfg.listen}: serve TLS (--tls-cert/--tls-key, "
+                "with --tls-client-ca the certificates prove membership), or pass --allow-insecure-secret"
+            )
+        log.warning(
+            "serving PLAINTEXT on a non-loopback address: anyone on the network can read and send calls; "
+            "use --tls-cert/--tls-key (docs/security.md)",
+            extra={"listen": cfg.listen},
+        )
+
+    async def reload(self) -> None:
+        """SIGHUP: read certificates, policy and credential files again (open streams stay)."""
+        if self.tls is not None:
+            self.tls.reload()
+        await self.policy.reload()
+
     def _hooks(self) -> CallHooks:
-        """What runs around every call: metrics, traces and the access log when configured."""
+        """What runs around every call: admission when authentication or a cluster secret is
+        configured, the audit log with authentication, metrics, traces, the access log."""
+        cfg = self.config
+        secured = cfg.auth.enabled or bool(cfg.cluster_secret)
         return CallHooks(
+            admit=self.guard.admit if secured else None,
             metrics=self.metrics,
             tracing=self.tracing,
-            access_log=self.config.observability.access_log,
+            access_log=cfg.observability.access_log,
+            audit=self.auditor if cfg.auth.enabled else None,
+            audited=AUDITED,
         )
 
     def _forget_store(self, store_id: str) -> None:
@@ -197,6 +259,7 @@ class NodeServer:
             return
         self._stopped = True
         await self.storage_health.stop()
+        await self.policy.stop()
         if self.http is not None:
             await self.http.stop()
         if self._server is not None:

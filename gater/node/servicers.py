@@ -17,6 +17,9 @@ import grpc
 from exesdb.v1 import cluster_pb2, snapshots_pb2, stores_pb2, streams_pb2
 
 from .. import __version__
+from ..errors import LimitExceededError
+from ..security import Operation
+from ..security import context as security
 from ..store.base import StorageBackend
 from ._convert import Edge, page_token, public_location, snapshot_message, timestamp
 from ._memory import MemoryTrimmer
@@ -81,8 +84,9 @@ class StreamsServicer(_OverStorage):
         store = await self.backend.open_store(store_id)
         rows = await store.list_streams(after, size + 1)
         page = rows[:size]
+        visible = security.scope(Operation.READ, store_id)
         return streams_pb2.ListStreamsResponse(
-            streams=[streams_pb2.StreamInfo(stream_id=s, version=v) for s, v in page],
+            streams=[streams_pb2.StreamInfo(stream_id=s, version=v) for s, v in page if visible.allows(s)],
             next_page_token=page_token(page[-1][0]) if len(rows) > size else "",
         )
 
@@ -121,8 +125,9 @@ class SnapshotsServicer(_OverStorage):
         rows = await store.list_snapshots(source_uuid, stream_uuid, after, size + 1)
         page = rows[:size]
         last = page[-1] if page else None
+        visible = security.scope(Operation.SNAPSHOT, store_id)
         return snapshots_pb2.ListSnapshotsResponse(
-            snapshots=[snapshot_message(s) for s in page],
+            snapshots=[snapshot_message(s) for s in page if visible.allows(s.stream_uuid)],
             next_page_token=page_token([last.source_uuid, last.stream_uuid, last.source_version])
             if last is not None and len(rows) > size
             else "",
@@ -135,7 +140,11 @@ class StoresServicer(_OverStorage):
         self.on_removed = on_removed
 
     async def CreateStore(self, request: stores_pb2.CreateStoreRequest, context: Any) -> stores_pb2.CreateStoreResponse:
-        info = await self.backend.create_store(self.edge.store_id(request.store_id))
+        store_id = self.edge.store_id(request.store_id)
+        most = self.edge.limits.max_stores
+        if await self.backend.count_stores() >= most:
+            raise LimitExceededError("store_id", f"there are {most} stores already, the most allowed", "max_stores")
+        info = await self.backend.create_store(store_id)
         log.info("created store", extra={"store": info.store_id})
         return stores_pb2.CreateStoreResponse(
             store=stores_pb2.StoreInfo(store_id=info.store_id, created_at=timestamp(info.created_epoch))
@@ -149,7 +158,7 @@ class StoresServicer(_OverStorage):
         return stores_pb2.RemoveStoreResponse()
 
     async def ListStores(self, request: stores_pb2.ListStoresRequest, context: Any) -> stores_pb2.ListStoresResponse:
-        infos = await self.backend.list_stores()
+        infos = [i for i in await self.backend.list_stores() if security.sees_store(i.store_id)]
         return stores_pb2.ListStoresResponse(
             stores=[stores_pb2.StoreInfo(store_id=i.store_id, created_at=timestamp(i.created_epoch)) for i in infos]
         )

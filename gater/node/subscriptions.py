@@ -18,7 +18,10 @@ from google.protobuf import json_format, struct_pb2
 from exesdb.v1 import subscriptions_pb2 as pb
 
 from .. import _wire
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, LimitExceededError, SubscriptionNotFoundError
+from ..security import ALL_STREAM, Operation, Scope
+from ..security import context as security
+from ..security.access import stream_of_selector
 from ..store.base import RecordedEvent
 from ..subscriptions.dispatch import (
     Definition,
@@ -114,6 +117,12 @@ class SubscriptionsServicer:
         name = self._name(request.name)
         event_filter = make_filter(request.type, request.selector, _pattern(request))
         definition = Definition(int(event_filter.kind), event_filter.selector, _pattern(request), self._settings(request.settings))
+        existing = {s.name for s in await self.persistent.list(store_id)}
+        most = self.edge.limits.max_persistent_subscriptions
+        if name not in existing and len(existing) >= most:
+            raise LimitExceededError(
+                "name", f"store {store_id!r} has {most} persistent subscriptions, the most allowed", "max_persistent_subscriptions"
+            )
         created = await self.persistent.save(store_id, name, definition, self._start(request.start_from))
         (info,) = [s for s in await self.persistent.list(store_id) if s.name == name]
         return pb.SaveSubscriptionResponse(subscription=_info(info), created=created)
@@ -123,7 +132,11 @@ class SubscriptionsServicer:
         return pb.RemoveSubscriptionResponse()
 
     async def ListSubscriptions(self, request: pb.ListSubscriptionsRequest, context: Any) -> pb.ListSubscriptionsResponse:
-        stats = await self.persistent.list(self.edge.store(request.store))
+        store_id = self.edge.store(request.store)
+        stats = await self.persistent.list(store_id)
+        visible = security.scope(Operation.SUBSCRIBE, store_id)
+        if not visible.everything:  # only subscriptions whose events the caller may read
+            stats = [s for s in stats if _selects_within(s.definition, visible)]
         return pb.ListSubscriptionsResponse(subscriptions=[_info(s) for s in stats])
 
     # -- at the owner: acks, nacks, replay ----------------------------------------------------
@@ -175,7 +188,15 @@ class SubscriptionsServicer:
         if request.subscription_name in ("", TRANSIENT):
             event_filter = make_filter(request.type, request.selector, _pattern(request))
             start = self._start(request.start_from)
-            subscription = self.hub.subscribe(store_id, event_filter, start, max_batch=max_batch, heartbeat_s=heartbeat_s)
+            visible = security.scope(Operation.SUBSCRIBE, store_id)
+            subscription = self.hub.subscribe(
+                store_id,
+                event_filter,
+                start,
+                max_batch=max_batch,
+                heartbeat_s=heartbeat_s,
+                streams=None if visible.everything or event_filter.stream is not None else visible.allows,
+            )
             async with subscription as messages:
                 yield _control(confirmation=pb.SubscriptionConfirmation(subscription_name=TRANSIENT, node_id=self.node_id))
                 async for message in messages:
@@ -183,6 +204,8 @@ class SubscriptionsServicer:
                         yield frame
             return
         name = self._name(request.subscription_name, "subscription_name")
+        if security.current_caller().restricted:
+            await self._may_consume(store_id, name)
         asked = None
         if request.type or request.selector or request.HasField("pattern"):
             asked = make_filter(request.type, request.selector, _pattern(request))
@@ -192,6 +215,16 @@ class SubscriptionsServicer:
 
         async for message in self.relay.stream(store_id, name, request, here):
             yield message
+
+    async def _may_consume(self, store_id: str, name: str) -> None:
+        """A persistent subscription hands out every event it selects: its consumers need read
+        access to all of them — its one stream, or `$all`."""
+        definitions = {s.name: s.definition for s in await self.persistent.list(store_id)}
+        definition = definitions.get(name)
+        if definition is None:
+            raise SubscriptionNotFoundError(name)
+        stream = stream_of_selector(definition.kind, definition.selector) or ALL_STREAM
+        security.require(Operation.SUBSCRIBE, store_id, stream)
 
     async def _consume(
         self, dispatcher: Dispatcher, name: str, asked: EventFilter | None, as_json: bool, max_batch: int, heartbeat_s: float
@@ -216,6 +249,11 @@ class SubscriptionsServicer:
                         yield frame
         finally:
             dispatcher.disconnect(consumer_id)
+
+
+def _selects_within(definition: Definition, visible: Scope) -> bool:
+    stream = stream_of_selector(definition.kind, definition.selector)
+    return stream is not None and visible.allows(stream)
 
 
 def _info(s: Any) -> pb.SubscriptionInfo:

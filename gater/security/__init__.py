@@ -5,9 +5,10 @@ Must not import gater.store, gater.subscriptions, gater.node or gater.gateway: n
 gateways both build on it.
 """
 
-from .access import ADMIN_METHODS, Access, access_of
+from .access import ADMIN_METHODS, AUDIT_STORE, AUDIT_STREAM, Access, access_of
 from .credentials import ApiKeys, Authenticator, CredentialsError, JwtConfig, JwtVerifier, new_key
 from .policy import (
+    ALL_STREAM,
     ANONYMOUS,
     Operation,
     Policy,
@@ -22,7 +23,10 @@ from .tls import ChannelTls, ServerTls, ServerTlsFiles, TlsError, is_loopback
 
 __all__ = [
     "ADMIN_METHODS",
+    "ALL_STREAM",
     "ANONYMOUS",
+    "AUDIT_STORE",
+    "AUDIT_STREAM",
     "Access",
     "ApiKeys",
     "Authenticator",

@@ -13,9 +13,14 @@ from typing import Any
 
 from exesdb.v1 import subscriptions_pb2
 
-from .policy import ALL_STREAM, AUDIT_STREAM, Operation
+from .policy import ALL_STREAM, Operation
 
-__all__ = ["ADMIN_METHODS", "Access", "access_of", "stream_of_selector"]
+__all__ = ["ADMIN_METHODS", "AUDIT_STORE", "AUDIT_STREAM", "Access", "access_of", "stream_of_selector"]
+
+AUDIT_STORE = "_audit"
+"""The reserved store of the audit log (no store id a client creates starts with "_")."""
+AUDIT_STREAM = "admin"
+"""Its one stream: one event per administrative operation."""
 
 ADMIN_METHODS = frozenset(
     {
@@ -54,8 +59,6 @@ def stream_of_selector(kind: int, selector: str) -> str | None:
 
 
 def _read_stream(stream_id: str) -> tuple[Operation, str]:
-    if stream_id == AUDIT_STREAM:
-        return Operation.AUDIT, AUDIT_STREAM
     if stream_id.startswith("$") and stream_id != ALL_STREAM:
         return Operation.READ, stream_id[1:]  # the seed's "$<stream>" spelling
     return Operation.READ, stream_id
@@ -68,12 +71,20 @@ def access_of(method: str, request: Any, default_store: str) -> Access:
     def store(value: str) -> str:
         return value or default_store
 
+    if getattr(request, "store", None) == AUDIT_STORE:
+        # The audit log: gateways (peers) write their refusals there, auditors read it.
+        if method.endswith("/AppendEvents"):
+            return Access(Operation.PEER, AUDIT_STORE)
+        return Access(Operation.AUDIT, AUDIT_STORE)
+
     if service == "/exesdb.v1.Cluster":
         return Access(Operation.CLUSTER_READ, "")
     if service == "/exesdb.v1.Stores":
         if name == "ListStores":
             return Access(Operation.READ, "*")
         if name == "GetStoreStatus":
+            if request.store_id == AUDIT_STORE:
+                return Access(Operation.AUDIT, AUDIT_STORE)
             return Access(Operation.READ, store(request.store_id))
         return Access(Operation.STORE_ADMIN, store(request.store_id))
     if service == "/exesdb.v1.Streams":

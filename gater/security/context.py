@@ -13,9 +13,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from ..errors import PermissionDeniedError
-from .policy import ANONYMOUS, Policy, Principal, Scope, allow_all
+from .access import AUDIT_STORE
+from .policy import ANONYMOUS, Operation, Policy, Principal, Scope, allow_all
 
-__all__ = ["Caller", "allows", "current_caller", "current_principal", "require", "scope", "set_caller"]
+__all__ = ["UNRESTRICTED", "Caller", "admitted", "allows", "mark_admitted", "current_caller", "current_principal", "require", "scope", "sees_store", "set_caller"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +30,29 @@ class Caller:
     def scope(self, operation: str, store: str) -> Scope:
         return self.policy.scope(self.principal, operation, store)
 
+    @property
+    def restricted(self) -> bool:
+        """False when the caller may do everything (security off, or a peer acting for itself):
+        nothing needs checking or filtering."""
+        return self.policy is not allow_all()
+
 
 UNRESTRICTED = Caller(ANONYMOUS, allow_all())
 _CALLER: ContextVar[Caller] = ContextVar("gater_caller", default=UNRESTRICTED)
+_ADMITTED: ContextVar[bool] = ContextVar("gater_admitted", default=False)
 
 
 def set_caller(caller: Caller) -> None:
     _CALLER.set(caller)
+
+
+def mark_admitted() -> None:
+    """Admission let the current call through (a gateway audits only what it refused itself)."""
+    _ADMITTED.set(True)
+
+
+def admitted() -> bool:
+    return _ADMITTED.get()
 
 
 def current_caller() -> Caller:
@@ -49,6 +66,17 @@ def current_principal() -> Principal:
 def scope(operation: str, store: str) -> Scope:
     """The streams of `store` the current caller may use for `operation`."""
     return _CALLER.get().scope(operation, store)
+
+
+def sees_store(store: str) -> bool:
+    """Whether the current caller may know `store` exists (ListStores): some operation of
+    theirs is allowed on it; the audit store only to auditors."""
+    caller = _CALLER.get()
+    if not caller.restricted:
+        return True
+    if store == AUDIT_STORE:
+        return caller.allows(Operation.AUDIT, store)
+    return any(caller.allows(op, store) for op in Operation if op not in (Operation.PEER, Operation.AUDIT))
 
 
 def allows(operation: str, store: str, stream: str | None = None) -> bool:

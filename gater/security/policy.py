@@ -9,9 +9,9 @@ The rules, deny by default:
 - A principal's roles are the ones the policy gives its name (`[principals]`), the ones given
   to every authenticated principal (`"*"`), and any its credential carries (a JWT claim).
 - A rule allows `operations` on `stores` and `streams`. Stores are names or "*". Streams are
-  exact ids, prefixes ending in "*" ("orders-*"), "*" (every stream and `$all`), or the
-  reserved names "$all" (reading or subscribing across the whole store, which implies each
-  stream) and "$audit" (only ever matched by itself or "*").
+  exact ids, prefixes ending in "*" ("orders-*"), "*" (every stream and `$all`), or "$all"
+  (reading or subscribing across the whole store, which implies each stream). Other names
+  starting with "$" are reserved: they match only themselves or "*".
 - An operation on a store without a stream (listing, status, store administration) needs a
   rule for that store, whatever its streams.
 """
@@ -28,7 +28,6 @@ from typing import Any
 __all__ = [
     "ALL_STREAM",
     "ANONYMOUS",
-    "AUDIT_STREAM",
     "Operation",
     "Policy",
     "PolicyError",
@@ -42,7 +41,6 @@ __all__ = [
 ]
 
 ALL_STREAM = "$all"
-AUDIT_STREAM = "$audit"
 
 
 class Operation(enum.StrEnum):
@@ -63,7 +61,7 @@ class Operation(enum.StrEnum):
     CLUSTER_READ = "cluster_read"
     """Cluster.GetStatus, Cluster.WatchMembers."""
     AUDIT = "audit"
-    """Reading the `$audit` stream of administrative operations."""
+    """Reading the audit log (the reserved store `_audit`) of administrative operations."""
     PEER = "peer"
     """Act for the principal a gateway names (gateways and nodes of the cluster)."""
 
@@ -236,9 +234,13 @@ def load_policy(path: Path) -> Policy:
     return parse_policy(data, str(path))
 
 
+_ALLOW_ALL = Policy({"*": frozenset({"all"}), "anonymous": frozenset({"all"})}, {"all": (Rule(frozenset({"*"})),)})
+
+
 def allow_all() -> Policy:
-    """The policy when authorization is off: every principal may do everything."""
-    return Policy({"*": frozenset({"all"}), "anonymous": frozenset({"all"})}, {"all": (Rule(frozenset({"*"})),)})
+    """The policy when authorization is off: every principal may do everything (one object:
+    `policy is allow_all()` tells a caller needs no filtering)."""
+    return _ALLOW_ALL
 
 
 def roles_from_claim(value: Any) -> Iterable[str]:

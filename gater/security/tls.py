@@ -24,6 +24,8 @@ from pathlib import Path
 
 import grpc
 
+from ..config import TlsConfig
+
 __all__ = ["ChannelTls", "ServerTls", "TlsError", "is_loopback"]
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,13 @@ class ServerTls:
         self._config = self._load()  # fails at start, naming the file, if unusable
         self.loads = 1
         """How many times the files were read (1 at start)."""
+
+    @classmethod
+    def listener(cls, tls: TlsConfig) -> ServerTls | None:
+        """The listener's credentials from a server's TlsConfig; None: plaintext."""
+        if tls.cert is None or tls.key is None:
+            return None
+        return cls(ServerTlsFiles(tls.cert, tls.key, tls.client_ca))
 
     @property
     def mutual(self) -> bool:
@@ -130,6 +139,20 @@ class ChannelTls:
     def __post_init__(self) -> None:
         if (self.cert is None) != (self.key is None):
             raise TlsError("a client certificate needs both its certificate and its key file")
+
+    @classmethod
+    def upstream(cls, tls: TlsConfig) -> ChannelTls | None:
+        """How a server's outgoing channels (gateway → node, node → node) use TLS, from its
+        TlsConfig; None: plaintext."""
+        if not tls.upstream:
+            return None
+        pair = tls.upstream_pair
+        return cls(
+            ca=tls.upstream_ca,
+            cert=pair[0] if pair else None,
+            key=pair[1] if pair else None,
+            server_name=tls.upstream_server_name,
+        )
 
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(

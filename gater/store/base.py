@@ -314,6 +314,10 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     async def list_stores(self) -> list[StoreInfo]: ...
 
+    async def count_stores(self) -> int:
+        """How many stores there are (a backend may count without opening them)."""
+        return len(await self.list_stores())
+
     @abc.abstractmethod
     async def open_store(self, store_id: str) -> EventStore:
         """The store's handle, made once and cached. Raises StoreNotFoundError. A handle holds

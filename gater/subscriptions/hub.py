@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
@@ -103,12 +103,21 @@ class Feed:
     """Set when the subscription must end (store removed, node stopping): nothing more is
     handed to the subscriber."""
     tailer: StoreTailer | None = None
+    streams: Callable[[str], bool] | None = None
+    """Only events of the streams this allows (the subscriber's permissions); None: all."""
 
     def wants(self, view: EventView) -> bool:
         f = self.filter
         if f.stream is not None and (view.stream_id != f.stream or view.version < self.min_version):
             return False
+        if self.streams is not None and not self.streams(view.stream_id):
+            return False
         return f.matches(view)
+
+    @property
+    def takes_everything(self) -> bool:
+        f = self.filter
+        return f.stream is None and not f.needs_record and f.selector == "$all" and self.streams is None
 
     def wake(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -192,7 +201,7 @@ class StoreTailer:
         upto = page[-1].position
         views = [EventView(e) for e in page]
         for feed in list(self._feeds):
-            if feed.filter.stream is None and not feed.filter.needs_record and feed.filter.selector == "$all":
+            if feed.takes_everything:
                 matching = [v.event for v in views if v.position > feed.cursor]
             else:
                 matching = [v.event for v in views if v.position > feed.cursor and feed.wants(v)]
@@ -242,10 +251,17 @@ class Hub:
     """The transient subscriptions of a node and the tailers serving them, one per store, each
     a task in this hub's TaskGroup."""
 
-    def __init__(self, backend: StorageBackend, poll_s: float = 1.0, max_subscriptions: int = MAX_SUBSCRIPTIONS) -> None:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        poll_s: float = 1.0,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
+        max_per_store: int | None = None,
+    ) -> None:
         self.backend = backend
         self.poll_s = poll_s
         self.max_subscriptions = max_subscriptions
+        self.max_per_store = max_per_store if max_per_store is not None else max_subscriptions
         self._tailers: dict[str, tuple[StoreTailer, asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # every tailer's, also one replaced
         self._subscribers: dict[str, set[Feed]] = {}
@@ -297,11 +313,13 @@ class Hub:
         *,
         max_batch: int = 100,
         heartbeat_s: float = 5.0,
+        streams: Callable[[str], bool] | None = None,
     ) -> AsyncIterator[AsyncIterator[Message]]:
         """A subscription: `async with hub.subscribe(...) as messages:` — entering resolves
         the start (raising StoreNotFoundError, LimitExceededError, ...), then `messages`
         yields Delivery / CaughtUp / Checkpoint / Heartbeat until the subscription ends,
-        by raising (StoreNotFoundError once the store is removed). Leaving ends it."""
+        by raising (StoreNotFoundError once the store is removed). Leaving ends it.
+        `streams`: only events of the streams it allows (what the subscriber may read)."""
         if self._group is None:
             raise UnavailableError("this node is not serving subscriptions (starting or stopping)")
         self._admit(store_id)
@@ -309,7 +327,7 @@ class Hub:
         try:
             store = await self.backend.open_store(store_id)
             cursor, next_version = await resolve(store, event_filter, start)
-            feed = Feed(event_filter, cursor, store=store, min_version=next_version)
+            feed = Feed(event_filter, cursor, store=store, min_version=next_version, streams=streams)
             feeds = self._subscribers.setdefault(store_id, set())
             feeds.add(feed)
             messages = self._follow(store_id, feed, max_batch, heartbeat_s)
@@ -324,19 +342,19 @@ class Hub:
             self._count -= 1
 
     def _admit(self, store_id: str) -> None:
-        if self._count < self.max_subscriptions:
+        if self._count >= self.max_subscriptions:
+            limit, value, what = "max_subscriptions", self.max_subscriptions, "subscriptions"
+        elif len(self._subscribers.get(store_id, ())) >= self.max_per_store:
+            limit, value, what = "max_subscriptions_per_store", self.max_per_store, f"subscriptions of store {store_id!r}"
+        else:
             return
         self._refused += 1
         if self._refused == 1 or self._refused % 100 == 0:
             log.warning(
                 "refused a subscription: the node serves its maximum",
-                extra={"store": store_id, "max_subscriptions": self.max_subscriptions, "refused": self._refused},
+                extra={"store": store_id, "limit": limit, "value": value, "refused": self._refused},
             )
-        raise LimitExceededError(
-            "",
-            f"this node already serves {self.max_subscriptions} subscriptions; retry later or on another node",
-            "max_subscriptions",
-        )
+        raise LimitExceededError("", f"this node already serves {value} {what}; retry later or on another node", limit)
 
     def forget(self, store_id: str) -> None:
         """The store was removed: every subscriber of it ends with StoreNotFoundError, at once
@@ -433,7 +451,8 @@ class Hub:
                             feed.cursor = page[-1].position
                             # Read the next page while this one is matched and sent.
                             prefetch = asyncio.ensure_future(store.read_all(feed.cursor + 1, PAGE))
-                            matching = [e for e in page if event_filter.matches(EventView(e))]
+                            views = (EventView(e) for e in page)
+                            matching = [v.event for v in views if feed.wants(v)]
                             if matching:
                                 skipped = 0
                                 for chunk in _chunks(matching, max_batch):

@@ -272,6 +272,10 @@ class SqliteBackend(StorageBackend):
             infos.append(StoreInfo(store.store_id, store.created_epoch))
         return infos
 
+    async def count_stores(self) -> int:
+        self._require_started()
+        return await asyncio.to_thread(lambda: sum(1 for _ in self._dir.glob(f"*{_SUFFIX}")))
+
     async def open_store(self, store_id: str) -> SqliteStore:
         store = self._stores.get(store_id)
         if store is not None:
