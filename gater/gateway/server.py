@@ -229,7 +229,8 @@ class GatewayServer:
         """SIGHUP: read certificates, policy and credential files again (open streams stay)."""
         if self.tls is not None:
             self.tls.reload()
-        await self.policy.reload()
+        if self.config.auth.enabled:
+            await self.policy.reload()
 
     async def _follow_health(self) -> None:
         """One task sets the health, so statuses never interleave; a change during an update

@@ -233,7 +233,8 @@ class NodeServer:
         """SIGHUP: read certificates, policy and credential files again (open streams stay)."""
         if self.tls is not None:
             self.tls.reload()
-        await self.policy.reload()
+        if self.config.auth.enabled:
+            await self.policy.reload()
 
     def _hooks(self) -> CallHooks:
         """What runs around every call: admission when authentication or a cluster secret is
