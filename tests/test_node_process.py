@@ -40,7 +40,11 @@ async def fill(stub: streams_pb2_grpc.StreamsStub, events: int) -> None:
 
 
 def no_bdp_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=[("grpc.http2.bdp_probe", 0)])
+    # Each channel its own connection (a local subchannel pool): a node takes at most
+    # `max_concurrent_streams` (1,000) streams per connection and clients queue the rest.
+    return grpc.aio.insecure_channel(
+        address, options=[("grpc.http2.bdp_probe", 0), ("grpc.use_local_subchannel_pool", 1)]
+    )
 
 
 def errors_in(log: list[str]) -> list[str]:

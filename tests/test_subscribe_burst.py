@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 
 import grpc
 import pytest
@@ -30,12 +31,20 @@ BURST = 2000
 @pytest.mark.timeout(180)
 async def test_a_burst_of_subscribes_is_served_or_refused_with_a_reason(tmp_path) -> None:
     async with GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")) as node:
-        async with grpc.aio.insecure_channel(node.address) as channel:
-            stub = pb_grpc.SubscriptionsStub(channel)
+        # Four connections: a node takes at most 1,000 streams per connection
+        # (`max_concurrent_streams`) and a client queues the rest on its side.
+        async with contextlib.AsyncExitStack() as stack:
+            channels = [
+                await stack.enter_async_context(
+                    grpc.aio.insecure_channel(node.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                )
+                for _ in range(4)
+            ]
+            stubs = [pb_grpc.SubscriptionsStub(channel) for channel in channels]
             outcomes: collections.Counter[str] = collections.Counter()
             refusals: list[str] = []
 
-            async def one() -> grpc.aio.UnaryStreamCall:
+            async def one(stub: pb_grpc.SubscriptionsStub) -> grpc.aio.UnaryStreamCall:
                 call = stub.Subscribe(pb.SubscribeRequest(selector="$all"))
                 try:
                     async for message in call:
@@ -48,7 +57,7 @@ async def test_a_burst_of_subscribes_is_served_or_refused_with_a_reason(tmp_path
                         refusals.append(e.details())
                 return call
 
-            calls = await asyncio.gather(*(one() for _ in range(BURST)))
+            calls = await asyncio.gather(*(one(stubs[i % 4]) for i in range(BURST)))
             for call in calls:
                 call.cancel()
     assert set(outcomes) <= {"served", "RESOURCE_EXHAUSTED"}, outcomes
