@@ -273,11 +273,16 @@ async def test_transient_subscriptions_catch_up_then_go_live(client: Client) -> 
     ) as johns, client.subscribe("", event_type="fan_activated:v1", start_from=NOW) as fans:
         assert everything.name == "transient"
         assert [e.position for e in await take(everything, 3)] == [0, 1, 2]
+        # Catch-up ends after the stored events: the client learns it by reading on (the next
+        # event is awaited meanwhile), and what is appended afterwards arrives live.
+        next_event = asyncio.ensure_future(anext(aiter(everything)))
+        async with asyncio.timeout(20):
+            await everything.caught_up.wait()
+        assert everything.position == 2 and not next_event.done()
         await client.append_events(
             "", "gh-2", [FanActivated(10, "Paul"), FanActivated(20, "John"), {"event_type": "x:v1", "data": {"operator": "John"}}]
         )
-        assert [e.position for e in await take(everything, 3)] == [3, 4, 5]
-        assert everything.caught_up.is_set()
+        assert [(await next_event).position] + [e.position for e in await take(everything, 2)] == [3, 4, 5]
         assert [e.data["intensity"] if e.event_type == "fan_activated:v1" else e.event_type for e in await take(johns, 2)] == [20, "x:v1"]
         assert [e.data["operator"] for e in await take(fans, 2)] == ["Paul", "John"]
 
