@@ -198,6 +198,12 @@ class NodeConfig:
     """The store used when a request leaves `store` empty; created at start."""
     sqlite_synchronous: str = "FULL"
     """SQLite's synchronous pragma: FULL (durable on power loss) or NORMAL."""
+    sqlite_idle_close_s: float | None = None
+    """SQLite: a store unused this long closes its writer thread and files; None: the
+    backend's default (10 s)."""
+    sqlite_max_open_stores: int | None = None
+    """SQLite: most stores holding threads and files at once; None: derived from the open-file
+    limit (between 8 and 256)."""
     node_id: str | None = None
     """This node's id; None derives one from the host name and port."""
     cluster_secret: str | None = None

@@ -28,6 +28,9 @@ FORBIDDEN = {
     "gater/tracing.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway"],
     # The server commands start servers; they know nothing of the console or the client commands.
     "gater/cli/_servers.py": ["gater.console", "gater.cli._streams", "gater.cli._admin", "gater.cli._console"],
+    # Their security flags: configs and gater.security only, never a server itself.
+    "gater/cli/_security.py": ["gater.store", "gater.node", "gater.gateway", "gater.console", "gater.cli._streams",
+                               "gater.cli._admin", "gater.cli._console"],
 }
 
 # The client side: everything of gater such a module may import (its own package included).
@@ -41,6 +44,7 @@ ALLOWED = {
     "gater/cli/_settings.py": _CLIENT_SIDE_CLI,
     "gater/cli/_streams.py": _CLIENT_SIDE_CLI,
     "gater/cli/_admin.py": _CLIENT_SIDE_CLI,
+    "gater/cli/_health.py": _CLIENT_SIDE_CLI,
     # `gater console` is the one CLI module that starts the console (and it needs no client).
     "gater/cli/_console.py": ("gater.console", "gater.errors", "gater.cli._output", "gater.cli._settings"),
 }

@@ -2,7 +2,8 @@
 
 Owns: the `gater` group (exit codes mean the same in every command: a usage error is 1, since
 click's 2 means "not found" here) and the explicit list of its commands. The rooms:
-_servers (dev, node, gateway, health), the client commands _streams (append, read, subscribe,
+_servers (dev, node, gateway) over _security (their TLS, credential, limit flags and SIGHUP), _health
+(the probe), the client commands _streams (append, read, subscribe,
 version, streams) and _admin (snapshot, stores, status) over _settings (connection flags,
 run) and _output (printing, exit codes), and _console (`gater console`).
 The client-side modules import only gater.client and gater.errors; only _console imports the
@@ -19,7 +20,8 @@ import click
 from .. import __version__
 from ._admin import snapshot, status, stores
 from ._console import console
-from ._servers import dev, gateway, health, node
+from ._health import health
+from ._servers import dev, gateway, node
 from ._streams import append, read, streams, subscribe, version
 
 __all__ = ["main"]

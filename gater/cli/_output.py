@@ -1,7 +1,8 @@
 """How the CLI's client commands print: JSON lines or rich tables, errors, exit codes, progress.
 
 Owns: the exit codes (0 ok, 1 usage or bad input, 2 not found, 3 wrong expected version,
-4 unavailable, 5 other server errors, 130 interrupted), `exit_code_for`, and `Output` — JSON
+4 unavailable, 5 other server errors, 6 refused: no valid credential or not allowed, 130
+interrupted), `exit_code_for`, `hint_for` (what to pass when refused), and `Output` — JSON
 lines when stdout is not a terminal (or with --json), rich tables when it is, errors on
 stderr, and a progress bar that never shares a line with what is printed.
 Must not import anything from gater but gater.client and gater.errors.
@@ -20,6 +21,8 @@ from ..errors import (
     GaterError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
     UnavailableError,
     WrongExpectedVersionError,
 )
@@ -31,12 +34,14 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_FOUND",
     "EXIT_OK",
+    "EXIT_REFUSED",
     "EXIT_SERVER",
     "EXIT_UNAVAILABLE",
     "EXIT_WRONG_VERSION",
     "Output",
     "cell",
     "exit_code_for",
+    "hint_for",
 ]
 
 EXIT_OK = 0
@@ -45,6 +50,7 @@ EXIT_NOT_FOUND = 2
 EXIT_WRONG_VERSION = 3
 EXIT_UNAVAILABLE = 4
 EXIT_SERVER = 5
+EXIT_REFUSED = 6
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES = {
@@ -54,6 +60,7 @@ EXIT_CODES = {
     EXIT_WRONG_VERSION: "wrong expected version",
     EXIT_UNAVAILABLE: "unavailable: cannot connect, no healthy node, or deadline exceeded",
     EXIT_SERVER: "other server error",
+    EXIT_REFUSED: "refused: no valid credential (UNAUTHENTICATED) or not allowed (PERMISSION_DENIED)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
 EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:<3} {what}" for code, what in EXIT_CODES.items())
@@ -68,7 +75,20 @@ def exit_code_for(error: GaterError) -> int:
         return EXIT_WRONG_VERSION
     if isinstance(error, UnavailableError | DeadlineExceededError):
         return EXIT_UNAVAILABLE
+    if isinstance(error, UnauthenticatedError | PermissionDeniedError):
+        return EXIT_REFUSED
     return EXIT_SERVER
+
+
+def hint_for(error: GaterError) -> str | None:
+    """What to do about a refusal: which credential to pass."""
+    if isinstance(error, UnauthenticatedError):
+        return ("pass a credential the server accepts: an API key with --api-key or GATER_API_KEY, a bearer token "
+                "with --token or GATER_TOKEN, or a client certificate with --cert-file/--key-file")  # fmt: skip
+    if isinstance(error, PermissionDeniedError):
+        return ("the credential is valid but its roles do not allow this: call with another --api-key/--token, "
+                "or ask the operator for a role that does (the server's --policy file)")  # fmt: skip
+    return None
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -137,9 +157,13 @@ class Output:
             record: dict[str, Any] = {"error": e.code, "message": e.message, "exit_code": code}
             if isinstance(e, WrongExpectedVersionError):
                 record["current_version"] = e.current_version
+            if hint_for(e):
+                record["hint"] = hint_for(e)
             sys.stderr.write(json.dumps(record) + "\n")
         else:
             click.echo(f"gater: {e.code}: {e.message}", err=True)
+            if hint_for(e):
+                click.echo(f"gater: {hint_for(e)}", err=True)
 
     def progress(self, description: str, total: int | None) -> Any:
         """A rich progress bar that goes away when done: a no-op unless stdout or stderr is a

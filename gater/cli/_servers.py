@@ -1,7 +1,8 @@
-"""The server commands of `gater`: dev, node, gateway, and the health probe.
+"""The server commands of `gater`: dev, node and gateway.
 
 Owns: turning flags (then environment, then defaults) into frozen configs for nodes and
-gateways, logging setup, signal handling, the `gater dev` banner, and `gater health`.
+gateways (the security, limit and SQLite resource flags come from _security), logging setup,
+signal handling, and the `gater dev` banner.
 May import the servers (gater.node, gater.gateway), lazily, so that client commands start fast.
 Must not import gater.console nor the CLI's client commands.
 """
@@ -19,8 +20,9 @@ import click
 
 from .. import logging as gater_logging
 from ..config import DEFAULT_STORE, NodeConfig
+from ._security import ServerFlags, WorkerSignals, reload_on_sighup, server_options
 
-__all__ = ["dev", "gateway", "health", "node"]
+__all__ = ["dev", "gateway", "node"]
 
 log = logging.getLogger("gater")
 
@@ -98,11 +100,12 @@ def _agent(consul_addr: str, consul_token: str | None, consul_dc: str | None):  
         raise click.BadParameter(str(e)) from e
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(servers=()) -> None:  # type: ignore[no-untyped-def]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reload_on_sighup(servers)
     await stop.wait()
     log.info("shutting down")
 
@@ -118,15 +121,14 @@ async def _serve_node(config: NodeConfig, registration=None) -> None:  # type: i
     if registration is not None:
         registration = registration(node)
         await registration.start()
-    await _until_signalled()
+    await _until_signalled([node])
     if registration is not None:
         await registration.stop()
     await node.stop()
 
 
-async def _serve_dev(config: NodeConfig, listen: str) -> None:
+async def _serve_dev(config: NodeConfig, listen: str, security: ServerFlags) -> None:
     """An embedded node on a free loopback port, and a gateway in front of it on `listen`."""
-    from ..config import GatewayConfig
     from ..gateway.discovery import StaticDiscovery
     from ..gateway.server import GatewayServer
     from ..node import NodeServer
@@ -134,13 +136,13 @@ async def _serve_dev(config: NodeConfig, listen: str) -> None:
     node = NodeServer(config)
     try:
         await node.start()
-        gateway = GatewayServer(GatewayConfig(listen=listen), StaticDiscovery([node.address], source="gater dev"))
+        gateway = GatewayServer(security.dev_gateway(config, listen=listen), StaticDiscovery([node.address], source="gater dev"))
         await gateway.start()
     except Exception as e:  # noqa: BLE001 - the entry point tells the user what to do
         await node.stop()
         raise click.ClickException(str(e)) from e
     _print_banner(gateway.address, config)
-    await _until_signalled()
+    await _until_signalled([node, gateway])
     await gateway.stop()
     await node.stop()
 
@@ -178,22 +180,22 @@ def _run(coro) -> None:  # type: ignore[no-untyped-def]
 @click.option("--listen", envvar="GATER_LISTEN", default="127.0.0.1:50051", show_default=True,
               help="host:port of the gateway [env GATER_LISTEN].")
 @_node_options
+@server_options("dev")
 @_log_options
 def dev(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: str, synchronous: str,
-        node_id: str | None, log_level: str, log_format: str) -> None:
+        node_id: str | None, security: ServerFlags, log_level: str, log_format: str) -> None:
     """Run a gateway and an embedded node in one process, for trying things out."""
     gater_logging.configure(log_level, log_format)
-    config = NodeConfig(listen="127.0.0.1:0", data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
-                        sqlite_synchronous=synchronous, node_id=node_id)
-    _run(_serve_dev(config, listen))
+    config = security.dev_node(listen="127.0.0.1:0", data_dir=data_dir, postgres_dsn=postgres_dsn,
+                               default_store=default_store, sqlite_synchronous=synchronous, node_id=node_id)
+    _run(_serve_dev(config, listen, security))
 
 
 @click.command()
 @click.option("--listen", envvar="GATER_LISTEN", default="0.0.0.0:50051", show_default=True,
               help="host:port to serve on [env GATER_LISTEN].")
 @_node_options
-@click.option("--cluster-secret", envvar="EX_ESDB_CLUSTER_SECRET", default=None,
-              help="Require this secret (x-gater-secret metadata) on exesdb.v1 calls [env EX_ESDB_CLUSTER_SECRET].")
+@server_options("node")
 @click.option("--consul", "use_consul", is_flag=True, envvar="GATER_CONSUL", default=False,
               help="Register in Consul with a GRPC health check; deregister on shutdown [env GATER_CONSUL].")
 @click.option("--advertise", envvar="GATER_ADVERTISE", default=None,
@@ -202,14 +204,13 @@ def dev(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: st
 @_consul_options
 @_log_options
 def node(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: str, synchronous: str,
-         node_id: str | None, cluster_secret: str | None, use_consul: bool, advertise: str | None,
+         node_id: str | None, security: ServerFlags, use_consul: bool, advertise: str | None,
          consul_addr: str, consul_token: str | None, consul_service: str, consul_dc: str | None,
          consul_tag: str | None, log_level: str, log_format: str) -> None:
     """Run an event-store node."""
     gater_logging.configure(log_level, log_format)
-    config = NodeConfig(listen=listen, data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
-                        sqlite_synchronous=synchronous, node_id=node_id, cluster_secret=cluster_secret,
-                        advertise=advertise)
+    config = security.node(listen=listen, data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
+                           sqlite_synchronous=synchronous, node_id=node_id, advertise=advertise)
     registration = None
     if use_consul:
         from ..node.registration import ConsulRegistration
@@ -259,7 +260,7 @@ async def _serve_gateway(config, discovery) -> None:  # type: ignore[no-untyped-
         await gateway.start()
     except Exception as e:  # noqa: BLE001 - the entry point tells the user what to do
         raise click.ClickException(str(e)) from e
-    await _until_signalled()
+    await _until_signalled([gateway])
     await gateway.stop()
 
 
@@ -301,15 +302,14 @@ def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
 @click.option("--dns-server", envvar="GATER_DNS_SERVER", default=None, help="host[:port] of the DNS server to ask.")
 @click.option("--cluster-id", envvar="GATER_CLUSTER_ID", default=None,
               help="Route only to nodes of this cluster (default: the first one met) [env GATER_CLUSTER_ID].")
-@click.option("--cluster-secret", envvar="EX_ESDB_CLUSTER_SECRET", default=None,
-              help="Secret nodes require (x-gater-secret) [env EX_ESDB_CLUSTER_SECRET].")
+@server_options("gateway")
 @click.option("--workers", envvar="GATER_WORKERS", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes serving the same port (SO_REUSEPORT) for more cores [env GATER_WORKERS].")
 @_log_options
 def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, consul_token: str | None,
             consul_service: str, consul_dc: str | None, consul_tag: str | None, dns_name: str | None,
             dns_kind: str, dns_port: int | None, dns_server: str | None, cluster_id: str | None,
-            cluster_secret: str | None, workers: int, log_level: str, log_format: str) -> None:
+            security: ServerFlags, workers: int, log_level: str, log_format: str) -> None:
     """Run a gateway: one address for clients, calls spread over healthy nodes."""
     gater_logging.configure(log_level, log_format)
     discovery_kwargs = dict(nodes=nodes, use_consul=use_consul, dns_name=dns_name, dns_port=dns_port,
@@ -317,7 +317,7 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
                             consul_token=consul_token, consul_service=consul_service, consul_dc=consul_dc,
                             consul_tag=consul_tag)
     _discovery(**discovery_kwargs)  # validate before starting anything
-    config = dict(listen=listen, cluster_id=cluster_id, cluster_secret=cluster_secret, reuse_port=workers > 1)
+    config = dict(listen=listen, cluster_id=cluster_id, reuse_port=workers > 1, **security.gateway())
     if workers == 1:
         from ..config import GatewayConfig
 
@@ -334,7 +334,7 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
         proc.start()
     log.info("gateway workers started", extra={"workers": workers, "listen": listen})
     try:
-        asyncio.run(_until_signalled())
+        asyncio.run(_until_signalled([WorkerSignals(lambda: [p.pid for p in procs])]))
     except KeyboardInterrupt:
         pass
     for proc in procs:
@@ -342,25 +342,3 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
     for proc in procs:
         proc.join(10)
 
-
-@click.command()
-@click.option("--addr", envvar="GATER_ADDR", default="127.0.0.1:50051", show_default=True,
-              help="host:port of a node or gateway [env GATER_ADDR].")
-@click.option("--service", default="", help="Service to check (default: the server as a whole).")
-@click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Seconds to wait for an answer.")
-def health(addr: str, service: str, timeout_s: float) -> None:
-    """Check a server's gRPC health; exit 0 only when it is SERVING (1: not serving, 4: no
-    answer)."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(addr) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
-        except grpc.RpcError as e:
-            click.echo(f"{addr}: {e.code().name}: {e.details()}", err=True)
-            sys.exit(4)  # unavailable, as for every gater command
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    click.echo(f"{addr}{' ' + service if service else ''}: {status}")
-    sys.exit(0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1)

@@ -7,7 +7,8 @@ mapping of gRPC statuses back onto gater.errors, connection strings (``gater://.
 `uuid7` (sortable time-based ids).
 
 Rooms: _values (what calls take and return), _convert (values ↔ messages, statuses →
-errors), _target (addresses and connection strings), _connection (the channel and failover),
+errors), _target (addresses and connection strings), _credentials (an API key or a bearer
+token as call metadata), _connection (the channel and failover),
 _client (the API methods), _subscription, _sync (the blocking facade).
 
 Must not import anything from gater except gater.errors and gater.ids (two leaves that import
@@ -21,6 +22,7 @@ from __future__ import annotations
 from ..ids import uuid7
 from ._client import Client
 from ._convert import error_from_status
+from ._credentials import check_credentials_travel, credential_metadata
 from ._subscription import Subscription
 from ._sync import SyncClient, SyncSubscription
 from ._target import DEFAULT_TARGET, Target, parse_target
@@ -80,6 +82,8 @@ __all__ = [
     "SyncSubscription",
     "TLSConfig",
     "Target",
+    "check_credentials_travel",
+    "credential_metadata",
     "error_from_status",
     "parse_target",
     "uuid7",

@@ -11,7 +11,6 @@ Must not import anything from gater but gater.errors and this package.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,6 +27,7 @@ from exesdb.v1 import (
 from ..errors import InvalidArgumentError
 from . import _convert as convert
 from ._connection import Connection, Stubs
+from ._credentials import check_credentials_travel, credential_metadata
 from ._subscription import Subscription
 from ._target import DEFAULT_TARGET, parse_target
 from ._values import (
@@ -77,22 +77,31 @@ class Client:
         tls: TLSConfig | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         max_message_bytes: int = 16 * 1024 * 1024,
+        api_key: str | None = None,
+        token: str | None = None,
+        allow_insecure_credentials: bool = False,
     ) -> None:
         self.timeout_s = timeout_s
-        self.metadata = tuple(metadata)
+        self.metadata = tuple(metadata) + credential_metadata(api_key, token)
+        """Sent with every call and stream: `metadata`, then the credential (an API key as
+        x-api-key, a token as `authorization: Bearer`)."""
+        check_credentials_travel(
+            targets, api_key=api_key, token=token, tls=tls is not None, allow_insecure=allow_insecure_credentials
+        )
         self._connection = Connection(
-            targets, connect_timeout_s=connect_timeout_s, tls=tls, metadata=metadata, max_message_bytes=max_message_bytes
+            targets, connect_timeout_s=connect_timeout_s, tls=tls, metadata=self.metadata, max_message_bytes=max_message_bytes
         )
 
     @classmethod
     async def connect(cls, target: str | Sequence[str] = DEFAULT_TARGET, **options: Any) -> Client:
         """Connects to the first of `target` that answers: one "host:port", a comma-separated
         list, a sequence of them, or a connection string
-        ``gater://host:port[,host:port...][?tls=true&tls_ca_file=ca.pem&timeout_s=5...]``
-        (keyword `options` win over the string's). UnavailableError when none answers;
+        ``gater://host:port[,host:port...][?tls=true&tls_ca_file=ca.pem&api_key=gtr...&timeout_s=5...]``
+        (keyword `options` win over the string's). `api_key=` or `token=` says who calls; it is sent
+        only over TLS or to loopback unless `allow_insecure_credentials=True`. UnavailableError when none answers;
         InvalidArgumentError for a target that is none of these (e.g. ``esdb://...``)."""
         parsed = parse_target(target)
-        client = cls(parsed.addresses, **{**_string_options(parsed.options), **options})
+        client = cls(parsed.addresses, **{**parsed.client_options(), **options})
         await client._connection.dial(first=True)
         return client
 
@@ -451,19 +460,3 @@ class Client:
         finally:
             call.cancel()
 
-
-
-def _string_options(options: dict[str, Any]) -> dict[str, Any]:
-    """`Client` keyword arguments from a connection string's parameters (TLS files read here)."""
-    out = {k: options[k] for k in ("timeout_s", "connect_timeout_s") if k in options}
-    files = {k: Path(options[k]).read_bytes() for k in ("tls_ca_file", "tls_cert_file", "tls_key_file") if k in options}
-    if options.get("tls") or files or "tls_server_name" in options:
-        if options.get("tls") is False:
-            raise InvalidArgumentError("target", "tls=false contradicts the tls_* parameters")
-        out["tls"] = TLSConfig(
-            root_certificates=files.get("tls_ca_file"),
-            certificate_chain=files.get("tls_cert_file"),
-            private_key=files.get("tls_key_file"),
-            server_name=options.get("tls_server_name"),
-        )
-    return out

@@ -53,9 +53,15 @@ def make_backend(config: NodeConfig) -> StorageBackend:
         from ..store.postgres import PostgresBackend  # imported only when used: asyncpg is heavy
 
         return PostgresBackend(config.postgres_dsn, limits=config.limits, node_id=config.node_id)
-    from ..store.sqlite import SqliteBackend
+    from ..store.sqlite import DEFAULT_IDLE_CLOSE_S, SqliteBackend
 
-    return SqliteBackend(config.data_dir, synchronous=config.sqlite_synchronous, limits=config.limits)
+    return SqliteBackend(
+        config.data_dir,
+        synchronous=config.sqlite_synchronous,
+        limits=config.limits,
+        idle_close_s=DEFAULT_IDLE_CLOSE_S if config.sqlite_idle_close_s is None else config.sqlite_idle_close_s,
+        max_open_stores=config.sqlite_max_open_stores,
+    )
 
 
 
