@@ -9,7 +9,8 @@ Files: `data_dir/.lock` (an flock held while the backend runs: one process per d
 `data_dir/cluster_id`, `data_dir/stores/<store>.sqlite` (+ `-wal`, `-shm` while open). A store
 is created as `<store>.<random>.creating` and renamed into place when complete, so a create
 that fails (a full disk) or a crash leaves no half-made store; leftovers of a crash are removed
-at start.
+at start. Only this user may read them: directories are created 0700 and files 0600, whatever
+the umask (a directory that already exists keeps its mode: the operator chose it).
 
 Tasks and threads (owned here, ended by stop()):
 - the janitor task: every `idle_close_s / 4` (at most 1 s) it releases the stores idle for
@@ -39,7 +40,7 @@ from gater.config import Limits
 from gater.errors import StorageUnavailableError, StoreAlreadyExistsError, StoreNotFoundError
 
 from ..base import StorageBackend, StoreInfo
-from ._db import build, fsync_dir, remove_files, store_info
+from ._db import PRIVATE_FILE, build, fsync_dir, private_dirs, remove_files, store_info
 from ._errors import translate
 from ._store import SqliteStore
 
@@ -131,8 +132,8 @@ class SqliteBackend(StorageBackend):
         log.info("sqlite backend started", extra={"data_dir": str(self.data_dir), "cluster_id": self._cluster_id})
 
     def _prepare(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        private_dirs(self._dir)
+        fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -147,7 +148,9 @@ class SqliteBackend(StorageBackend):
         cluster_file = self.data_dir / "cluster_id"
         if not cluster_file.exists():
             tmp = cluster_file.with_suffix(".tmp")
-            tmp.write_text(str(uuid.uuid4()) + "\n")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            with os.fdopen(fd, "w") as f:
+                f.write(str(uuid.uuid4()) + "\n")
             os.replace(tmp, cluster_file)
         self._cluster_id = cluster_file.read_text().strip()
 

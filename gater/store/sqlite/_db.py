@@ -1,7 +1,7 @@
 """Connections to one store's SQLite file: opening, migrating, creating, and the readers' pool.
 
-Owns: `connect`, `migrate`, `build` (a new store's file, made under a temporary name) and
-`Readers` (the read-only connections of one store, opened on demand and closed when the store
+Owns: `connect`, `migrate`, `build` (a new store's file, made under a temporary name), the
+modes of what the backend creates (`PRIVATE_FILE`, `private_dirs`) and `Readers` (the read-only connections of one store, opened on demand and closed when the store
 is idle). Everything here blocks: it runs in the writer thread, the reader threads or
 `asyncio.to_thread`, never on the event loop.
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
@@ -24,12 +24,15 @@ from .._records import now_epoch_us
 from ._sql import migrations, query
 
 __all__ = [
+    "PRIVATE_DIR",
+    "PRIVATE_FILE",
     "Readers",
     "build",
     "connect",
     "fsync_dir",
     "migrate",
     "open_files",
+    "private_dirs",
     "remove_files",
     "run_once",
     "store_info",
@@ -38,6 +41,23 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+"""Modes of the directories and files the backend creates: events are nobody else's to read."""
+
+
+def private_dirs(path: Path) -> None:
+    """Creates `path` and its missing parents with mode 0700 (os.makedirs gives parents the
+    umask's default); directories that exist are left as they are."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by someone else: theirs
+            directory.mkdir(mode=PRIVATE_DIR)
+            directory.chmod(PRIVATE_DIR)  # mkdir's mode is narrowed by the umask, never widened
 
 
 def connect(path: Path, synchronous: str, *, readonly: bool) -> sqlite3.Connection:
@@ -128,6 +148,9 @@ def build(path: Path, store_id: str) -> int:
     """
     conn = None
     try:
+        # SQLite would create the file 0644; made here 0600, its WAL and shared-memory files
+        # later take the same mode (SQLite copies the database file's).
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
         conn = sqlite3.connect(_uri(path, "rwc"), uri=True, isolation_level=None)
         conn.execute("PRAGMA journal_mode=MEMORY")
         conn.execute("PRAGMA synchronous=OFF")  # made durable by the fsync below
