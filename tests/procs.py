@@ -24,6 +24,7 @@ class GaterProcess:
         self.address = ""
         self.log: list[str] = []
         self._drain: asyncio.Task[None] | None = None
+        self._new_line = asyncio.Condition()
 
     async def start(self, timeout_s: float = 30) -> str:
         gater = Path(sys.executable).parent / "gater"
@@ -50,6 +51,17 @@ class GaterProcess:
         assert self.proc is not None and self.proc.stderr is not None
         while line := await self.proc.stderr.readline():
             self.log.append(line.decode())
+            async with self._new_line:
+                self._new_line.notify_all()
+
+    async def logged(self, text: str, *, after: int = 0, timeout_s: float = 30) -> str:
+        """The first log line from index `after` on that contains `text`, once it is written."""
+        async with asyncio.timeout(timeout_s), self._new_line:
+            while True:
+                found = [line for line in self.log[after:] if text in line]
+                if found:
+                    return found[0]
+                await self._new_line.wait()
 
     async def kill(self) -> None:
         """SIGKILL: no clean-up of any kind."""

@@ -31,6 +31,8 @@ FORBIDDEN = {
     # Their security flags: configs and gater.security only, never a server itself.
     "gater/cli/_security.py": ["gater.store", "gater.node", "gater.gateway", "gater.console", "gater.cli._streams",
                                "gater.cli._admin", "gater.cli._console"],
+    "gater/cli/_keys.py": ["gater.store", "gater.node", "gater.gateway", "gater.console", "gater.cli._streams",
+                           "gater.cli._admin", "gater.cli._console"],
 }
 
 # The client side: everything of gater such a module may import (its own package included).
