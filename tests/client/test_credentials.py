@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from gater.client import Client, TLSConfig, check_credentials_travel, credential_metadata, parse_target
+from gater.client import (
+    Client,
+    TLSConfig,
+    check_credentials_travel,
+    credential_metadata,
+    parse_target,
+)
 from gater.errors import InvalidArgumentError
 
 
