@@ -15,8 +15,9 @@ _SERVING = {role: re.compile(rf"{role} serving .*?address=(\S+)") for role in ("
 class GaterProcess:
     """`gater <args>` as a subprocess; `address` is known once it logged that it serves."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.args = args
+        self.cwd = cwd
         # `gater dev` logs its node first, then the gateway clients should use.
         self.role = "node" if args[0] == "node" else "gateway"
         self.env = env
@@ -31,7 +32,7 @@ class GaterProcess:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("LOG_LEVEL", "INFO")
         self.proc = await asyncio.create_subprocess_exec(
-            str(gater), *self.args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
+            str(gater), *self.args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env, cwd=self.cwd
         )
         assert self.proc.stderr is not None
         async with asyncio.timeout(timeout_s):

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shlex
+import sys
+from pathlib import Path
 
 from gater.client import Client
 from tests.conftest import REPO
@@ -83,3 +86,53 @@ def base64_bodies(output: str) -> str:
     import base64
 
     return " ".join(base64.b64decode(m).decode() for m in re.findall(r'"data": "([^"]+)"', output))
+
+
+def security_block() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- security:start -->\n```sh\n(.*?)```", text, re.S)
+    assert block, "README has a security block"
+    return [re.sub(r"\s+#\s.*$", "", line) for line in block.group(1).splitlines() if line.strip()]
+
+
+async def test_readme_security_example_works_as_printed(tmp_path):
+    """README "Security", line by line in a fresh directory: certificates, a key, `gater dev`
+    serving TLS that wants the key, then gater and grpcurl over TLS with and without it."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env.pop("GATER_API_KEY", None)
+    printed_key = ""
+    dev: GaterProcess | None = None
+    results = []
+    try:
+        for line in security_block():
+            if line.startswith("gater dev "):
+                args = [*shlex.split(line)[1:], "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")]
+                dev = GaterProcess(*args, env=env, cwd=tmp_path)
+                await dev.start()
+                continue
+            if line.startswith("export GATER_API_KEY="):
+                env["GATER_API_KEY"] = printed_key
+                continue
+            command = line.replace(README_ADDRESS, dev.address) if dev else line
+            if dev and command.startswith("gater ") and " --addr " not in command:
+                command += f" --addr {dev.address}"
+            proc = await asyncio.create_subprocess_exec(
+                "bash", "-c", command, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await proc.communicate()
+            results.append((line, proc.returncode, out.decode(), err.decode()))
+            if line.startswith("gater keys add"):
+                printed_key = out.decode().strip()
+    finally:
+        if dev is not None:
+            await dev.kill()
+    *succeeded, (last, code, _, err) = results
+    assert [(c, code, err) for c, code, _, err in succeeded if code != 0] == []
+    assert printed_key.startswith("gtr.app.") and printed_key not in (tmp_path / "keys.toml").read_text()
+    (version,) = [out for c, _, out, _ in succeeded if c.startswith("gater version")]
+    assert json.loads(version) == {"stream_id": "orders", "version": 0}
+    (listed,) = [out for c, _, out, _ in succeeded if c.endswith(" list")]
+    assert "exesdb.v1.Streams" in listed  # reflection stays open
+    assert "-H" not in last and code != 0 and "Unauthenticated" in err

@@ -141,30 +141,43 @@ async def _serve_dev(config: NodeConfig, listen: str, security: ServerFlags) -> 
     except Exception as e:  # noqa: BLE001 - the entry point tells the user what to do
         await node.stop()
         raise click.ClickException(str(e)) from e
-    _print_banner(gateway.address, config)
+    _print_banner(gateway.address, config, security)
     await _until_signalled([node, gateway])
     await gateway.stop()
     await node.stop()
 
 
-def _print_banner(address: str, config: NodeConfig) -> None:
+def _print_banner(address: str, config: NodeConfig, security: ServerFlags) -> None:
     where = config.postgres_dsn and "PostgreSQL" or f"SQLite in {config.data_dir}"
     # `make run` installs into a virtualenv whose bin/ a new shell does not have on its PATH.
     bin_dir = Path(sys.executable).parent
+    # With TLS, grpcurl and gater trust the CA that signed --tls-cert (gater certs: its ca.crt);
+    # with credentials, they present a key (gater keys add printed it).
+    ca = ""
+    if security.tls.cert:
+        beside = security.tls.cert.parent / "ca.crt"
+        ca = str(beside) if beside.exists() else "YOUR-CA.crt"
+    grpcurl = f"grpcurl -cacert {ca}" if ca else "grpcurl -plaintext"
+    gater_tls = f" --ca-file {ca}" if ca else ""
+    key_line = ""
+    if security.auth.enabled:
+        grpcurl += ' -H "authorization: Bearer $GATER_API_KEY"'
+        key_line = "  export GATER_API_KEY=gtr....               # a key of --api-keys (gater keys add printed it)\n"
     click.echo(
         f"""
 ExESDB Gater dev server on {address}: a gateway in front of an embedded node
-(events in {where}, default store "{config.default_store}")
+(events in {where}, default store "{config.default_store}"; {"TLS" if ca else "plaintext"}, \
+{"credentials required" if security.auth.enabled else "no credentials"})
 
 In another terminal, put gater (and grpcurl, from the test extras) on the PATH first:
   export PATH="{bin_dir}:$PATH"
-
-  gater append greenhouse1 --type temperature_measured:v1 --data '{{"temperature": 21.5}}' --addr {address}
-  grpcurl -plaintext {address} list
-  grpcurl -plaintext -d '{{"stream_id": "greenhouse-1", "events": [{{"event_type": "temperature_measured:v1", "data_json": {{"celsius": 21}}}}]}}' \\
+{key_line}
+  gater append greenhouse1 --type temperature_measured:v1 --data '{{"temperature": 21.5}}' --addr {address}{gater_tls}
+  {grpcurl} {address} list
+  {grpcurl} -d '{{"stream_id": "greenhouse-1", "events": [{{"event_type": "temperature_measured:v1", "data_json": {{"celsius": 21}}}}]}}' \\
       {address} exesdb.v1.Streams/AppendEvents
-  grpcurl -plaintext -d '{{"stream_id": "greenhouse-1", "json": true}}' {address} exesdb.v1.Streams/ReadEvents
-  gater health --addr {address}
+  {grpcurl} -d '{{"stream_id": "greenhouse-1", "json": true}}' {address} exesdb.v1.Streams/ReadEvents
+  gater health --addr {address}{gater_tls}
 
 Ctrl-C stops it.
 """
