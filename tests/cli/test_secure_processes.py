@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gater.client import Client, TLSConfig
-from gater.errors import UnauthenticatedError
+from gater.errors import LimitExceededError, UnauthenticatedError
 from tests.procs import GaterProcess
 
 GATER = str(Path(sys.executable).parent / "gater")
@@ -174,3 +174,15 @@ async def test_sighup_reads_the_policy_again(tmp_path: Path, pki: Path) -> None:
         code, _, err = await gater("append", "s1", "--type", "t", "--data", "{}", *addr, env=env)
         assert code == 0, err
         assert node.proc.returncode is None  # SIGHUP did not stop it
+
+
+async def test_limits_from_flags_reach_the_node(tmp_path: Path) -> None:
+    code, _, err = await gater("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "bad"),
+                               "--max-event-bytes", str(64 * 1024 * 1024))  # fmt: skip
+    assert code == 1 and "--max-event-bytes" in err
+    node = GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
+                        "--max-events-per-append", "2")  # fmt: skip
+    async with node, await Client.connect(node.address) as client:
+        await client.append_events("", "s", [{"event_type": "t", "data": {}}] * 2)
+        with pytest.raises(LimitExceededError, match="max_events_per_append"):
+            await client.append_events("", "s", [{"event_type": "t", "data": {}}] * 3)
