@@ -48,7 +48,10 @@ def credential_metadata(api_key: str | None = None, token: str | None = None) ->
 
 
 def is_loopback(address: str) -> bool:
-    """Whether "host:port" (or a bare host) names this machine: localhost or a loopback IP."""
+    """Whether "host:port" (or a bare host) names this machine: localhost, a loopback IP, or a
+    unix socket."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
     host = address.rpartition(":")[0] if address.count(":") == 1 or address.startswith("[") else address
     host = host.strip("[]")
     if host == "localhost":

@@ -27,7 +27,7 @@ def test_metadata_for_a_key_or_a_token() -> None:
         credential_metadata("gtr.a.b", "eyJ.a.b")
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1:50051", "localhost:1", "[::1]:50051", "127.1.2.3:9"])
+@pytest.mark.parametrize("address", ["127.0.0.1:50051", "localhost:1", "[::1]:50051", "127.1.2.3:9", "unix:/run/gater.sock"])
 def test_plaintext_to_this_machine_is_allowed(address: str) -> None:
     check_credentials_travel([address], api_key="gtr.a.b", token=None, tls=False, allow_insecure=False)
 
