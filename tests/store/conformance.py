@@ -692,6 +692,23 @@ class StoreConformance:
             with pytest.raises(StoreNotFoundError):
                 await asyncio.wait_for(waiter, WAIT_S)
 
+    async def test_a_waiter_cancelled_as_its_store_is_removed_ends_cancelled(self, backend: StorageBackend) -> None:
+        """Not with the store's error, which its canceller never reads (asyncio then logs "Task
+        exception was never retrieved"): the fuzz suite found a persistent subscription's
+        dispatcher cancelled just so, by RemoveStore, on PostgreSQL."""
+        await backend.create_store("alpha")
+        store = await backend.open_store("alpha")
+        await store.append("s", events(1), EXPECT_ANY)
+        waiter = asyncio.create_task(store.wait_for_position(10, timeout_s=WAIT_S))
+        for _ in range(3):  # positions 1..3: not past 10, and the waiter is waiting by now
+            await store.append("s", events(1), EXPECT_ANY)
+            assert not waiter.done()
+        await backend.remove_store("alpha")
+        told = waiter.done()  # a backend may have told it before the removal returned
+        waiter.cancel()  # in the same turn as the removal's return
+        with pytest.raises(StoreNotFoundError if told else asyncio.CancelledError):
+            await asyncio.wait_for(waiter, WAIT_S)
+
     async def test_waiters_are_told_when_the_backend_stops(self, new_backend: BackendFactory) -> None:
         backend = new_backend()
         await backend.start()

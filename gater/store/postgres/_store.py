@@ -299,9 +299,16 @@ class PostgresEventStore(EventStore):
         if last > after or timeout_s <= 0:
             return last
         future = self._watch.watch(self.store_id, after)
+        # Not asyncio.wait_for: cancelled after the store's removal failed the future, it
+        # returns the future's outcome, so a cancelled caller's task would end with a
+        # StoreNotFoundError nobody reads ("Task exception was never retrieved"). A cancelled
+        # wait ends cancelled, and the failed future is marked read.
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         except TimeoutError:
             return self._watch.known(self.store_id)
         finally:
             self._watch.unwatch(self.store_id, future)
+            if future.done() and not future.cancelled():
+                future.exception()
