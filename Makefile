@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install run test test-fast proto lint bench postgres clean
+.PHONY: help install run test test-fast fuzz proto lint bench postgres clean
 
 help:
 	@echo "make run    - install into .venv and start 'gater dev' on 127.0.0.1:50051"
 	@echo "make test   - install test needs, start PostgreSQL, run the whole suite"
+	@echo "make fuzz   - the fuzz suite's long mode (GATER_FUZZ_EXAMPLES=300 per pass; docs/security.md)"
 	@echo "make proto  - regenerate generated/ from proto/"
 	@echo "make lint   - ruff"
 	@echo "make bench  - benchmarks (figures go in docs/BENCHMARKS.md)"
@@ -34,6 +35,13 @@ test: install postgres
 
 test-fast: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow and not postgres" $(PYTEST_ARGS)
+
+# The fuzz suite's long mode: fresh draws from a printed seed (GATER_FUZZ_SEED=N repeats a run),
+# GATER_FUZZ_EXAMPLES per pass. `make test` runs the same suite bounded and derandomized.
+fuzz: install postgres
+	GATER_FUZZ_EXAMPLES=$${GATER_FUZZ_EXAMPLES:-300} \
+	GATER_TEST_POSTGRES_DSN=$${GATER_TEST_POSTGRES_DSN:-postgresql:///gater_test?host=/var/run/postgresql} \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 
 # grpcio-tools comes with the "proto" extra (the test extra includes it); nothing else needs it.
 proto: install

@@ -6,15 +6,17 @@ UNKNOWN or INTERNAL, never a hang, never a response over gRPC's default receive 
 the servers must log no ERROR. After the run the servers are SERVING and still append and
 read, and every store holds exactly what the appends answered OK wrote (tests/fuzz/ledger.py).
 
-Bounded by default (a few examples per RPC, derandomized: the same run every time). The long
-mode draws fresh examples:
+Bounded by default (8 examples per pass, derandomized: the same draws for the same code) so
+that `make test` runs it in seconds. The long mode (`make fuzz`, docs/security.md "Fuzzing")
+draws fresh examples, as many per pass as GATER_FUZZ_EXAMPLES says, from a seed it prints
+(GATER_FUZZ_SEED=N draws the same again):
 
-    GATER_FUZZ_EXAMPLES=5000 .venv/bin/python -m pytest -q -p no:cacheprovider -s tests/fuzz
+    GATER_FUZZ_EXAMPLES=300 .venv/bin/python -m pytest -q -s -p no:cacheprovider tests/fuzz
 
 Each pass is a hypothesis test run in a worker thread while the servers run on the test's
 event loop; a failure prints the request and the status it got. Without shrinking: the
-servers keep what earlier examples wrote, so an example replayed alone may pass. A long run
-prints hypothesis's seed on a failure (`--hypothesis-seed=N` replays the same draws).
+servers keep what earlier examples wrote, so an example replayed alone may pass; the seed
+replays the whole run.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from exesdb.v1 import stores_pb2, streams_pb2
@@ -41,7 +45,10 @@ from .ledger import Ledger, Outcome, check_stores
 from .requests import METHODS, Method, raw_bytes, request_bytes
 
 EXAMPLES_VARIABLE = "GATER_FUZZ_EXAMPLES"
+SEED_VARIABLE = "GATER_FUZZ_SEED"
 _LONG_EXAMPLES = int(os.environ.get(EXAMPLES_VARIABLE) or 0)
+_SEED = int(os.environ.get(SEED_VARIABLE) or random.randrange(2**32)) if _LONG_EXAMPLES else None
+"""The long mode's seed: every pass draws from it, so one number replays a whole run."""
 
 settings.register_profile(
     "gater-fuzz",
@@ -156,7 +163,10 @@ def _fuzz(name: str, strategy: st.SearchStrategy[Any], each: Callable[[Any], obj
         each(value)
 
     fuzz.__name__ = fuzz.__qualname__ = f"fuzz_{name}"  # derandomized runs seed from the name
-    settings(PROFILE)(given(strategy)(fuzz))()
+    test = settings(PROFILE)(given(strategy)(fuzz))
+    if _SEED is not None:
+        test = seed(_SEED)(test)
+    test()
 
 
 @pytest.fixture
@@ -206,10 +216,17 @@ async def test_random_requests_get_documented_answers_and_leave_the_stores_whole
 ) -> None:
     address = node.address if via == "node" else (await gateway_for([node.address])).address
     ledger = Ledger()
-    await asyncio.to_thread(FuzzRun(address, ledger).run)
-    print(
-        f"\nfuzz via {via} ({node.backend.name}): {PROFILE.max_examples} examples per pass; {ledger.summary()}"
+    drawn = (
+        "derandomized"
+        if _SEED is None
+        else f"seed {_SEED} ({SEED_VARIABLE}={_SEED} draws the same)"
     )
+    print(
+        f"\nfuzz via {via} ({node.backend.name}): {PROFILE.max_examples} examples per pass, {drawn}"
+    )
+    started = time.monotonic()
+    await asyncio.to_thread(FuzzRun(address, ledger).run)
+    print(f"{ledger.summary()}\n  took {time.monotonic() - started:.1f} s")
 
     for served in {address, node.address}:
         await _serving(served)
