@@ -45,7 +45,12 @@ _MAX_NAME_BYTES = 128
 
 
 def _pattern(request: Any) -> dict[str, Any] | None:
-    return json_format.MessageToDict(request.pattern) if request.HasField("pattern") else None
+    if not request.HasField("pattern"):
+        return None
+    try:
+        return json_format.MessageToDict(request.pattern)
+    except ValueError as e:  # protobuf's only refusal of a Struct: a NaN or Infinity number
+        raise InvalidArgumentError("pattern", "holds NaN or Infinity, which JSON has no value for") from e
 
 
 def _control(**kw: Any) -> bytes:

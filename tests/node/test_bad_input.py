@@ -7,8 +7,9 @@ import json
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
 
-from exesdb.v1 import snapshots_pb2, streams_pb2, types_pb2
+from exesdb.v1 import snapshots_pb2, streams_pb2, subscriptions_pb2, types_pb2
 from tests.helpers import details, new_event, read
 
 
@@ -172,6 +173,27 @@ async def test_json_bodies_holding_nan_or_infinity_are_refused(api, number):
     call = api.snapshots.RecordSnapshot(snapshots_pb2.RecordSnapshotRequest(snapshot=snapshot))
     await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "snapshot.data_json")
     await assert_nothing_written(api)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+async def test_subscription_patterns_holding_nan_or_infinity_are_refused(api, number):
+    """Not INTERNAL (found by the fuzz suite): protobuf refuses to turn such a Struct into JSON."""
+    pattern = struct_pb2.Struct()
+    pattern.update({"data": {"x": number}})
+    save = subscriptions_pb2.SaveSubscriptionRequest(
+        name="nan", type=subscriptions_pb2.SUBSCRIPTION_TYPE_BY_EVENT_PATTERN, pattern=pattern
+    )
+    error = await assert_rejected(api.subscriptions.SaveSubscription(save), grpc.StatusCode.INVALID_ARGUMENT, "pattern")
+    assert "NaN" in error.details()
+    listed = await api.subscriptions.ListSubscriptions(subscriptions_pb2.ListSubscriptionsRequest())
+    assert list(listed.subscriptions) == []
+    subscribe = subscriptions_pb2.SubscribeRequest(type=subscriptions_pb2.SUBSCRIPTION_TYPE_BY_EVENT_PATTERN, pattern=pattern)
+    await assert_rejected(_first(api.subscriptions.Subscribe(subscribe)), grpc.StatusCode.INVALID_ARGUMENT, "pattern")
+
+
+async def _first(call):
+    async for message in call:
+        return message
 
 
 def token(value) -> str:
