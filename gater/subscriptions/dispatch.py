@@ -34,7 +34,7 @@ from ..errors import (
     UnavailableError,
 )
 from ..store.base import EventStore, StorageBackend
-from .hub import PAGE, CaughtUp, Heartbeat
+from .hub import PAGE, CaughtUp, Heartbeat, abandon
 from .matching import EventFilter, EventView, make_filter
 from .persistent import Delivery, NackAction, PersistentSettings, PersistentState
 from .start import Start, first_checkpoint
@@ -278,7 +278,7 @@ class Dispatcher:
             done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
-                w.cancel()
+                abandon(w)  # the position wait may have failed as the store went: read it
         if len(waits) > 1 and waits[1] in done and not self._wake.is_set():
             moved = waits[1].result() > after  # raises what the wait raised (store gone)
             if not moved and time.monotonic() - started < timeout / 2:

@@ -29,6 +29,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
 from ..store.base import EventStore, RecordedEvent, StorageBackend
@@ -44,12 +45,27 @@ __all__ = [
     "Hub",
     "Message",
     "StoreTailer",
+    "abandon",
 ]
 
 log = logging.getLogger(__name__)
 
 PAGE = 500
 """Events per storage read, in catch-up and in the tailer."""
+
+
+def abandon(wait: asyncio.Future[Any]) -> None:
+    """Cancels a wait whose outcome nobody will read, and reads that outcome when it comes.
+    Why: a wait for a position fails (StoreNotFoundError) in the same turn as RemoveStore
+    wakes or cancels its waiter, which then leaves it; unread, asyncio logs the failure as an
+    ERROR ("Task exception was never retrieved") — found by the fuzz suite."""
+    wait.cancel()
+    wait.add_done_callback(_read_outcome)
+
+
+def _read_outcome(wait: asyncio.Future[Any]) -> None:
+    if not wait.cancelled():
+        wait.exception()
 QUEUE_BATCHES = 64
 """Tailer batches a live subscriber may have queued before it is moved back to catch-up."""
 CHECKPOINT_EVERY = 1000
@@ -186,9 +202,8 @@ class StoreTailer:
         try:
             await asyncio.wait((waiter, woken), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            woken.cancel()
-            if not waiter.done():
-                waiter.cancel()
+            abandon(woken)
+            abandon(waiter)  # when done, read below, or by nobody if this task is cancelled
         return waiter.result() if waiter.done() and not waiter.cancelled() else self.position
 
     async def _nothing_new_too_soon(self) -> None:

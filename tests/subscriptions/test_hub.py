@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from gater.config import Limits
 from gater.errors import LimitExceededError, StoreNotFoundError, UnavailableError
 from gater.store.base import EXPECT_ANY, NewEvent
 from gater.store.sqlite import SqliteBackend
-from gater.subscriptions.hub import CaughtUp, Delivery, Feed, Hub, StoreTailer
+from gater.subscriptions.hub import CaughtUp, Delivery, Feed, Hub, StoreTailer, abandon
 from gater.subscriptions.matching import make_filter
 from gater.subscriptions.start import Start
 
@@ -128,3 +130,42 @@ async def test_a_feed_that_joins_ahead_of_the_tailers_page_is_not_handed_events_
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         assert handed == list(range(21, 30))
+
+
+async def test_an_abandoned_wait_is_read_whatever_its_outcome(caplog: pytest.LogCaptureFixture) -> None:
+    """A wait for a position that failed as its store went away (already, or after its waiter
+    left) is read, so asyncio reports no "Task exception was never retrieved" ERROR: the fuzz
+    suite found the hub's and the dispatcher's waiters leaving such waits on PostgreSQL."""
+    caplog.set_level(logging.ERROR, logger="asyncio")
+
+    started = asyncio.Event()
+
+    async def fails_at_once() -> int:
+        raise StoreNotFoundError("gone")
+
+    async def fails_when_cancelled() -> int:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            raise StoreNotFoundError("gone")  # what asyncio.wait_for did when cancelled late
+
+    failed = asyncio.ensure_future(fails_at_once())
+    await asyncio.wait([failed])  # done, its error unread
+    pending = asyncio.ensure_future(fails_when_cancelled())
+    await started.wait()
+    left = [failed, pending]
+    all_read = asyncio.Event()
+
+    def one_read(wait: asyncio.Future[int]) -> None:
+        left.remove(wait)
+        if not left:
+            all_read.set()
+
+    for wait in (failed, pending):
+        abandon(wait)
+        wait.add_done_callback(one_read)  # runs after abandon's: callbacks run in order
+    await asyncio.wait_for(all_read.wait(), 10)
+    del failed, pending, wait
+    gc.collect()  # an unread failure is reported when its task is collected
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
