@@ -41,6 +41,7 @@ __all__ = [
     "add_reflection",
     "handlers_for",
     "server_options",
+    "session_handler",
     "stream_handler",
     "unary_handler",
 ]
@@ -120,6 +121,10 @@ _NO_HOOKS = CallHooks()
 
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Stream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+Session = Callable[[AsyncIterator[tuple[Any, GaterError | None]], grpc.aio.ServicerContext], AsyncIterator[Any]]
+"""A bidirectional handler: `fn(requests, context)` takes `(request, refusal)` pairs —
+`refusal` is admission's answer to that one request, None when it may go on — and yields
+responses."""
 
 
 def unary_handler(
@@ -228,10 +233,63 @@ def stream_handler(
     return grpc.unary_stream_rpc_method_handler(handle, response_serializer=_wire.serialize)
 
 
+async def _admitted(
+    raw_requests: AsyncIterator[bytes], request_class: type[Message] | None, call: Any
+) -> AsyncIterator[tuple[Any, GaterError | None]]:
+    """Each request of a client stream, decoded (an undecodable one ends the call with
+    INVALID_ARGUMENT: it has no id to be answered by) and admitted on its own."""
+    async for raw in raw_requests:
+        request = _decode(request_class, raw)
+        refusal = None
+        if call is not None:
+            try:
+                await call.admit(request)
+            except GaterError as e:
+                refusal = e
+        yield request, refusal
+
+
+def session_handler(
+    fn: Session, request_class: type[Message] | None = None, name: str = "", hooks: CallHooks = _NO_HOOKS
+) -> grpc.RpcMethodHandler:
+    """A bidirectional handler around the async generator `fn(requests, context)`, with
+    `stream_handler`'s writing, error mapping and hooks. Admission runs per request (each
+    may name another store or stream); a refusal is handed to `fn` to answer, not raised."""
+    name = name or getattr(fn, "__qualname__", "handler")
+    active = hooks.enabled or hooks.admit is not None
+
+    async def handle(raw_requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
+        call = hooks.start(name, True, context) if active else None
+        admitting = call if hooks.admit is not None else None
+        code, message = "OK", ""
+        try:
+            if await _write_all(fn(_admitted(raw_requests, request_class, admitting), context), context):
+                return
+            code = "CANCELLED"
+        except grpc.aio.AbortError:
+            code = code_of(context)
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place that catches everything
+            code, message = _code_and_message(e)
+            await _fail(context, name, e)
+            return
+        finally:
+            if call is not None:
+                await call.end(code, message)
+        log.debug("stream ended by the client", extra={"method": name})
+        await asyncio.sleep(_CLOSE_WAIT_S)  # as in stream_handler: grpc cancels us at once
+        log.warning("a stream write failed but the call was not cancelled", extra={"method": name})
+
+    return grpc.stream_stream_rpc_method_handler(handle, response_serializer=_wire.serialize)
+
+
 def handlers_for(service_name: str, servicer: object, hooks: CallHooks = _NO_HOOKS) -> grpc.GenericRpcHandler:
     """A generic handler for the RPCs `servicer` implements (methods named as in the .proto,
-    `async def Method(self, request, context)`), each inside `unary_handler` or
-    `stream_handler` with `hooks`. RPCs it lacks answer UNIMPLEMENTED. Responses may be
+    `async def Method(self, request, context)`), each inside `unary_handler`,
+    `stream_handler` or (client streams) `session_handler` with `hooks`. RPCs it lacks answer UNIMPLEMENTED. Responses may be
     messages or serialized bytes."""
     service = EXESDB_SERVICES[service_name]
     table = {}
@@ -239,7 +297,10 @@ def handlers_for(service_name: str, servicer: object, hooks: CallHooks = _NO_HOO
         fn = getattr(servicer, method.name, None)
         if fn is None:
             continue
-        make = stream_handler if method.server_streaming else unary_handler
+        if method.client_streaming:
+            make: Callable[..., grpc.RpcMethodHandler] = session_handler
+        else:
+            make = stream_handler if method.server_streaming else unary_handler
         table[method.name] = make(fn, GetMessageClass(method.input_type), f"/{service_name}/{method.name}", hooks)
     return grpc.method_handlers_generic_handler(service_name, table)
 

@@ -49,6 +49,9 @@ class Limits:
     up to three) in clients; stored bodies deeper than this are sent as bytes on JSON reads."""
     max_events_per_append: int = 10_000
     """Most events in one AppendEvents call."""
+    max_session_in_flight: int = 256
+    """Most appends one AppendSession has in flight (read and not yet answered); at the cap
+    the node stops reading that session until an answer goes out."""
     max_stream_id_bytes: int = 256
     """Longest stream id, event type, snapshot source/stream id, in UTF-8 bytes."""
     max_name_bytes: int = 256

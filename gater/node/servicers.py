@@ -24,6 +24,7 @@ from ..store.base import StorageBackend
 from ._convert import Edge, page_token, public_location, snapshot_message, timestamp
 from ._memory import MemoryTrimmer
 from ._reading import SendBudget, read_messages
+from ._session import serve_session
 
 __all__ = ["ClusterServicer", "NodeIdentity", "SnapshotsServicer", "StoresServicer", "StreamsServicer"]
 
@@ -46,6 +47,12 @@ class StreamsServicer(_OverStorage):
         self.trimmer = trimmer if trimmer is not None else MemoryTrimmer()
 
     async def AppendEvents(self, request: streams_pb2.AppendEventsRequest, context: Any) -> streams_pb2.AppendEventsResponse:
+        return await self._append(request)
+
+    def AppendSession(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[streams_pb2.AppendSessionResponse]:
+        return serve_session(requests, self._append, self.edge.limits.max_session_in_flight)
+
+    async def _append(self, request: streams_pb2.AppendEventsRequest) -> streams_pb2.AppendEventsResponse:
         store_id = self.edge.store(request.store)
         stream_id = self.edge.stream_id(request.stream_id)
         expected = self.edge.expected(request)

@@ -67,6 +67,10 @@ def _read_stream(stream_id: str) -> tuple[Operation, str]:
 def access_of(method: str, request: Any, default_store: str) -> Access:
     """The Access of a call; `request` is the decoded exesdb.v1 request message."""
     service, _, name = method.rpartition("/")
+    if name == "AppendSession":
+        # A session is checked per append, as if each were an AppendEvents call.
+        request, name = request.append, "AppendEvents"
+        method = f"{service}/{name}"
 
     def store(value: str) -> str:
         return value or default_store

@@ -1,4 +1,5 @@
 from exesdb.v1 import types_pb2 as _types_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -28,6 +29,24 @@ class AppendEventsRequest(_message.Message):
     expected_version: int
     events: _containers.RepeatedCompositeFieldContainer[_types_pb2.NewEvent]
     def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[_types_pb2.NewEvent, _Mapping]]] = ...) -> None: ...
+
+class AppendSessionRequest(_message.Message):
+    __slots__ = ("correlation_id", "append")
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    APPEND_FIELD_NUMBER: _ClassVar[int]
+    correlation_id: int
+    append: AppendEventsRequest
+    def __init__(self, correlation_id: _Optional[int] = ..., append: _Optional[_Union[AppendEventsRequest, _Mapping]] = ...) -> None: ...
+
+class AppendSessionResponse(_message.Message):
+    __slots__ = ("correlation_id", "appended", "error")
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    APPENDED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    correlation_id: int
+    appended: AppendEventsResponse
+    error: _status_pb2.Status
+    def __init__(self, correlation_id: _Optional[int] = ..., appended: _Optional[_Union[AppendEventsResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class AppendEventsResponse(_message.Message):
     __slots__ = ("version", "position", "first_version", "first_position", "duplicate")

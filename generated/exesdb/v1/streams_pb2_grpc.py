@@ -39,6 +39,11 @@ class StreamsStub:
                 request_serializer=exesdb_dot_v1_dot_streams__pb2.AppendEventsRequest.SerializeToString,
                 response_deserializer=exesdb_dot_v1_dot_streams__pb2.AppendEventsResponse.FromString,
                 _registered_method=True)
+        self.AppendSession = channel.stream_stream(
+                '/exesdb.v1.Streams/AppendSession',
+                request_serializer=exesdb_dot_v1_dot_streams__pb2.AppendSessionRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_streams__pb2.AppendSessionResponse.FromString,
+                _registered_method=True)
         self.ReadEvents = channel.unary_stream(
                 '/exesdb.v1.Streams/ReadEvents',
                 request_serializer=exesdb_dot_v1_dot_streams__pb2.ReadEventsRequest.SerializeToString,
@@ -62,6 +67,30 @@ class StreamsServicer:
     def AppendEvents(self, request, context):
         """Appends events to a stream atomically, if its version is what the request expects.
         A wrong expected version is FAILED_PRECONDITION with a WrongExpectedVersion detail.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppendSession(self, request_iterator, context):
+        """Many appends over one stream: each request is an AppendEventsRequest with a correlation
+        id, answered by one response with the same id, in commit order (not request order).
+        Each append has AppendEvents' semantics (expected version, idempotent ids, atomic) and
+        gets AppendEvents' result or its status (same codes and typed details); a failed append
+        never ends the session. Appends are fed to group commit as they arrive, so many small
+        appends in flight cost one transaction, not one call, each.
+
+        Flow control: a session has at most 256 appends in flight (sent and not yet answered,
+        `max_session_in_flight`); at the cap the server stops reading the stream until an answer
+        goes out, so a client that sends faster simply waits (HTTP/2 flow control), nothing is
+        refused. Correlation ids are the client's: one still in flight may not be used again
+        (INVALID_ARGUMENT for the repeat). A client that half-closes gets every answer, then
+        the status OK. Cancelling a session cancels nothing already handed to the store: each
+        append commits whole or not at all.
+
+        Through a gateway the session goes to one node; when that node dies, appends in flight
+        whose events all carry ids are sent again to another node (a repeat is answered as the
+        original, duplicate=true), the others are answered UNAVAILABLE, and the session goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +124,11 @@ def add_StreamsServicer_to_server(servicer, server):
                     servicer.AppendEvents,
                     request_deserializer=exesdb_dot_v1_dot_streams__pb2.AppendEventsRequest.FromString,
                     response_serializer=exesdb_dot_v1_dot_streams__pb2.AppendEventsResponse.SerializeToString,
+            ),
+            'AppendSession': grpc.stream_stream_rpc_method_handler(
+                    servicer.AppendSession,
+                    request_deserializer=exesdb_dot_v1_dot_streams__pb2.AppendSessionRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_streams__pb2.AppendSessionResponse.SerializeToString,
             ),
             'ReadEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.ReadEvents,
@@ -139,6 +173,33 @@ class Streams:
             '/exesdb.v1.Streams/AppendEvents',
             exesdb_dot_v1_dot_streams__pb2.AppendEventsRequest.SerializeToString,
             exesdb_dot_v1_dot_streams__pb2.AppendEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendSession(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/exesdb.v1.Streams/AppendSession',
+            exesdb_dot_v1_dot_streams__pb2.AppendSessionRequest.SerializeToString,
+            exesdb_dot_v1_dot_streams__pb2.AppendSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
