@@ -21,6 +21,7 @@ __all__ = [
     "HEARTBEAT",
     "MAX_RESPONSE_BYTES",
     "OncePerStream",
+    "correlation_id",
     "event_batch",
     "read_response",
     "serialize",
@@ -48,6 +49,48 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def _read_varint(data: bytes, i: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def correlation_id(message: bytes) -> int:
+    """Field 1 (a uint64) of an AppendSessionRequest or AppendSessionResponse, read without
+    parsing the rest of the message (other fields are skipped by their length); 0 when it
+    is absent. ValueError for bytes that are not a protobuf message."""
+    i, n = 0, len(message)
+    try:
+        while i < n:
+            key, i = _read_varint(message, i)
+            wire = key & 7
+            if key == 0x08:
+                return _read_varint(message, i)[0]
+            if wire == 0:
+                i = _read_varint(message, i)[1]
+            elif wire == 2:
+                length, i = _read_varint(message, i)
+                i += length
+            elif wire == 1:
+                i += 8
+            elif wire == 5:
+                i += 4
+            else:
+                raise ValueError(f"unexpected wire type {wire}")
+    except IndexError:
+        raise ValueError("truncated message") from None
+    if i != n:
+        raise ValueError("truncated message")
+    return 0
 
 
 def _repeated_field_1(records: Iterable[bytes]) -> bytes:

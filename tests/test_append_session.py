@@ -45,6 +45,14 @@ def error_of(answer: streams_pb2.AppendSessionResponse):
 
 
 async def test_mixed_results_are_answered_by_correlation_id(api):
+    await check_mixed_results(api)
+
+
+async def test_mixed_results_through_a_gateway(gateway):
+    await check_mixed_results(gateway.api)
+
+
+async def check_mixed_results(api):
     await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="held", events=[new_event()]))
     repeated = [new_event(), new_event()]
     first = await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="again", events=repeated))
@@ -169,3 +177,18 @@ async def test_cancelling_a_session_leaves_no_half_written_append(api):
     # The node goes on serving sessions.
     answers = await run_session(api, [session_request(1, "after", [new_event()])])
     assert answers[1].appended.version == 0
+
+
+async def test_through_a_gateway_without_nodes_each_append_is_unavailable_and_the_session_ends_ok(gateway_for):
+    gateway = await gateway_for(["127.0.0.1:9"])  # nothing listens there
+    answers = await run_session(gateway.api, [session_request(i, "s", [new_event()]) for i in range(3)])
+    assert sorted(answers) == [0, 1, 2]
+    assert {error_of(a).code for a in answers.values()} == {"UNAVAILABLE"}
+
+
+async def test_an_undecodable_request_through_a_gateway_ends_the_session_with_invalid_argument(gateway):
+    call = gateway.api.channel.stream_stream("/exesdb.v1.Streams/AppendSession")(iter([b"\xff\xff\xff"]))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in call:
+            pass
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -41,6 +41,7 @@ from ..security.admission import Guard, HealthGuard, PolicySource
 from ..security.audit import audit_record, target_of
 from ..security.context import admitted, current_caller
 from ..tracing import Tracing, TracingConfig
+from ._session import SessionForwarder
 from .discovery import Discovery
 from .pool import ChannelPool, MemberView
 from .proxy import Forwarder
@@ -133,7 +134,9 @@ class GatewayServer:
             for method in service.methods:
                 path = f"/{service_name}/{method.name}"
                 # Requests stay bytes (the node decodes them), except where a field is read.
-                if path == "/exesdb.v1.Subscriptions/Subscribe":
+                if method.client_streaming:  # AppendSession
+                    handler = _grpc.session_handler(SessionForwarder(self.forwarder), None, path, hooks)
+                elif path == "/exesdb.v1.Subscriptions/Subscribe":
                     handler = _grpc.stream_handler(
                         self.forwarder.subscribe(), subscriptions_pb2.SubscribeRequest, path, hooks
                     )
