@@ -8,6 +8,7 @@ gater.client).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sys
@@ -79,7 +80,9 @@ def append(settings: Settings, stream: str, source: Any, event_type: str | None,
 
     Each input line is a JSON object with event_type, data, and optionally metadata, event_id,
     content_type. Batches after the first expect the version the previous one left, so a
-    concurrent writer stops the producer with exit code 3. Prints one JSON line per batch.
+    concurrent writer stops the producer with exit code 3. With --generate only the first batch
+    is checked: the others go pipelined, 32 in flight over one AppendSession, and commit in any
+    order. Prints one JSON line per batch.
     """
     expected_version = _expected(expected)
     if event_type is not None:
@@ -118,10 +121,8 @@ def append(settings: Settings, stream: str, source: Any, event_type: str | None,
         expect: int | str = expected_version
         appended = 0
         with out.progress(f"appending to {stream}", total) as bar:
-            for batch in batches:
-                appended += len(batch)
-                result = await client.append_events(settings.store, stream, batch, expect)
-                expect = result.version
+
+            def report(batch: list[Any], result: Any) -> None:
                 bar.advance(len(batch))
                 row = {"stream_id": stream, "events": len(batch), "first_version": result.first_version,
                        "version": result.version, "first_position": result.first_position,
@@ -133,10 +134,40 @@ def append(settings: Settings, stream: str, source: Any, event_type: str | None,
                         f"appended {len(batch)} event(s) to {stream}: versions {result.first_version}..{result.version}, "
                         f"positions {result.first_position}..{result.position}" + (" (duplicate: nothing written)" if result.duplicate else "")
                     )
+
+            for batch in batches:
+                appended += len(batch)
+                result = await client.append_events(settings.store, stream, batch, expect)
+                expect = result.version
+                report(batch, result)
+                if generate is not None:
+                    # The first batch made the check; the rest go pipelined (the client sends
+                    # them over one AppendSession), so they commit in any order.
+                    appended += await _pipelined(client, settings.store, stream, batches, report)
         if appended == 0:
             raise InvalidArgumentError("events", "no events on the input")
 
     run(settings, work)
+
+
+_PIPELINE = 32
+"""Generated batches in flight at once."""
+
+
+async def _pipelined(client: Client, store: str, stream: str, batches: Iterator[list[Any]], report: Any) -> int:
+    """Appends the remaining batches with up to _PIPELINE in flight; returns the events sent."""
+    appended = 0
+
+    async def one(batch: list[Any]) -> None:
+        report(batch, await client.append_events(store, stream, batch))
+
+    async with asyncio.TaskGroup() as group:
+        slots = asyncio.Semaphore(_PIPELINE)
+        for batch in batches:
+            await slots.acquire()
+            appended += len(batch)
+            group.create_task(one(batch)).add_done_callback(lambda _: slots.release())
+    return appended
 
 
 def _batches(source: Any, batch_size: int) -> Iterator[list[Any]]:

@@ -28,6 +28,7 @@ from ..errors import InvalidArgumentError
 from . import _convert as convert
 from ._connection import Connection, Stubs
 from ._credentials import check_credentials_travel, credential_metadata
+from ._session import Appender
 from ._subscription import Subscription
 from ._target import DEFAULT_TARGET, parse_target
 from ._values import (
@@ -91,6 +92,8 @@ class Client:
         self._connection = Connection(
             targets, connect_timeout_s=connect_timeout_s, tls=tls, metadata=self.metadata, max_message_bytes=max_message_bytes
         )
+        self._appender = Appender(self._connection)
+        """Unary appends one at a time, one AppendSession once several are in flight."""
 
     @classmethod
     async def connect(cls, target: str | Sequence[str] = DEFAULT_TARGET, **options: Any) -> Client:
@@ -125,6 +128,7 @@ class Client:
 
     async def close(self) -> None:
         """Closes the channel; idempotent."""
+        await self._appender.close()
         await self._connection.close()
 
     # -- connection --------------------------------------------------------------------------
@@ -166,7 +170,7 @@ class Client:
             raise InvalidArgumentError(
                 "expected_version", f'must be "any", "no_stream", "stream_exists" or an int, not {expected_version!r}'
             )
-        r = await self._unary("streams", "AppendEvents", request, timeout_s, store)
+        r = await self._appender.append(request, self._deadline(timeout_s))
         return AppendResult(r.version, r.position, r.first_version, r.first_position, r.duplicate)
 
     async def read_events(

@@ -88,7 +88,7 @@ async def test_append_json_lines_from_stdin_in_batches_then_read_ranges(addr: st
 async def test_generated_greenhouse_events(addr: str) -> None:
     r = await gater("append", "greenhouse7", "--generate", "250", "--batch-size", "100", addr=addr)
     assert r.rc == 0, r
-    assert [b["events"] for b in r.lines] == [100, 100, 50]
+    assert sorted(b["events"] for b in r.lines) == [50, 100, 100]  # pipelined after the first
     events = (await gater("read", "greenhouse7", addr=addr)).lines
     assert len(events) == 250 and events[0]["event_type"] == "initialized:v1"
     assert all(set(e["metadata"]) == {"causation_id", "correlation_id"} for e in events)

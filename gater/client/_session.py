@@ -1,0 +1,139 @@
+"""How the client sends appends: a unary AppendEvents while it has one append in flight, and
+one shared AppendSession stream once it has more (like NATS's `publish_async`: many
+concurrent small appends cost messages on an open stream, not a call each).
+
+Owns: `Appender` — `append(request, timeout_s)` picks the way, opens the session lazily on
+the connection in use, matches answers to callers by correlation id, and turns each failed
+answer into the gater error its status names (the one codec, `errors.decode_status`).
+Must not import anything from gater but gater.errors and this package.
+
+When the session's stream breaks (the server went away), the appends waiting on it are sent
+again as unary calls, with the connection's failover: the client gives every event an id, so
+a repeat of an append that did commit is answered as the original (duplicate=true).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+import grpc
+
+from exesdb.v1 import streams_pb2
+
+from ..errors import DeadlineExceededError, decode_status
+from ._connection import Connection, Stubs
+
+__all__ = ["Appender"]
+
+_CODE_NAMES = {c.value[0]: c.name for c in grpc.StatusCode}
+
+MAX_IN_FLIGHT = 256
+"""Appends one session has in flight at most (the server's own bound); more wait here."""
+
+
+class _Broken(Exception):
+    """The session's stream ended before this append was answered: send it another way."""
+
+
+class _Session:
+    """One AppendSession call and the appends waiting for its answers."""
+
+    def __init__(self, stubs: Stubs, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.stubs = stubs
+        self.call = stubs.streams.AppendSession(metadata=metadata or None)
+        self.waiting: dict[int, asyncio.Future[streams_pb2.AppendEventsResponse]] = {}
+        self.ids = itertools.count(1)
+        self.write_lock = asyncio.Lock()
+        self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.broken = False
+        self.reader = asyncio.create_task(self._read(), name="gater-append-session")
+
+    async def append(self, request: streams_pb2.AppendEventsRequest) -> streams_pb2.AppendEventsResponse:
+        async with self.slots:
+            if self.broken:
+                raise _Broken
+            cid = next(self.ids)
+            future: asyncio.Future[streams_pb2.AppendEventsResponse] = asyncio.get_running_loop().create_future()
+            self.waiting[cid] = future
+            try:
+                async with self.write_lock:
+                    await self.call.write(streams_pb2.AppendSessionRequest(correlation_id=cid, append=request))
+                return await future
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+                self._break()
+                raise _Broken from None
+            finally:
+                self.waiting.pop(cid, None)
+
+    async def _read(self) -> None:
+        try:
+            async for answer in self.call:
+                future = self.waiting.pop(answer.correlation_id, None)
+                if future is None or future.done():
+                    continue  # its caller gave up (deadline, cancellation)
+                if answer.WhichOneof("result") == "appended":
+                    future.set_result(answer.appended)
+                else:
+                    status = answer.error
+                    code = _CODE_NAMES.get(status.code, "UNKNOWN")
+                    future.set_exception(decode_status(code, status.message, status.SerializeToString()))
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+        finally:
+            self._break()
+
+    def _break(self) -> None:
+        self.broken = True
+        waiting, self.waiting = self.waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(_Broken())
+
+    async def close(self) -> None:
+        self._break()
+        self.call.cancel()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+
+class Appender:
+    """The client's way to append (see the module docstring)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.in_flight = 0
+        self._session: _Session | None = None
+
+    async def append(self, request: streams_pb2.AppendEventsRequest, timeout_s: float | None) -> Any:
+        self.in_flight += 1
+        try:
+            if self.in_flight > 1 or self._session is not None and self._session.waiting:
+                try:
+                    return await self._over_session(request, timeout_s)
+                except _Broken:
+                    pass  # sent again below, as a unary call with failover (the events carry ids)
+            return await self.connection.unary("streams", "AppendEvents", request, timeout_s)
+        finally:
+            self.in_flight -= 1
+
+    async def _over_session(self, request: streams_pb2.AppendEventsRequest, timeout_s: float | None) -> Any:
+        stubs = await self.connection.stubs()
+        session = self._session
+        if session is None or session.broken or session.stubs is not stubs:
+            if session is not None:
+                await session.close()
+            session = self._session = _Session(stubs, self.connection.metadata)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await session.append(request)
+        except TimeoutError:
+            raise DeadlineExceededError(f"no answer to the append within {timeout_s:g}s") from None
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
