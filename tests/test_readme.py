@@ -59,6 +59,8 @@ async def test_readme_walkthrough_works_as_printed(tmp_path):
     assert johns.count('"eventType"') == 1 and "John" in base64_bodies(johns)
     listed = next(json.loads(out) for c, _, out, _ in outputs if "ListSubscriptions" in c)
     assert listed["subscriptions"][0]["name"] == "billing" and listed["subscriptions"][0]["checkpoint"] == "0"
+    session = next(out for c, _, out, _ in outputs if "Streams/AppendSession" in c)
+    assert '"appended"' in session and '"error"' in session and "wrong expected version" in session
     status = next(json.loads(out) for c, _, out, _ in outputs if "Cluster/GetStatus" in c)
     assert status["role"] == "ROLE_GATEWAY" and status["members"][0]["healthy"] is True
 
