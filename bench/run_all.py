@@ -7,10 +7,10 @@ threads and memory cannot slow the next; their lines are printed as they come. E
 when a benchmark failed to run (a missed target is a printed verdict, not a failure).
 
 Without --postgres-dsn: bench.streams and bench.subscriptions on SQLite, then bench.gateway
-with --sqlite (one SQLite node behind the gateway, no failover figure) and bench.tls (the same
-appends plaintext, over TLS and over mTLS). With --postgres-dsn
-(each benchmark creates and drops its own scratch database on that server): the same two on
-SQLite, then on PostgreSQL bench.streams with one node and with two nodes appending at once,
+with --sqlite (one SQLite node behind the gateway, no failover figure), bench.tls (the same
+appends plaintext, over TLS and over mTLS) and bench.session (issue 13's ceilings, sessions and
+ratios). With --postgres-dsn (each benchmark creates and drops its own scratch database on that
+server): the same two on SQLite, bench.session with its PostgreSQL figures, then on PostgreSQL bench.streams with one node and with two nodes appending at once,
 bench.subscriptions, bench.gateway (with the failover figure), and bench.tls on SQLite. `--seconds` goes to every run.
 """
 
@@ -27,10 +27,11 @@ def plan(postgres_dsn: str | None, seconds: list[str]) -> list[tuple[str, list[s
     """(module, arguments) of each run, in order."""
     runs = [("bench.streams", seconds), ("bench.subscriptions", seconds)]
     if postgres_dsn is None:
-        return [*runs, ("bench.gateway", ["--sqlite", *seconds]), ("bench.tls", seconds)]
+        return [*runs, ("bench.gateway", ["--sqlite", *seconds]), ("bench.tls", seconds), ("bench.session", seconds)]
     pg = ["--postgres-dsn", postgres_dsn]
     return [
         *runs,
+        ("bench.session", [*pg, *seconds]),
         ("bench.streams", [*pg, *seconds]),
         ("bench.streams", [*pg, "--nodes", "2", *seconds]),
         ("bench.subscriptions", [*pg, *seconds]),
