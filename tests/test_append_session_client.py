@@ -52,3 +52,29 @@ async def test_concurrent_appends_share_one_session(logged_node, caplog) -> None
     await logged_node.stop()
     assert calls(caplog, "/AppendSession") == 1
     assert calls(caplog, "/AppendEvents") < 20  # only appends that found none in flight
+
+
+async def test_appends_waiting_on_a_dead_servers_session_go_to_the_next_target(tmp_path: Path) -> None:
+    from tests.procs import GaterProcess
+
+    first = GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "a"))
+    second = GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "b"))
+    async with first, second:
+        async with await Client.connect([first.address, second.address]) as client:
+            answered = 0
+            some_answered = asyncio.Event()
+
+            async def one(i: int):  # noqa: ANN202
+                nonlocal answered
+                result = await client.append_events("", f"s-{i % 10}", [NewEvent("e", {"i": i})])
+                answered += 1
+                if answered == 50:
+                    some_answered.set()
+                return result
+
+            appends = [asyncio.create_task(one(i)) for i in range(2_000)]
+            await some_answered.wait()
+            await first.kill()
+            results = await asyncio.gather(*appends)  # every one answered, none failed
+            assert len(results) == 2_000
+            assert client.target == second.address

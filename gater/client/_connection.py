@@ -73,6 +73,11 @@ class Connection:
         return self._stubs.target if self._stubs is not None else ""
 
     @property
+    def current(self) -> Stubs | None:
+        """The stubs in use (None before the first dial and after close)."""
+        return self._stubs
+
+    @property
     def connected(self) -> bool:
         return self._stubs is not None
 
@@ -140,6 +145,16 @@ class Connection:
             rpc = getattr(getattr(stubs, service), method)
             try:
                 return await rpc(request, timeout=timeout_s, metadata=self.metadata or None)
+            except asyncio.CancelledError:
+                # Another call switched targets and closed this channel under ours (grpc
+                # cancels its calls): go on at the new target, unless we are cancelled.
+                task = asyncio.current_task()
+                if (task is not None and task.cancelling()) or self._closed or stubs is self._stubs:
+                    raise
+                attempts -= 1
+                if attempts > 0:
+                    continue
+                raise UnavailableError(f"the connection to {stubs.target} was lost") from None
             except grpc.aio.AioRpcError as e:
                 attempts -= 1
                 if e.code() == grpc.StatusCode.UNAVAILABLE and attempts > 0 and len(self.targets) > 1:

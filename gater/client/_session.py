@@ -7,9 +7,10 @@ the connection in use, matches answers to callers by correlation id, and turns e
 answer into the gater error its status names (the one codec, `errors.decode_status`).
 Must not import anything from gater but gater.errors and this package.
 
-When the session's stream breaks (the server went away), the appends waiting on it are sent
-again as unary calls, with the connection's failover: the client gives every event an id, so
-a repeat of an append that did commit is answered as the original (duplicate=true).
+When the session's stream breaks because the server went away (UNAVAILABLE), the connection
+moves to its next target and the appends waiting on the old session are sent again over a new
+one there: the client gives every event an id, so a repeat of an append that did commit is
+answered as the original (duplicate=true).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import grpc
 
 from exesdb.v1 import streams_pb2
 
-from ..errors import DeadlineExceededError, decode_status
+from ..errors import DeadlineExceededError, UnavailableError, decode_status
 from ._connection import Connection, Stubs
 
 __all__ = ["Appender"]
@@ -39,17 +40,25 @@ class _Broken(Exception):
 
 
 class _Session:
-    """One AppendSession call and the appends waiting for its answers."""
+    """One AppendSession call and the appends waiting for its answers. One task writes the
+    requests in turn (a caller that gives up — deadline, cancellation — never interrupts a
+    write, which would cancel the whole call), one reads the answers."""
 
     def __init__(self, stubs: Stubs, metadata: tuple[tuple[str, str], ...]) -> None:
         self.stubs = stubs
         self.call = stubs.streams.AppendSession(metadata=metadata or None)
         self.waiting: dict[int, asyncio.Future[streams_pb2.AppendEventsResponse]] = {}
         self.ids = itertools.count(1)
-        self.write_lock = asyncio.Lock()
+        self.outbox: asyncio.Queue[streams_pb2.AppendSessionRequest] = asyncio.Queue()
+        """Requests to write; bounded by `slots`."""
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.broken = False
-        self.reader = asyncio.create_task(self._read(), name="gater-append-session")
+        self.unavailable = False
+        """The call ended with UNAVAILABLE: the server went away."""
+        self.tasks = (
+            asyncio.create_task(self._write(), name="gater-append-session-writer"),
+            asyncio.create_task(self._read(), name="gater-append-session-reader"),
+        )
 
     async def append(self, request: streams_pb2.AppendEventsRequest) -> streams_pb2.AppendEventsResponse:
         async with self.slots:
@@ -58,15 +67,20 @@ class _Session:
             cid = next(self.ids)
             future: asyncio.Future[streams_pb2.AppendEventsResponse] = asyncio.get_running_loop().create_future()
             self.waiting[cid] = future
+            self.outbox.put_nowait(streams_pb2.AppendSessionRequest(correlation_id=cid, append=request))
             try:
-                async with self.write_lock:
-                    await self.call.write(streams_pb2.AppendSessionRequest(correlation_id=cid, append=request))
                 return await future
-            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
-                self._break()
-                raise _Broken from None
             finally:
                 self.waiting.pop(cid, None)
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self.call.write(await self.outbox.get())
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+            pass  # the call ended: the reader sees why
+        finally:
+            self._break()
 
     async def _read(self) -> None:
         try:
@@ -80,8 +94,8 @@ class _Session:
                     status = answer.error
                     code = _CODE_NAMES.get(status.code, "UNKNOWN")
                     future.set_exception(decode_status(code, status.message, status.SerializeToString()))
-        except (grpc.aio.AioRpcError, asyncio.CancelledError):
-            pass
+        except grpc.aio.AioRpcError as e:
+            self.unavailable = e.code() == grpc.StatusCode.UNAVAILABLE
         finally:
             self._break()
 
@@ -95,9 +109,11 @@ class _Session:
     async def close(self) -> None:
         self._break()
         self.call.cancel()
-        self.reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.reader
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class Appender:
@@ -112,26 +128,35 @@ class Appender:
         self.in_flight += 1
         try:
             if self.in_flight > 1 or self._session is not None and self._session.waiting:
-                try:
-                    return await self._over_session(request, timeout_s)
-                except _Broken:
-                    pass  # sent again below, as a unary call with failover (the events carry ids)
+                return await self._over_session(request, timeout_s)
             return await self.connection.unary("streams", "AppendEvents", request, timeout_s)
         finally:
             self.in_flight -= 1
 
     async def _over_session(self, request: streams_pb2.AppendEventsRequest, timeout_s: float | None) -> Any:
+        try:
+            async with asyncio.timeout(timeout_s):
+                # Once per target, and once more: a session broken by another caller's switch
+                # goes on over a new session at once.
+                for _ in range(len(self.connection.targets) + 1):
+                    session = await self._current()
+                    try:
+                        return await session.append(request)
+                    except _Broken:
+                        if session.unavailable and session.stubs is self.connection.current:
+                            await self.connection.dial(failed=session.stubs)  # the next target
+                raise UnavailableError("every target's session broke under this append")
+        except TimeoutError:
+            raise DeadlineExceededError(f"no answer to the append within {timeout_s:g}s") from None
+
+    async def _current(self) -> _Session:
         stubs = await self.connection.stubs()
         session = self._session
         if session is None or session.broken or session.stubs is not stubs:
+            self._session = _Session(stubs, self.connection.metadata)
             if session is not None:
                 await session.close()
-            session = self._session = _Session(stubs, self.connection.metadata)
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await session.append(request)
-        except TimeoutError:
-            raise DeadlineExceededError(f"no answer to the append within {timeout_s:g}s") from None
+        return self._session
 
     async def close(self) -> None:
         session, self._session = self._session, None
