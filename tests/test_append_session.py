@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator, Iterable
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exesdb.v1 import streams_pb2, types_pb2
+from gater._wire import correlation_id, varint
 from gater.errors import (
     DuplicateEventIdError,
     InvalidArgumentError,
@@ -192,3 +195,26 @@ async def test_an_undecodable_request_through_a_gateway_ends_the_session_with_in
         async for _ in call:
             pass
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@given(
+    cid=st.integers(min_value=0, max_value=2**64 - 1),
+    stream_id=st.text(max_size=20),
+    events=st.integers(min_value=0, max_value=3),
+    answered=st.booleans(),
+)
+def test_the_correlation_id_is_read_without_parsing_the_rest(cid, stream_id, events, answered):
+    if answered:
+        message = streams_pb2.AppendSessionResponse(correlation_id=cid)
+        message.appended.version = events
+    else:
+        message = session_request(cid, stream_id, [new_event(event_id="") for _ in range(events)])
+    raw = message.SerializeToString()
+    assert correlation_id(raw) == cid
+    if not answered and cid:
+        # The id after the append (any field order is valid protobuf) is found too.
+        append = message.append.SerializeToString()
+        assert correlation_id(b"\x12" + varint(len(append)) + append + b"\x08" + varint(cid)) == cid
+    for garbage in (b"\x12\x05ab", b"\xff\xff\xff", b"\x08"):  # cut short, not protobuf
+        with pytest.raises(ValueError):
+            correlation_id(garbage)
