@@ -20,10 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -32,7 +34,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-__all__ = ["HttpEndpoint", "Metrics", "RpcObserver", "gauge"]
+from . import __version__
+
+__all__ = ["CommitObserver", "HttpEndpoint", "Metric", "Metrics", "RpcObserver", "SubscriptionGauges", "gauge"]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +62,13 @@ class _Callback(Collector):
 
 
 class Metrics:
-    """The metric families of one process (node, gateway, or both in `gater dev`)."""
+    """The metric families of one process (node, gateway, or both in `gater dev`).
 
-    def __init__(self) -> None:
+    Counters that count what happens (appends, deliveries, retries) are updated where it
+    happens, once per batch; everything that *is* (positions, lags, queue depths, pool
+    members) is read at scrape time by the collectors components register with `collect`."""
+
+    def __init__(self, role: str = "node") -> None:
         disable_created_metrics()  # `_created` series double every counter and tell nobody anything
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -80,57 +88,166 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.appended_events = Counter("gater_appended_events", "Events appended.", ["store"], registry=r)
-        self.appended_bytes = Counter("gater_appended_bytes", "Bytes of appended event records.", ["store"], registry=r)
+        # -- storage (hot path: once per commit, never per event) ---------------------------
+        self.appended_events = Counter(
+            "gater_appended_events", "Events appended (committed), by store.", ["store"], registry=r
+        )
+        self.appended_bytes = Counter(
+            "gater_appended_bytes", "Bytes of appended event records as stored, by store.", ["store"], registry=r
+        )
         self.commit_batch_events = Histogram(
             "gater_commit_batch_events",
-            "Events per group commit (one transaction, one sync).",
+            "Events per group commit (one transaction, one sync), by backend.",
             ["backend"],
             buckets=_BATCH_BUCKETS,
             registry=r,
         )
-        self.deliveries = Counter(
-            "gater_subscription_deliveries",
-            "Events delivered to persistent-subscription consumers (first deliveries and redeliveries).",
+        self.postgres_notify_fallbacks = Counter(
+            "gater_postgres_notify_fallbacks",
+            "Commits found by the poller (or the listener's catch-up read) before LISTEN/NOTIFY told them.",
+            registry=r,
+        )
+        # -- subscriptions --------------------------------------------------------------------
+        self.delivered_events = Counter(
+            "gater_subscription_delivered_events",
+            "Events handed to subscribers: persistent ones by name (redeliveries included), "
+            'transient ones together as subscription="transient".',
             ["store", "subscription"],
             registry=r,
         )
-        self.redeliveries = Counter(
-            "gater_subscription_redeliveries",
-            "Events delivered again (retry_count >= 1).",
+        self.redelivered_events = Counter(
+            "gater_subscription_redelivered_events",
+            "Events of persistent subscriptions delivered again (retry_count >= 1).",
             ["store", "subscription"],
             registry=r,
         )
         self.moved_to_catch_up = Counter(
             "gater_subscribers_moved_to_catch_up",
-            "Live subscribers that fell behind and went back to reading from the store.",
+            "Live transient subscribers that fell behind the tailer and went back to reading from the store.",
             ["store"],
             registry=r,
         )
+        # -- gateway --------------------------------------------------------------------------
         self.gateway_retries = Counter(
-            "gater_gateway_retries", "Calls the gateway sent again to another node.", ["grpc_method"], registry=r
+            "gater_gateway_retries",
+            "Attempts the gateway made again on another node after one failed or could not be sent.",
+            ["grpc_method"],
+            registry=r,
+        )
+        self.gateway_failovers = Counter(
+            "gater_gateway_failovers",
+            "Calls that succeeded on another node after their first node failed.",
+            ["grpc_method"],
+            registry=r,
         )
         self.gateway_ejections = Counter(
-            "gater_gateway_ejections", "Members taken out of rotation after failures or failed probes.", registry=r
+            "gater_gateway_ejections",
+            "Members taken out of rotation: after a failed call, or when their health probe stopped answering SERVING.",
+            ["reason"],
+            registry=r,
         )
         self.gateway_resumed_streams = Counter(
             "gater_gateway_resumed_streams",
-            "Read and subscription streams carried on on another node after one failed.",
+            "Read and subscription streams carried on on another node after theirs failed mid-stream.",
             ["kind"],
             registry=r,
         )
-        self.postgres_notify_fallbacks = Counter(
-            "gater_postgres_notify_fallbacks",
-            "Times the poller found a commit that LISTEN/NOTIFY had not reported.",
-            registry=r,
-        )
+        self._subscription_sources: list[Callable[[SubscriptionGauges], None]] = []
+        info = Gauge("gater_build_info", "Always 1: the gater version and this process's role.", ["version", "role"], registry=r)
+        info.labels(__version__, role).set(1)
 
     def collect(self, fn: Callable[[], Iterable[Metric]]) -> None:
         """Registers a scrape-time collector: `fn` returns gauge families built with `gauge()`."""
         self.registry.register(_Callback(fn))
 
+    def report_subscriptions(self, fn: Callable[[SubscriptionGauges], None]) -> None:
+        """Registers `fn`, called at scrape time to add its subscriptions to the one set of
+        per-subscription families (transient ones from the hub, persistent ones from the
+        dispatchers)."""
+        if not self._subscription_sources:
+            self.collect(self._subscriptions)
+        self._subscription_sources.append(fn)
+
+    def _subscriptions(self) -> list[Metric]:
+        gauges = SubscriptionGauges()
+        for fn in self._subscription_sources:
+            fn(gauges)
+        return gauges.families()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    def commits(self, backend: str, store_id: str) -> CommitObserver:
+        """What one store's writer records per commit (children bound once, not per commit)."""
+        return CommitObserver(
+            self.appended_events.labels(store_id),
+            self.appended_bytes.labels(store_id),
+            self.commit_batch_events.labels(backend),
+        )
+
+
+class SubscriptionGauges:
+    """The per-subscription gauges of one scrape, labelled by store and subscription name
+    (transient subscriptions, which have none, as one series per store named "transient")."""
+
+    def __init__(self) -> None:
+        labels = ["store", "subscription"]
+        self.consumers = gauge("gater_subscription_consumers", "Subscribers connected to this node.", labels)
+        self.lag_events = gauge(
+            "gater_subscription_lag_events",
+            "Events committed and not handled yet: persistent, after the checkpoint; transient, "
+            "by the furthest-behind subscriber.",
+            labels,
+        )
+        self.lag_seconds = gauge(
+            "gater_subscription_lag_seconds",
+            "Persistent: age of the oldest event delivered or waiting and not acked. Transient: age of "
+            "the last event handed to the furthest-behind subscriber, while it is behind. 0 when caught up.",
+            labels,
+        )
+        self.in_flight = gauge(
+            "gater_subscription_in_flight_events", "Persistent: events delivered and not acked yet.", labels
+        )
+        self.parked = gauge("gater_subscription_parked_events", "Persistent: events parked.", labels)
+
+    def add(
+        self,
+        store: str,
+        subscription: str,
+        *,
+        consumers: int,
+        lag_events: int,
+        lag_seconds: float,
+        in_flight: int | None = None,
+        parked: int | None = None,
+    ) -> None:
+        key = [store, subscription]
+        self.consumers.add_metric(key, consumers)
+        self.lag_events.add_metric(key, max(0, lag_events))
+        self.lag_seconds.add_metric(key, max(0.0, lag_seconds))
+        if in_flight is not None:
+            self.in_flight.add_metric(key, in_flight)
+        if parked is not None:
+            self.parked.add_metric(key, parked)
+
+    def families(self) -> list[Metric]:
+        return [self.consumers, self.lag_events, self.lag_seconds, self.in_flight, self.parked]
+
+
+class CommitObserver:
+    """`committed(events, record_bytes)`: one group commit of one store. Thread-safe (the
+    SQLite writer calls it from its thread)."""
+
+    __slots__ = ("_events", "_bytes", "_batch")
+
+    def __init__(self, events: Any, record_bytes: Any, batch: Any) -> None:
+        self._events, self._bytes, self._batch = events, record_bytes, batch
+
+    def committed(self, events: int, record_bytes: int) -> None:
+        if events:
+            self._events.inc(events)
+            self._bytes.inc(record_bytes)
+            self._batch.observe(events)
 
 
 @dataclass(slots=True)

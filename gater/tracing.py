@@ -10,6 +10,7 @@ Must not import gater.store, gater.subscriptions, gater.node or gater.gateway.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-__all__ = ["Tracing", "TracingConfig", "current_traceparent", "set_error"]
+__all__ = ["TRACE_HEADERS", "Outgoing", "Tracing", "TracingConfig", "current_traceparent", "set_error"]
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -84,18 +85,42 @@ class Tracing:
             yield span
 
     @contextlib.contextmanager
-    def client_span(self, method: str, target: str = "") -> Iterator[list[tuple[str, str]]]:
-        """A span for an outgoing call; yields the metadata entries that carry it."""
+    def client_span(self, method: str, target: str = "") -> Iterator[Outgoing]:
+        """A span for one outgoing call (a child of the current span), ended on leaving the
+        block; yields the metadata entries that carry it (`traceparent`) and the span, to mark
+        it failed with `set_error`. The span is not made current: the block may be an async
+        generator that yields between its start and its end."""
         if self._tracer is None:
-            yield []
+            yield _UNTRACED
             return
         attributes = _rpc_attributes(method)
         if target:
             attributes["server.address"] = target
-        with self._tracer.start_as_current_span(method.lstrip("/"), kind=SpanKind.CLIENT, attributes=attributes):
+        span = self._tracer.start_span(method.lstrip("/"), kind=SpanKind.CLIENT, attributes=attributes)
+        try:
             carrier: dict[str, str] = {}
-            _PROPAGATOR.inject(carrier)
-            yield list(carrier.items())
+            _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+            yield Outgoing(tuple(carrier.items()), span)
+        except BaseException as e:
+            if not isinstance(e, GeneratorExit | asyncio.CancelledError):  # a caller leaving is normal
+                span.set_status(Status(StatusCode.ERROR, type(e).__name__))
+            raise
+        finally:
+            span.end()
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What an outgoing call carries: `metadata` (W3C trace context entries) and its span."""
+
+    metadata: tuple[tuple[str, str], ...]
+    span: Span | None
+
+
+_UNTRACED = Outgoing((), None)
+
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+"""Metadata keys of the W3C trace context: replaced, not added to, when a call is forwarded."""
 
 
 def set_error(span: Span | None, code: str, message: str) -> None:

@@ -31,6 +31,7 @@ from ._credentials import check_credentials_travel, credential_metadata
 from ._session import Appender
 from ._subscription import Subscription
 from ._target import DEFAULT_TARGET, parse_target
+from ._tracing import ClientTracing
 from ._values import (
     ANY,
     BACKWARD,
@@ -81,6 +82,7 @@ class Client:
         api_key: str | None = None,
         token: str | None = None,
         allow_insecure_credentials: bool = False,
+        tracing: Any = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.metadata = tuple(metadata) + credential_metadata(api_key, token)
@@ -89,8 +91,16 @@ class Client:
         check_credentials_travel(
             targets, api_key=api_key, token=token, tls=tls is not None, allow_insecure=allow_insecure_credentials
         )
+        self.tracing = ClientTracing(tracing)
+        """`tracing`: an OpenTelemetry TracerProvider (e.g. opentelemetry.trace.get_tracer_provider())
+        to trace every call with, its `traceparent` sent along; None: no spans."""
         self._connection = Connection(
-            targets, connect_timeout_s=connect_timeout_s, tls=tls, metadata=self.metadata, max_message_bytes=max_message_bytes
+            targets,
+            connect_timeout_s=connect_timeout_s,
+            tls=tls,
+            metadata=self.metadata,
+            max_message_bytes=max_message_bytes,
+            tracing=self.tracing,
         )
         self._appender = Appender(self._connection)
         """Unary appends one at a time, one AppendSession once several are in flight."""
@@ -197,13 +207,17 @@ class Client:
         if start is not None:
             request.from_version = start
         stubs = await self._stubs_now()
-        call = stubs.streams.ReadEvents(request, timeout=timeout_s, metadata=self.metadata or None)
+        span = self.tracing.start("Streams", "ReadEvents", stubs.target)
+        call = stubs.streams.ReadEvents(request, timeout=timeout_s, metadata=(self.metadata + span.metadata) or None)
         try:
             async for batch in call:
                 yield [convert.event(r) for r in batch.events]
         except grpc.aio.AioRpcError as e:
-            raise convert.error_from_status(e) from None
+            error = convert.error_from_status(e)
+            span.end(error)
+            raise error from None
         finally:
+            span.end()
             call.cancel()
 
     async def get_events(
@@ -454,13 +468,17 @@ class Client:
         """(change, member) pairs: "present" for each current member, then "joined", "left",
         "updated" as they happen."""
         stubs = await self._stubs_now()
-        call = stubs.cluster.WatchMembers(cluster_pb2.WatchMembersRequest(), metadata=self.metadata or None)
+        span = self.tracing.start("Cluster", "WatchMembers", stubs.target)
+        call = stubs.cluster.WatchMembers(cluster_pb2.WatchMembersRequest(), metadata=(self.metadata + span.metadata) or None)
         names = {v: k.removeprefix("CHANGE_").lower() for k, v in cluster_pb2.WatchMembersResponse.Change.items()}
         try:
             async for r in call:
                 yield names.get(r.change, "unspecified"), convert.member(r.member)
         except grpc.aio.AioRpcError as e:
-            raise convert.error_from_status(e) from None
+            error = convert.error_from_status(e)
+            span.end(error)
+            raise error from None
         finally:
+            span.end()
             call.cancel()
 

@@ -25,6 +25,7 @@ from exesdb.v1 import (
 
 from ..errors import InvalidArgumentError, UnavailableError
 from ._convert import error_from_status
+from ._tracing import NO_TRACING, ClientTracing
 from ._values import TLSConfig
 
 __all__ = ["Connection", "Stubs"]
@@ -54,6 +55,7 @@ class Connection:
         tls: TLSConfig | None,
         metadata: Sequence[tuple[str, str]],
         max_message_bytes: int,
+        tracing: ClientTracing = NO_TRACING,
     ) -> None:
         if not targets:
             raise InvalidArgumentError("targets", "give at least one host:port")
@@ -62,6 +64,7 @@ class Connection:
         self.tls = tls
         self.metadata = tuple(metadata)
         self.max_message_bytes = max_message_bytes
+        self.tracing = tracing
         self._stubs: Stubs | None = None
         self._next = 0
         self._closed = False
@@ -143,9 +146,13 @@ class Connection:
         while True:
             stubs = await self.stubs()
             rpc = getattr(getattr(stubs, service), method)
+            span = self.tracing.start(service.capitalize(), method, stubs.target)
             try:
-                return await rpc(request, timeout=timeout_s, metadata=self.metadata or None)
+                reply = await rpc(request, timeout=timeout_s, metadata=(self.metadata + span.metadata) or None)
+                span.end()
+                return reply
             except asyncio.CancelledError:
+                span.end()
                 # Another call switched targets and closed this channel under ours (grpc
                 # cancels its calls): go on at the new target, unless we are cancelled.
                 task = asyncio.current_task()
@@ -156,6 +163,7 @@ class Connection:
                     continue
                 raise UnavailableError(f"the connection to {stubs.target} was lost") from None
             except grpc.aio.AioRpcError as e:
+                span.end(error_from_status(e))
                 attempts -= 1
                 if e.code() == grpc.StatusCode.UNAVAILABLE and attempts > 0 and len(self.targets) > 1:
                     try:

@@ -19,12 +19,15 @@ from exesdb.v1 import subscriptions_pb2
 
 from ..errors import GaterError
 from . import _convert as convert
+from ._tracing import CallSpan
 from ._values import Event, NackAction
 
 if TYPE_CHECKING:
     from ._client import Client
 
 __all__ = ["Subscription"]
+
+NO_SPAN = CallSpan()
 
 
 class Subscription:
@@ -49,6 +52,7 @@ class Subscription:
         self.position = -1
         self.caught_up = asyncio.Event()
         self._call: Any = None
+        self._span = NO_SPAN
         self._pending: collections.deque[Event] = collections.deque()
         self._closed = False
 
@@ -61,8 +65,9 @@ class Subscription:
         if self._call is not None:
             return self
         stubs = await self.client._stubs_now()
+        self._span = self.client.tracing.start("Subscriptions", "Subscribe", stubs.target)
         self._call = stubs.subscriptions.Subscribe(
-            self.request, timeout=self.timeout_s, metadata=self.client.metadata or None
+            self.request, timeout=self.timeout_s, metadata=(self.client.metadata + self._span.metadata) or None
         )
         message = await self._read()
         if message is None or message.WhichOneof("message") != "confirmation":
@@ -76,13 +81,20 @@ class Subscription:
             message = await self._call.read()
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.CANCELLED and self._closed:
+                self._span.end()
                 return None
-            raise convert.error_from_status(e) from None
+            error = convert.error_from_status(e)
+            self._span.end(error)
+            raise error from None
         except asyncio.CancelledError:
             if self._closed:
+                self._span.end()
                 return None
             raise
-        return None if message is grpc.aio.EOF else message
+        if message is grpc.aio.EOF:
+            self._span.end()
+            return None
+        return message
 
     def __aiter__(self) -> Subscription:
         return self
@@ -119,6 +131,7 @@ class Subscription:
         self._closed = True
         if self._call is not None:
             self._call.cancel()
+        self._span.end()
 
     async def __aenter__(self) -> Subscription:
         return await self.start()

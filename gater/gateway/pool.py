@@ -36,6 +36,7 @@ from grpc_health.v1 import health_pb2
 from exesdb.v1 import cluster_pb2
 
 from ..config import PoolPolicy
+from ..metrics import Metrics
 from ..security import ChannelTls
 from .discovery import Discovery, MemberAddress
 from .pool_state import MemberStatus, PoolState
@@ -94,10 +95,12 @@ class ChannelPool:
         probe_interval_s: float = 1.0,
         probe_timeout_s: float = 2.0,
         tls: ChannelTls | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.discovery = discovery
         self.tls = tls
         """TLS of the channels to members (None: plaintext)."""
+        self._ejections = metrics.gateway_ejections if metrics is not None else None
         self.state = PoolState(policy)
         self.cluster_id = cluster_id
         """The cluster this gateway follows (configured, or the first one probed)."""
@@ -230,6 +233,8 @@ class ChannelPool:
         if self.state.is_usable(address) == was:
             return
         if was:
+            if self._ejections is not None:
+                self._ejections.labels("probe_failed").inc()
             log.warning("member does not answer its health: not used", extra={"member": address, "answer": reason})
         else:
             log.info("member answers its health: usable", extra={"member": address})
@@ -311,6 +316,8 @@ class ChannelPool:
         if due is not None:
             due.set()
         if was and until is not None:
+            if self._ejections is not None:
+                self._ejections.labels("call_failed").inc()
             log.warning("member ejected", extra={"member": address, "for_s": round(until - time.monotonic(), 2)})
             self._spawn(self._notify_at(until))
         if was or usable:

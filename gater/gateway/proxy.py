@@ -19,6 +19,7 @@ failure of an unsafe request is relayed as it is.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,7 +31,9 @@ from exesdb.v1 import streams_pb2, subscriptions_pb2
 
 from .. import _wire
 from ..errors import STATUS_DETAILS_KEY, UnavailableError
+from ..metrics import Metrics
 from ..security.admission import FORWARDING_HEADERS
+from ..tracing import TRACE_HEADERS, Tracing, set_error
 from .pool import ChannelPool
 from .retry import RESUMABLE, SAFE_TO_RETRY, Attempts, Verdict
 
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 
 def _identity(b: bytes) -> bytes:
     return b
+
+
+_NO_SPAN = contextlib.nullcontext(None)
 
 
 _APPEND = "/exesdb.v1.Streams/AppendEvents"
@@ -105,6 +111,8 @@ class Forwarder:
         *,
         extra_metadata: tuple[tuple[str, str], ...] = (),
         acting_for: Callable[[], tuple[tuple[str, str], ...]] | None = None,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.pool = pool
         self.extra_metadata = extra_metadata
@@ -112,6 +120,10 @@ class Forwarder:
         """With authentication on: the headers naming the client this gateway authenticated
         (its own credentials are then not passed on: the gateway vouches for the client)."""
         self._drop = _CREDENTIALS if acting_for is not None else frozenset()
+        self.metrics = metrics
+        self.tracing = tracing if tracing is not None and tracing.enabled else None
+        """With tracing, each attempt is a client span whose `traceparent` replaces the
+        caller's in the forwarded metadata; without, the caller's goes on as it came."""
 
     def unary(self, method: str) -> Callable[..., Any]:
         always_safe = method in SAFE_TO_RETRY
@@ -159,7 +171,11 @@ class Forwarder:
         metadata = _forwardable(context.invocation_metadata(), self._drop) + self.extra_metadata
         if self.acting_for is not None:
             metadata += self.acting_for()
+        tracing = self.tracing
+        if tracing is not None:
+            metadata = tuple((k, v) for k, v in metadata if k not in TRACE_HEADERS)
         attempts = Attempts(safe=safe, resumable=method in RESUMABLE)
+        delivered = False  # a message reached the client: a later attempt resumes the stream
         decision = attempts.first(pool.state, time.monotonic())
         while True:
             if decision.verdict is Verdict.GIVE_UP:
@@ -175,6 +191,7 @@ class Forwarder:
                 channel = await pool.connected(address, context.time_remaining())
             if channel is None:  # never issued: not sent
                 pool.report_failure(address)
+                self._count_retry(method)
                 decision = attempts.failed(
                     address,
                     code=_UNAVAILABLE.name,
@@ -188,28 +205,37 @@ class Forwarder:
                 continue
             progressed = False
             error: grpc.aio.AioRpcError | None = None
+            if attempts.sent and delivered and self.metrics is not None:
+                self.metrics.gateway_resumed_streams.labels("subscribe" if method == _SUBSCRIBE else "read").inc()
             pool.acquire(address)
-            try:
-                if streaming:
-                    call = channel.unary_stream(method, request_serializer=_identity, response_deserializer=_identity)(
-                        request, metadata=metadata, timeout=context.time_remaining()
-                    )
-                    try:
-                        async for message in call:
-                            progressed = True
-                            if resume.passes(message):
-                                yield message
-                    finally:
-                        call.cancel()  # the client left (or the node failed): end the node's call too
-                else:
-                    call = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
-                    yield await call(request, metadata=metadata, timeout=context.time_remaining())
-            except grpc.aio.AioRpcError as e:
-                error = e
-            finally:
-                pool.release(address)
+            with tracing.client_span(method, address) if tracing is not None else _NO_SPAN as outgoing:
+                sent_metadata = metadata + outgoing.metadata if outgoing is not None else metadata
+                try:
+                    if streaming:
+                        call = channel.unary_stream(method, request_serializer=_identity, response_deserializer=_identity)(
+                            request, metadata=sent_metadata, timeout=context.time_remaining()
+                        )
+                        try:
+                            async for message in call:
+                                progressed = True
+                                if resume.passes(message):
+                                    delivered = True
+                                    yield message
+                        finally:
+                            call.cancel()  # the client left (or the node failed): end the node's call too
+                    else:
+                        call = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
+                        yield await call(request, metadata=sent_metadata, timeout=context.time_remaining())
+                except grpc.aio.AioRpcError as e:
+                    error = e
+                    if outgoing is not None:
+                        set_error(outgoing.span, e.code().name, e.details() or "")
+                finally:
+                    pool.release(address)
             if error is None:
                 pool.report_success(address)
+                if attempts.sent > 1 and self.metrics is not None:
+                    self.metrics.gateway_failovers.labels(method).inc()
                 return
             code = error.code()
             if code == _UNAVAILABLE and not _answered_by_node(error):
@@ -227,6 +253,7 @@ class Forwarder:
             )
             if decision.verdict is Verdict.RELAY:
                 await context.abort(code, error.details() or "", trailing_metadata=_forwardable(error.trailing_metadata()))
+            self._count_retry(method)
             log.info(
                 "call failed on a node, trying another",
                 extra={"method": method, "member": address, "code": code.name, "resume": resume.describe()},
@@ -249,6 +276,10 @@ class Forwarder:
                 if e.code() != _UNAVAILABLE:
                     raise
         raise UnavailableError("no node answered")
+
+    def _count_retry(self, method: str) -> None:
+        if self.metrics is not None:
+            self.metrics.gateway_retries.labels(method).inc()
 
     def _no_node(self, attempts: Attempts) -> UnavailableError:
         known = len(self.pool.state)

@@ -28,7 +28,7 @@ from exesdb.v1 import cluster_pb2, streams_pb2, subscriptions_pb2, types_pb2
 from .. import __version__, _calls, _grpc
 from ..config import GatewayConfig
 from ..errors import GaterError, InvalidArgumentError
-from ..metrics import HttpEndpoint, Metrics
+from ..metrics import HttpEndpoint, Metric, Metrics, gauge
 from ..security import (
     ADMIN_METHODS,
     AUDIT_STORE,
@@ -55,14 +55,23 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-
 class GatewayServer:
-    def __init__(self, config: GatewayConfig, discovery: Discovery, *, tracing: Tracing | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        discovery: Discovery,
+        *,
+        tracing: Tracing | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.config = config
         self.discovery = discovery
         obs = config.observability
-        self.metrics = Metrics() if obs.metrics_listen else None
-        """This gateway's metric families (None unless --metrics-listen)."""
+        self.metrics = metrics if metrics is not None else Metrics("gateway") if obs.metrics_listen else None
+        """This gateway's metric families (None unless --metrics-listen, or given: `gater dev`
+        shares one with its embedded node)."""
+        if self.metrics is not None:
+            self.metrics.collect(self._collect)
         self.tracing = tracing or Tracing.from_config(
             TracingConfig(obs.otlp_endpoint, obs.service_name, obs.trace_metadata)
         )
@@ -85,9 +94,14 @@ class GatewayServer:
             probe_interval_s=config.probe_interval_s,
             probe_timeout_s=config.probe_timeout_s,
             tls=ChannelTls.upstream(config.tls),
+            metrics=self.metrics,
         )
         self.forwarder = Forwarder(
-            self.pool, extra_metadata=metadata, acting_for=self._acting_for if config.auth.enabled else None
+            self.pool,
+            extra_metadata=metadata,
+            acting_for=self._acting_for if config.auth.enabled else None,
+            metrics=self.metrics,
+            tracing=self.tracing,
         )
         self._requests = {
             f"/{name}/{m.name}": GetMessageClass(m.input_type)
@@ -234,6 +248,45 @@ class GatewayServer:
             self.tls.reload()
         if self.config.auth.enabled:
             await self.policy.reload()
+
+    def _collect(self) -> list[Metric]:
+        """Scrape time: the pool's members by state, and discovery."""
+        members = gauge(
+            "gater_gateway_members",
+            "Pool members by state: available (calls go there), ejected (after failed calls), "
+            "not_answering (health probe), other_cluster (not the cluster followed).",
+            ["state"],
+        )
+        counts = dict.fromkeys(("available", "ejected", "not_answering", "other_cluster"), 0)
+        in_flight = 0
+        for view in self.pool.members():
+            status = view.status
+            in_flight += status.in_flight
+            if not status.healthy:
+                counts["other_cluster"] += 1
+            elif not status.answering:
+                counts["not_answering"] += 1
+            elif not status.available:
+                counts["ejected"] += 1
+            else:
+                counts["available"] += 1
+        for state, count in counts.items():
+            members.add_metric([state], count)
+        calls = gauge("gater_gateway_in_flight_calls", "Calls the gateway is forwarding now.")
+        calls.add_metric([], in_flight)
+        d = self.discovery
+        up = gauge("gater_discovery_up", "1 when the last read of the discovery source succeeded.", ["discovery"])
+        up.add_metric([d.kind], 1 if d.ok else 0)
+        listed = gauge("gater_discovery_members", "Members the discovery source lists.", ["discovery"])
+        listed.add_metric([d.kind], len(d.members()))
+        last = gauge(
+            "gater_discovery_last_success_timestamp_seconds",
+            "When the discovery source was last read successfully (Unix time; absent before the first).",
+            ["discovery"],
+        )
+        if d.last_success is not None:
+            last.add_metric([d.kind], d.last_success)
+        return [members, calls, up, listed, last]
 
     async def _follow_health(self) -> None:
         """One task sets the health, so statuses never interleave; a change during an update

@@ -205,6 +205,23 @@ def public_location(backend: str, location: str) -> str:
     return parts.path.lstrip("/") if parts.scheme.startswith("postgres") else ""
 
 
+def traced_metadata(metadata: bytes, content_type: str, traceparent: str) -> bytes:
+    """`metadata` with {"traceparent": traceparent} added: to a JSON object that lacks the
+    key, or as the whole metadata when there is none; anything else unchanged."""
+    if not metadata:
+        return json.dumps({"traceparent": traceparent}, separators=(",", ":")).encode()
+    if content_type != JSON:
+        return metadata
+    try:
+        value = json.loads(metadata)
+    except (ValueError, RecursionError):
+        return metadata
+    if not isinstance(value, dict) or "traceparent" in value:
+        return metadata
+    value["traceparent"] = traceparent
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def timestamp(epoch_us: int) -> timestamp_pb2.Timestamp:
     seconds, micros = divmod(epoch_us, 1_000_000)
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
@@ -433,7 +450,12 @@ class Edge:
             )
         return request.expected_version
 
-    def new_events(self, events: Any, stream_id: str) -> list[NewEvent]:
+    def new_events(self, events: Any, stream_id: str, traceparent: str | None = None) -> list[NewEvent]:
+        """The events of an AppendEvents request, validated. With `traceparent` (the node's
+        trace_metadata option), each event's JSON object metadata gets it under the key
+        "traceparent" — a consumer hands the metadata to an OpenTelemetry propagator to go
+        on with the trace — and events without metadata get {"traceparent": ...}. Metadata
+        that is not a JSON object, or already has that key, is left as it is."""
         count = len(events)
         if count == 0:
             raise InvalidArgumentError("events", "at least one event is needed")
@@ -469,6 +491,11 @@ class Edge:
                 metadata = json_bytes(e.metadata_json, f"{where}.metadata_json", depth)
             else:
                 metadata = e.metadata
+            metadata_content_type = ""
+            if metadata or traceparent is not None:
+                metadata_content_type = self.content_type(e.metadata_content_type, f"{where}.metadata_content_type")
+            if traceparent is not None:
+                metadata = traced_metadata(metadata, metadata_content_type, traceparent)
             event = NewEvent(
                 event_id=event_id,
                 event_type=self.event_type(e.event_type, f"{where}.event_type"),
@@ -476,9 +503,7 @@ class Edge:
                 metadata=metadata,
                 content_type=self.content_type(e.content_type, f"{where}.content_type"),
                 # No metadata, no content type for it.
-                metadata_content_type=self.content_type(e.metadata_content_type, f"{where}.metadata_content_type")
-                if metadata
-                else "",
+                metadata_content_type=metadata_content_type if metadata else "",
             )
             if len(data) + len(metadata) > room:  # else it fits, whatever its names: no need to count
                 self._fits(where, stream_bytes + _stored_bytes(event))

@@ -47,12 +47,12 @@ log = logging.getLogger(__name__)
 _NOFILE_WITHOUT_HARD_LIMIT = 1 << 20
 
 
-def make_backend(config: NodeConfig) -> StorageBackend:
-    """The backend the config asks for."""
+def make_backend(config: NodeConfig, metrics: Metrics | None = None) -> StorageBackend:
+    """The backend the config asks for (recording into `metrics` when given)."""
     if config.postgres_dsn:
         from ..store.postgres import PostgresBackend  # imported only when used: asyncpg is heavy
 
-        return PostgresBackend(config.postgres_dsn, limits=config.limits, node_id=config.node_id)
+        return PostgresBackend(config.postgres_dsn, limits=config.limits, node_id=config.node_id, metrics=metrics)
     from ..store.sqlite import DEFAULT_IDLE_CLOSE_S, SqliteBackend
 
     return SqliteBackend(
@@ -61,8 +61,8 @@ def make_backend(config: NodeConfig) -> StorageBackend:
         limits=config.limits,
         idle_close_s=DEFAULT_IDLE_CLOSE_S if config.sqlite_idle_close_s is None else config.sqlite_idle_close_s,
         max_open_stores=config.sqlite_max_open_stores,
+        metrics=metrics,
     )
-
 
 
 def raise_open_files_limit() -> None:
@@ -90,13 +90,19 @@ class NodeServer:
     """An event-store node. `port = await node.start()`; `await node.stop()`; or `async with`."""
 
     def __init__(
-        self, config: NodeConfig, backend: StorageBackend | None = None, *, tracing: Tracing | None = None
+        self,
+        config: NodeConfig,
+        backend: StorageBackend | None = None,
+        *,
+        tracing: Tracing | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
-        self.backend = backend if backend is not None else make_backend(config)
         obs = config.observability
-        self.metrics = Metrics() if obs.metrics_listen else None
-        """This node's metric families (None unless --metrics-listen)."""
+        self.metrics = metrics if metrics is not None else Metrics("node") if obs.metrics_listen else None
+        """This node's metric families (None unless --metrics-listen, or given: `gater dev`
+        shares one with its gateway, which then counts the calls)."""
+        self.backend = backend if backend is not None else make_backend(config, self.metrics)
         self.tracing = tracing or Tracing.from_config(
             TracingConfig(obs.otlp_endpoint, obs.service_name, obs.trace_metadata)
         )
@@ -114,8 +120,9 @@ class NodeServer:
             self.backend,
             max_subscriptions=config.limits.max_subscriptions,
             max_per_store=config.limits.max_subscriptions_per_store,
+            metrics=self.metrics,
         )
-        self.persistent = PersistentSubscriptions(self.backend)
+        self.persistent = PersistentSubscriptions(self.backend, metrics=self.metrics)
         self.auditor = Auditor(self.backend)
         self.policy = PolicySource(config.auth, on_reload=self.auditor.policy_reloaded)
         """The policy and credential files, re-read when they change or on reload()."""
@@ -186,7 +193,7 @@ class NodeServer:
         identity = NodeIdentity(self.node_id, self.advertised, self.backend)
         hooks = self._hooks()
         servicers: dict[str, Any] = {
-            "exesdb.v1.Streams": StreamsServicer(self.backend, edge, self.trimmer),
+            "exesdb.v1.Streams": StreamsServicer(self.backend, edge, self.trimmer, record_trace=self.tracing.record_in_metadata),
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
             "exesdb.v1.Stores": StoresServicer(self.backend, edge, self._forget_store),
             "exesdb.v1.Cluster": ClusterServicer(identity),
@@ -249,7 +256,8 @@ class NodeServer:
         secured = cfg.auth.enabled or bool(cfg.cluster_secret)
         return CallHooks(
             admit=self.guard.admit if secured else None,
-            metrics=self.metrics,
+            # Calls are counted by whoever serves the metrics: `gater dev`'s gateway counts its own.
+            metrics=self.metrics if self.config.observability.metrics_listen else None,
             tracing=self.tracing,
             access_log=cfg.observability.access_log,
             audit=self.auditor if cfg.auth.enabled else None,

@@ -21,6 +21,7 @@ from ..errors import LimitExceededError
 from ..security import Operation
 from ..security import context as security
 from ..store.base import StorageBackend
+from ..tracing import current_traceparent
 from ._convert import Edge, page_token, public_location, snapshot_message, timestamp
 from ._memory import MemoryTrimmer
 from ._reading import SendBudget, read_messages
@@ -40,8 +41,12 @@ class _OverStorage:
 
 
 class StreamsServicer(_OverStorage):
-    def __init__(self, backend: StorageBackend, edge: Edge, trimmer: MemoryTrimmer | None = None) -> None:
+    def __init__(
+        self, backend: StorageBackend, edge: Edge, trimmer: MemoryTrimmer | None = None, *, record_trace: bool = False
+    ) -> None:
         super().__init__(backend, edge)
+        self.record_trace = record_trace
+        """Record the appending call's traceparent in each event's metadata (trace_metadata)."""
         self.budget = SendBudget(edge.limits.read_buffer_bytes)
         """What the node's reads hold until their clients take it (node-wide)."""
         self.trimmer = trimmer if trimmer is not None else MemoryTrimmer()
@@ -56,7 +61,7 @@ class StreamsServicer(_OverStorage):
         store_id = self.edge.store(request.store)
         stream_id = self.edge.stream_id(request.stream_id)
         expected = self.edge.expected(request)
-        events = self.edge.new_events(request.events, stream_id)
+        events = self.edge.new_events(request.events, stream_id, current_traceparent() if self.record_trace else None)
         store = await self.backend.open_store(store_id)
         result = await store.append(stream_id, events, expected)
         return streams_pb2.AppendEventsResponse(

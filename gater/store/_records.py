@@ -85,3 +85,4 @@ def encode_record(stream_id: str, version: int, position: int, event: NewEvent, 
         tail,
     )
     return b"".join(parts)
+

@@ -76,6 +76,25 @@ class RecordedEvent:
     encoded: bytes
     """The exesdb.v1.EventRecord, serialized."""
 
+    @property
+    def created_epoch_us(self) -> int:
+        """The commit time (µs since the epoch), read from the end of `encoded` without
+        decoding it: stored records end with created_epoch (field 11, tag 0x58, a varint;
+        `_records.encode_record`). A record that does not is decoded by protobuf."""
+        record = self.encoded
+        end = len(record) - 1
+        i = end
+        while i > 0 and record[i - 1] & 0x80:
+            i -= 1
+        if i > 0 and record[i - 1] == 0x58 and end - i < 10 and not record[end] & 0x80:
+            value = 0
+            for shift, byte in enumerate(record[i : end + 1]):
+                value |= (byte & 0x7F) << (7 * shift)
+            return value
+        from exesdb.v1 import types_pb2  # only for a record not framed by encode_record
+
+        return int(types_pb2.EventRecord.FromString(record).created_epoch)
+
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
@@ -261,6 +280,12 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def remove_subscription(self, name: str) -> None:
         """Raises SubscriptionNotFoundError."""
+
+    @abc.abstractmethod
+    def known_position(self) -> int:
+        """The last position this node knows to be committed, without I/O (-1: none known):
+        what metrics and subscription lags read at scrape time. SQLite: exact. PostgreSQL: as
+        of the last commit, notification or read of the head seen on this node."""
 
     @abc.abstractmethod
     async def wait_for_position(self, after: int, timeout_s: float) -> int:

@@ -33,6 +33,7 @@ from ..errors import (
     SubscriptionNotFoundError,
     UnavailableError,
 )
+from ..metrics import Metrics, SubscriptionGauges
 from ..store.base import EventStore, StorageBackend
 from .hub import PAGE, CaughtUp, Heartbeat, abandon
 from .matching import EventFilter, EventView, make_filter
@@ -111,6 +112,7 @@ class Dispatcher:
         definition: Definition,
         state: PersistentState,
         fence: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -126,6 +128,10 @@ class Dispatcher:
         self._persist_lock = asyncio.Lock()
         self.ended: GaterError | None = None
         """Why it stopped (None while it runs): what its consumers and callers are told."""
+        self._delivered = self._redelivered = None
+        if metrics is not None:
+            self._delivered = metrics.delivered_events.labels(store.store_id, name)
+            self._redelivered = metrics.redelivered_events.labels(store.store_id, name)
 
     # -- inputs from RPCs (all on the event loop, so no locks) ------------------------------
 
@@ -174,6 +180,11 @@ class Dispatcher:
         Deliveries are written before they are sent: a takeover knows they were out."""
         deliveries = self.state.next_deliveries(time.monotonic())
         await self._persist()
+        if deliveries and self._delivered is not None and self._redelivered is not None:
+            self._delivered.inc(len(deliveries))
+            again = sum(1 for d in deliveries if d.retry_count)
+            if again:
+                self._redelivered.inc(again)
         for delivery in deliveries:
             queue = self._queues.get(delivery.consumer_id)
             if queue is not None:
@@ -200,6 +211,20 @@ class Dispatcher:
     @property
     def consumer_count(self) -> int:
         return len(self._queues)
+
+    def report(self, gauges: SubscriptionGauges, now_us: float) -> None:
+        """Scrape time: this subscription's lag, window and consumers."""
+        state = self.state
+        oldest = state.oldest_outstanding()
+        gauges.add(
+            self.store.store_id,
+            self.name,
+            consumers=self.consumer_count,
+            lag_events=self.store.known_position() - state.checkpoint,
+            lag_seconds=(now_us - oldest.created_epoch_us) / 1e6 if oldest is not None else 0.0,
+            in_flight=state.in_flight_count,
+            parked=state.parked_count,
+        )
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -300,8 +325,18 @@ class PersistentSubscriptions:
     the durable state. With SQLite the one node always holds it.
     """
 
-    def __init__(self, backend: StorageBackend, node_id: str = "local", address: str = "", lease_ttl_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        node_id: str = "local",
+        address: str = "",
+        lease_ttl_s: float = 5.0,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.backend = backend
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.report_subscriptions(self._report)
         self.node_id = node_id
         self.address = address
         self.lease_ttl_s = lease_ttl_s
@@ -393,7 +428,7 @@ class PersistentSubscriptions:
                 raise SubscriptionNotFoundError(name)
             definition = Definition.from_json(saved[0])
             state = PersistentState.restore(saved[1], definition.settings)
-            dispatcher = Dispatcher(store, name, definition, state, lease.fence)
+            dispatcher = Dispatcher(store, name, definition, state, lease.fence, self.metrics)
             task = self._group.create_task(self._run(store_id, dispatcher), name=f"dispatch-{store_id}-{name}")
             self._dispatchers[key] = (dispatcher, task)
             log.info(
@@ -453,6 +488,14 @@ class PersistentSubscriptions:
                 SubscriptionStats(name, definition, checkpoint, max(0, last - checkpoint), in_flight, parked, consumers)
             )
         return out
+
+    def _report(self, gauges: SubscriptionGauges) -> None:
+        """Scrape time: the subscriptions this node dispatches (the others are reported by
+        the nodes that own them)."""
+        now_us = time.time() * 1e6
+        for dispatcher, _ in list(self._dispatchers.values()):
+            if dispatcher.ended is None:
+                dispatcher.report(gauges, now_us)
 
     def forget_store(self, store_id: str) -> None:
         """The store was removed: its dispatchers stop, their consumers end with NOT_FOUND."""

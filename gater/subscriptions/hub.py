@@ -27,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
+from ..metrics import Metric, Metrics, SubscriptionGauges, gauge
 from ..store.base import EventStore, RecordedEvent, StorageBackend
 from .matching import EventFilter, EventView
 from .start import Start, resolve
@@ -121,6 +123,12 @@ class Feed:
     tailer: StoreTailer | None = None
     streams: Callable[[str], bool] | None = None
     """Only events of the streams this allows (the subscriber's permissions); None: all."""
+    handed: RecordedEvent | None = None
+    """The last event handed to the subscriber (its commit time gives the lag in seconds)."""
+
+    @property
+    def live(self) -> bool:
+        return self.tailer is not None and not self.dropped
 
     def wants(self, view: EventView) -> bool:
         f = self.filter
@@ -151,9 +159,10 @@ class Feed:
 class StoreTailer:
     """Follows one store's last position; dispatches each new event once to every live feed."""
 
-    def __init__(self, store: EventStore, position: int, poll_s: float = 1.0) -> None:
+    def __init__(self, store: EventStore, position: int, poll_s: float = 1.0, metrics: Metrics | None = None) -> None:
         self.store = store
         self.poll_s = poll_s
+        self._moved = metrics.moved_to_catch_up.labels(store.store_id) if metrics is not None else None
         self.position = position
         """The last position dispatched: live feeds have been handed everything up to here."""
         self.stopped = False
@@ -225,6 +234,8 @@ class StoreTailer:
             except asyncio.QueueFull:
                 self._feeds.discard(feed)
                 feed.dropped = True
+                if self._moved is not None:
+                    self._moved.inc()
                 log.info(
                     "subscriber fell behind: back to catch-up",
                     extra={"store": self.store.store_id, "position": feed.cursor},
@@ -272,8 +283,13 @@ class Hub:
         poll_s: float = 1.0,
         max_subscriptions: int = MAX_SUBSCRIPTIONS,
         max_per_store: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.backend = backend
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.collect(self._collect)
+            metrics.report_subscriptions(self._report)
         self.poll_s = poll_s
         self.max_subscriptions = max_subscriptions
         self.max_per_store = max_per_store if max_per_store is not None else max_subscriptions
@@ -316,6 +332,37 @@ class Hub:
     @property
     def subscription_count(self) -> int:
         return self._count
+
+    def _report(self, gauges: SubscriptionGauges) -> None:
+        """Scrape time: the transient subscriptions of each store, as one series per store:
+        how many, and how far the furthest behind is."""
+        now_us = time.time() * 1e6
+        for store_id, feeds in list(self._subscribers.items()):
+            head = max((f.store.known_position() for f in feeds if f.store is not None), default=-1)
+            ages = [now_us - f.handed.created_epoch_us for f in feeds if f.handed is not None and f.cursor < head]
+            gauges.add(
+                store_id,
+                "transient",
+                consumers=len(feeds),
+                lag_events=max((head - f.cursor for f in feeds), default=0),
+                lag_seconds=max(ages, default=0.0) / 1e6,
+            )
+
+    def _collect(self) -> list[Metric]:
+        """Scrape time: the tailers' queues, by store."""
+        live = gauge("gater_tailer_live_subscribers", "Transient subscribers fed by the store's tailer.", ["store"])
+        queued = gauge("gater_tailer_queued_batches", "Batches the tailer queued for live subscribers, all together.", ["store"])
+        fullest = gauge(
+            "gater_tailer_queue_fullest_batches",
+            f"Batches queued for the fullest live subscriber (moved back to catch-up at {QUEUE_BATCHES}).",
+            ["store"],
+        )
+        for store_id, feeds in list(self._subscribers.items()):
+            sizes = [f.queue.qsize() for f in feeds if f.live]
+            live.add_metric([store_id], len(sizes))
+            queued.add_metric([store_id], sum(sizes))
+            fullest.add_metric([store_id], max(sizes, default=0))
+        return [live, queued, fullest]
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -400,7 +447,7 @@ class Hub:
             return running[0]
         if self._group is None:
             raise UnavailableError("this node is shutting down")
-        tailer = StoreTailer(store, position, self.poll_s)
+        tailer = StoreTailer(store, position, self.poll_s, self.metrics)
         task = self._group.create_task(self._run(store_id, tailer), name=f"tailer-{store_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -432,6 +479,7 @@ class Hub:
         assert store is not None
         event_filter = feed.filter
         one_stream = event_filter.stream
+        delivered = self.metrics.delivered_events.labels(store_id, "transient") if self.metrics is not None else None
         caught_up_sent = False
         skipped = 0
         prefetch: asyncio.Future[list[RecordedEvent]] | None = None
@@ -455,6 +503,9 @@ class Hub:
                             feed.cursor = page[-1].position
                             for chunk in _chunks(page, max_batch):
                                 ended()
+                                feed.handed = chunk[-1]
+                                if delivered is not None:
+                                    delivered.inc(len(chunk))
                                 yield Delivery(chunk)
                             continue
                         feed.cursor = max(feed.cursor, last)
@@ -472,6 +523,9 @@ class Hub:
                                 skipped = 0
                                 for chunk in _chunks(matching, max_batch):
                                     ended()
+                                    feed.handed = chunk[-1]
+                                    if delivered is not None:
+                                        delivered.inc(len(chunk))
                                     yield Delivery(chunk)
                             else:
                                 skipped += len(page)
@@ -514,6 +568,9 @@ class Hub:
                             feed.min_version = batch[-1].version + 1
                         for chunk in _chunks(batch, max_batch):
                             ended()
+                            feed.handed = chunk[-1]
+                            if delivered is not None:
+                                delivered.inc(len(chunk))
                             yield Delivery(chunk)
                     else:
                         skipped += 1

@@ -279,6 +279,12 @@ class PersistentState:
     def parked_count(self) -> int:
         return len(self._parked)
 
+    def oldest_outstanding(self) -> RecordedEvent | None:
+        """The outstanding (waiting or in-flight) event of the lowest position whose event is
+        held, None when there is none: what a subscription's lag in seconds is read from."""
+        held = [p for p, e in self._entries.items() if e.event is not None]
+        return self._entries[min(held)].event if held else None
+
     @property
     def missing(self) -> list[int]:
         """Positions, ascending, whose events the shell must fetch and `supply()`."""

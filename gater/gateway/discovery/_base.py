@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -104,6 +105,7 @@ class Discovery(abc.ABC):
         self._members: frozenset[MemberAddress] = frozenset()
         self._ok = False
         self._last_error: str | None = "not started"
+        self._last_success: float | None = None
         self._generation = 0
         self._changed: asyncio.Condition | None = None
         self._task: asyncio.Task[None] | None = None
@@ -122,6 +124,11 @@ class Discovery(abc.ABC):
     @property
     def last_error(self) -> str | None:
         return self._last_error
+
+    @property
+    def last_success(self) -> float | None:
+        """When the source was last read successfully (seconds since the epoch), None before."""
+        return self._last_success
 
     @property
     def generation(self) -> int:
@@ -233,6 +240,8 @@ class Discovery(abc.ABC):
             changed = True
         self._ok = ok
         self._last_error = None if ok else error
+        if ok:
+            self._last_success = time.time()
         if changed:
             cond = self._condition()
             async with cond:

@@ -35,6 +35,7 @@ import asyncpg
 
 from gater.config import Limits
 from gater.errors import StoreAlreadyExistsError, StoreNotFoundError
+from gater.metrics import Metric, Metrics, gauge
 
 from .._records import now_epoch_us
 from ..base import EventStore, StorageBackend, StoreInfo
@@ -85,6 +86,7 @@ class PostgresBackend(StorageBackend):
         poll_interval_s: float = 0.5,
         listener_retry_max_s: float = 5.0,
         append_queue_size: int = 4096,
+        metrics: Metrics | None = None,
     ) -> None:
         self._limits = limits
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -109,6 +111,9 @@ class PostgresBackend(StorageBackend):
         self._listening = asyncio.Event()
         self._started = False
         self._stopped = False
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.collect(self._collect)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -149,6 +154,23 @@ class PostgresBackend(StorageBackend):
         self._stores.clear()
         self._watch.close(unavailable("the backend is stopped"))
         await self._db.close()
+
+    def _collect(self) -> list[Metric]:
+        """Scrape time: the pool's use, the listener, and the head of every store handle."""
+        size, idle, maximum = self._db.pool_use()
+        pool = gauge("gater_postgres_pool_connections", "Connections of the node's pool, by state.", ["state"])
+        pool.add_metric(["in_use"], size - idle)
+        pool.add_metric(["idle"], idle)
+        limit = gauge("gater_postgres_pool_max_connections", "Most connections the node's pool opens.")
+        limit.add_metric([], maximum)
+        listening = gauge(
+            "gater_postgres_listener_up", "1 while the LISTEN connection is up (0: commits of other nodes are polled)."
+        )
+        listening.add_metric([], 1 if self._listening.is_set() else 0)
+        head = gauge("gater_store_head_position", "Last global position committed, by store.", ["store"])
+        for store_id, store in list(self._stores.items()):
+            head.add_metric([store_id], store.known_position())
+        return [pool, limit, listening, head]
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=f"gater.postgres.{name}")
@@ -258,6 +280,7 @@ class PostgresBackend(StorageBackend):
                 on_commit=self._watch.advance,
                 queue_size=self._append_queue_size,
                 max_batch_events=self._limits.max_events_per_append,
+                commits=self._metrics.commits(self.name, store_id) if self._metrics is not None else None,
             )
             entry = (writer, self._spawn(writer.run(), f"writer.{store_id}"))
             self._writers[store_id] = entry
@@ -311,7 +334,9 @@ class PostgresBackend(StorageBackend):
         found = set()
         for row in await self._db.fetch("stores_last_positions", stores):
             found.add(row["store_id"])
-            self._watch.advance(row["store_id"], row["last_position"])
+            if self._watch.advance(row["store_id"], row["last_position"]) and self._metrics is not None:
+                # A commit no notification had told of yet: NOTIFY lost, late, or not listening.
+                self._metrics.postgres_notify_fallbacks.inc()
         for store_id in set(stores) - found:  # removed, by this node or another one
             self._watch.forget(store_id)
 

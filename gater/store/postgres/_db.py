@@ -69,6 +69,13 @@ class Database:
         except Exception:
             pool.terminate()
 
+    def pool_use(self) -> tuple[int, int, int]:
+        """(connections open, of which idle, maximum) of the pool, without I/O."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0, self._pool_max_size
+        return pool.get_size(), pool.get_idle_size(), pool.get_max_size()
+
     async def connect(self) -> asyncpg.Connection:
         """A connection outside the pool (the LISTEN connection, migrations)."""
         with translating():

@@ -294,6 +294,9 @@ class PostgresEventStore(EventStore):
             created_epoch=head["created_epoch"],
         )
 
+    def known_position(self) -> int:
+        return self._watch.known(self.store_id)
+
     async def wait_for_position(self, after: int, timeout_s: float) -> int:
         last = await self.last_position()
         if last > after or timeout_s <= 0:

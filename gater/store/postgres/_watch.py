@@ -25,14 +25,15 @@ class PositionWatch:
     def known(self, store_id: str) -> int:
         return self._known.get(store_id, -1)
 
-    def advance(self, store_id: str, position: int) -> None:
-        """Records that `position` is committed in the store; wakes whoever it satisfies."""
+    def advance(self, store_id: str, position: int) -> bool:
+        """Records that `position` is committed in the store; wakes whoever it satisfies.
+        True when it moved the known position forward."""
         if position <= self._known.get(store_id, -1):
-            return
+            return False
         self._known[store_id] = position
         waiters = self._waiters.get(store_id)
         if not waiters:
-            return
+            return True
         still = []
         for after, future in waiters:
             if future.done():
@@ -45,6 +46,7 @@ class PositionWatch:
             self._waiters[store_id] = still
         else:
             del self._waiters[store_id]
+        return True
 
     def forget(self, store_id: str) -> None:
         """The store was removed: whoever waits on it is told (StoreNotFoundError), and its

@@ -33,6 +33,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -44,6 +45,9 @@ from ..base import AppendResult, NewEvent
 from ._db import Database
 from ._errors import translate, unavailable
 from ._sql import query
+
+if TYPE_CHECKING:
+    from gater.metrics import CommitObserver
 
 __all__ = ["StoreWriter"]
 
@@ -61,13 +65,15 @@ class _Pending:
 
 class StoreWriter:
     def __init__(self, db: Database, store_id: str, *, on_commit: Callable[[str, int], None],
-                 queue_size: int = 4096, max_batch_events: int = 10_000) -> None:
+                 queue_size: int = 4096, max_batch_events: int = 10_000,
+                 commits: CommitObserver | None = None) -> None:
         self._db = db
         self._store_id = store_id
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
         self._max_batch_events = max_batch_events
         self._closed: str | None = None
+        self._commits = commits
 
     async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
         if self._closed is not None:
@@ -121,6 +127,8 @@ class StoreWriter:
             return
         if plan.rows:
             self._on_commit(self._store_id, plan.last_position)
+            if self._commits is not None:
+                self._commits.committed(len(plan.rows), plan.record_bytes)
         for pending, outcome in zip(batch, plan.outcomes, strict=True):
             if pending.future.done():
                 continue

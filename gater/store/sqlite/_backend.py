@@ -38,6 +38,7 @@ from pathlib import Path
 
 from gater.config import Limits
 from gater.errors import StorageUnavailableError, StoreAlreadyExistsError, StoreNotFoundError
+from gater.metrics import Metric, Metrics, gauge
 
 from ..base import StorageBackend, StoreInfo
 from ._db import PRIVATE_FILE, build, fsync_dir, private_dirs, remove_files, store_info
@@ -77,6 +78,7 @@ class SqliteBackend(StorageBackend):
         limits: Limits | None = None,
         idle_close_s: float = DEFAULT_IDLE_CLOSE_S,
         max_open_stores: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
@@ -100,6 +102,16 @@ class SqliteBackend(StorageBackend):
         """One release at a time: admissions and the janitor."""
         self._cluster_id = ""
         self._started = False
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.collect(self._collect)
+
+    def _collect(self) -> list[Metric]:
+        """Scrape time: the head of every store handle this node has."""
+        head = gauge("gater_store_head_position", "Last global position committed, by store.", ["store"])
+        for store_id, store in list(self._stores.items()):
+            head.add_metric([store_id], store.known_position())
+        return [head]
 
     @property
     def cluster_id(self) -> str:
@@ -240,6 +252,7 @@ class SqliteBackend(StorageBackend):
             created_epoch=created_epoch,
             last_position=last_position,
             admit=self._admit,
+            commits=self._metrics.commits(self.name, store_id) if self._metrics is not None else None,
         )
         self._stores[store_id] = store
         return store

@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gater.config import Limits
 from gater.errors import SnapshotNotFoundError, StoreNotFoundError, SubscriptionNotFoundError
@@ -59,6 +59,9 @@ from ._errors import translate
 from ._sql import query
 from ._writer import Append, Job, Settled, Writer
 
+if TYPE_CHECKING:
+    from gater.metrics import CommitObserver
+
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
@@ -81,6 +84,7 @@ class SqliteStore(EventStore):
         created_epoch: int,
         last_position: int,
         admit: Callable[[SqliteStore], Awaitable[None]],
+        commits: CommitObserver | None = None,
     ) -> None:
         self.store_id = store_id
         self.path = path
@@ -90,6 +94,7 @@ class SqliteStore(EventStore):
         self._limits = limits
         self._reader_threads = reader_threads
         self._admit = admit
+        self._commits = commits
         self._loop = asyncio.get_running_loop()
         self._readers = Readers(path, synchronous, store_id)
         self._writer: Writer | None = None
@@ -206,6 +211,7 @@ class SqliteStore(EventStore):
                 translate=self._translate,
                 on_commit=self._committed,
                 on_exit=self._writer_ended,
+                observe=self._commits.committed if self._commits is not None else None,
             )
             writer.start()
         writer.submit(job)
@@ -301,6 +307,9 @@ class SqliteStore(EventStore):
     async def list_streams(self, after: str, limit: int) -> list[tuple[str, int]]:
         args = (after, page_size(limit, self._limits))
         return await self._read("list streams", lambda conn: conn.execute(query("list_streams"), args).fetchall())
+
+    def known_position(self) -> int:
+        return self._last_position
 
     async def wait_for_position(self, after: int, timeout_s: float) -> int:
         self._require_open()

@@ -90,6 +90,7 @@ class Writer:
         translate: Callable[[BaseException, str], Exception],
         on_commit: Callable[[Writer, Settled, int], None],
         on_exit: Callable[[Writer, Exception | None], None],
+        observe: Callable[[int, int], None] | None = None,
     ) -> None:
         self.store_id = store_id
         self._path = path
@@ -98,6 +99,9 @@ class Writer:
         self._translate = translate
         self._on_commit = on_commit
         self._on_exit = on_exit
+        self._observe = observe
+        """`observe(events, record_bytes)` after each commit that wrote events (metrics)."""
+        self._appended = (0, 0)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.pending = 0
         """Jobs submitted and not answered yet (loop side)."""
@@ -189,6 +193,7 @@ class Writer:
         others = [j for j in jobs if isinstance(j, Job)]
         settled: Settled = []
         last = position
+        self._appended = (0, 0)
         try:
             conn.execute("BEGIN IMMEDIATE")
             if appends:
@@ -196,6 +201,8 @@ class Writer:
             for job in others:
                 settled.append((job.future, self._run_job(conn, job)))
             conn.execute("COMMIT")
+            if self._observe is not None:
+                self._observe(*self._appended)
         except Exception as e:  # noqa: BLE001 - every job must be answered, whatever failed
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -267,6 +274,7 @@ class Writer:
             settled.extend((a.future, error) for a in appends)
             return position
         conn.execute("RELEASE appends")
+        self._appended = (len(plan.rows), plan.record_bytes)
         settled.extend((a.future, outcome) for a, outcome in zip(appends, plan.outcomes, strict=True))
         return plan.last_position
 
