@@ -8,7 +8,8 @@ ok=False then recovers with one warning per outage, ACL tokens, the index going 
 Node.Address fallback and Meta); the node's ConsulRegistration (gater/node/registration.py:
 GRPC check against a real grpc health server turns passing, NOT_SERVING removes the node from
 discovery, stop deregisters, an agent that lost its state gets the instance again); DnsDiscovery against a DNS server the test
-serves on a loopback UDP port (A + port, SRV, changes, NXDOMAIN, SERVFAIL keeping members).
+serves on a loopback UDP port (A + port, SRV, changes, NXDOMAIN, SERVFAIL keeping members, a short
+name found through the search domains of a Kubernetes-style resolv.conf).
 One test runs against a real Consul agent when CONSUL_HTTP_ADDR is set.
 """
 
@@ -496,7 +497,7 @@ def dns_config(server_port: int, **kw: Any) -> DnsDiscoveryConfig:
         interval_s=0.05,
         timeout_s=1.0,
         backoff_max_s=0.2,
-        **kw,
+        **{"resolv_conf": None, **kw},  # the machine's resolv.conf stays out unless a test asks
     )
 
 
@@ -538,6 +539,33 @@ async def test_dns_aaaa(dns_server):
     server.records[("v6.test.", "AAAA")] = ["::1"]
     async with DnsDiscovery(dns_config(port, name="v6.test", kind="AAAA", port=7)) as disc:
         assert addresses(disc.snapshot()) == {"[::1]:7"}
+
+
+# What kubelet writes into a pod of namespace "gater" (ndots:5, the cluster's search domains).
+K8S_RESOLV_CONF = """\
+search gater.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+"""
+
+
+async def test_dns_short_name_finds_nodes_through_the_search_domains_of_resolv_conf(dns_server, tmp_path):
+    """A Kubernetes gateway asks for the headless service "gater-nodes": only
+    "gater-nodes.gater.svc.cluster.local" exists, found via the search domains."""
+    server, port = dns_server
+    server.records[("gater-nodes.gater.svc.cluster.local.", "A")] = ["10.1.0.4", "10.1.0.5"]
+    resolv_conf = tmp_path / "resolv.conf"
+    resolv_conf.write_text(K8S_RESOLV_CONF)
+    config = dns_config(port, name="gater-nodes", port=50051, resolv_conf=str(resolv_conf))
+    async with DnsDiscovery(config) as disc:
+        assert disc.ok and addresses(disc.snapshot()) == {"10.1.0.4:50051", "10.1.0.5:50051"}
+    # Without the search domains the short name is NXDOMAIN: no members.
+    async with DnsDiscovery(dns_config(port, name="gater-nodes", port=50051)) as disc:
+        assert disc.ok and not disc.snapshot().members
+    # A fully qualified name is asked as it is.
+    config = dns_config(port, name="gater-nodes.gater.svc.cluster.local.", port=50051, resolv_conf=str(resolv_conf))
+    async with DnsDiscovery(config) as disc:
+        assert addresses(disc.snapshot()) == {"10.1.0.4:50051", "10.1.0.5:50051"}
 
 
 def test_dns_config_is_validated():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,9 +41,15 @@ class DnsDiscoveryConfig:
     kind: RecordKind = "A"
     """"A", "AAAA", or "SRV" (target:port from each record)."""
     nameservers: tuple[str, ...] = ()
-    """Resolver IPs; empty uses the system's (/etc/resolv.conf)."""
+    """Resolver IPs; empty: those of `resolv_conf`."""
     nameserver_port: int = 53
     """Port of `nameservers`."""
+    resolv_conf: str | None = "/etc/resolv.conf"
+    """The system's resolver configuration: its nameservers (unless `nameservers` are given),
+    search domains and ndots. A name with fewer dots than ndots is tried with each search
+    domain first — "gater-nodes" finds "gater-nodes.<namespace>.svc.cluster.local" in a
+    Kubernetes pod — and a name ending in "." never is. None (or a missing file): no search
+    domains, and `nameservers` are required."""
     interval_s: float = 5.0
     """Seconds between resolutions while they succeed."""
     timeout_s: float = 2.0
@@ -116,7 +123,7 @@ class DnsDiscovery(Discovery):
         cfg = self._config
         assert self._resolver is not None
         try:
-            answer = await self._resolver.resolve(cfg.name, cfg.kind, search=False)
+            answer = await self._resolver.resolve(cfg.name, cfg.kind, search=True)
             members = members_from_answer(cfg.kind, answer, cfg.port)
             empty_reason = None if members else "no usable records"
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer) as e:
@@ -135,8 +142,29 @@ class DnsDiscovery(Discovery):
 
     def _make_resolver(self) -> dns.asyncresolver.Resolver:
         cfg = self._config
-        # configure=True reads /etc/resolv.conf: done here, at start, not in __init__.
-        resolver = dns.asyncresolver.Resolver(configure=not cfg.nameservers)
+        # Reading resolv.conf is done here, at start, not in __init__.
+        resolver = None
+        if cfg.resolv_conf is not None and os.path.exists(cfg.resolv_conf):
+            try:
+                resolver = dns.asyncresolver.Resolver(filename=cfg.resolv_conf)
+            except dns.resolver.NoResolverConfiguration:
+                if not cfg.nameservers:
+                    raise
+        if resolver is None:
+            if not cfg.nameservers:
+                raise dns.resolver.NoResolverConfiguration(
+                    f"no nameservers: {cfg.resolv_conf} is missing or empty"
+                )
+            resolver = dns.asyncresolver.Resolver(configure=False)
+        else:
+            log.info(
+                "dns resolver configured",
+                extra={
+                    **self._ctx(),
+                    "search": [n.to_text() for n in resolver.search],
+                    "ndots": resolver.ndots,
+                },
+            )
         if cfg.nameservers:
             resolver.nameservers = list(cfg.nameservers)
         resolver.port = cfg.nameserver_port
