@@ -25,11 +25,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import pytest
 from grpc_health.v1 import health_pb2
 
@@ -55,6 +50,7 @@ from gater.gateway.discovery import (
 from gater.node.registration import ConsulRegistration, ConsulRegistrationConfig
 from tests.gateway.conftest import FakeNode
 from tests.gateway.consul_double import ConsulDouble
+from tests.gateway.dns_double import DnsServer, serve_dns
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -453,41 +449,10 @@ async def test_registration_with_a_token(health_server: FakeNode):
 # -- dns ---------------------------------------------------------------------------------------
 
 
-class DnsServer(asyncio.DatagramProtocol):
-    """Answers from `records`: {(name, type): [rdata text, …]}; unknown names are NXDOMAIN."""
-
-    def __init__(self) -> None:
-        self.records: dict[tuple[str, str], list[str]] = {}
-        self.servfail = False
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        query = dns.message.from_wire(data)
-        resp = dns.message.make_response(query)
-        q = query.question[0]
-        name = q.name.to_text()
-        rtype = dns.rdatatype.to_text(q.rdtype)
-        if self.servfail:
-            resp.set_rcode(dns.rcode.SERVFAIL)
-        elif self.records.get((name, rtype)):
-            resp.answer.append(
-                dns.rrset.from_text_list(q.name, 0, "IN", rtype, self.records[(name, rtype)])
-            )
-        elif not any(n == name for n, _ in self.records):
-            resp.set_rcode(dns.rcode.NXDOMAIN)
-        assert self.transport is not None
-        self.transport.sendto(resp.to_wire(), addr)
-
-
 @pytest.fixture
 async def dns_server() -> AsyncIterator[tuple[DnsServer, int]]:
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(DnsServer, local_addr=("127.0.0.1", 0))
-    yield proto, transport.get_extra_info("sockname")[1]
-    transport.close()
+    async with serve_dns() as served:
+        yield served
 
 
 def dns_config(server_port: int, **kw: Any) -> DnsDiscoveryConfig:
