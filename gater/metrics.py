@@ -153,6 +153,8 @@ class Metrics:
             registry=r,
         )
         self._subscription_sources: list[Callable[[SubscriptionGauges], None]] = []
+        self._rpc_methods: dict[tuple[str, bool], _Method] = {}
+        """RpcObserver's series per (method, streaming), bound on first use."""
         info = Gauge("gater_build_info", "Always 1: the gater version and this process's role.", ["version", "role"], registry=r)
         info.labels(__version__, role).set(1)
 
@@ -250,11 +252,21 @@ class CommitObserver:
             self._batch.observe(events)
 
 
+class _Method:
+    """The series of one method, looked up once: `labels()` hashes and locks on every call."""
+
+    __slots__ = ("handled", "labels", "seconds", "started")
+
+    def __init__(self, metrics: Metrics, labels: tuple[str, str, str]) -> None:
+        self.labels = labels
+        self.started = metrics.rpc_started.labels(*labels)
+        self.seconds = metrics.rpc_seconds.labels(*labels)
+        self.handled: dict[str, Any] = {}
+
+
 @dataclass(slots=True)
 class _Call:
-    service: str
-    method: str
-    kind: str
+    method: _Method
     started: float
 
 
@@ -265,15 +277,22 @@ class RpcObserver:
         self.metrics = metrics
 
     def start(self, full_method: str, streaming: bool) -> _Call:
-        _, service, method = full_method.split("/", 2)
-        kind = "server_stream" if streaming else "unary"
-        self.metrics.rpc_started.labels(service, method, kind).inc()
-        return _Call(service, method, kind, time.perf_counter())
+        methods = self.metrics._rpc_methods
+        series = methods.get((full_method, streaming))
+        if series is None:
+            _, service, method = full_method.split("/", 2)
+            series = _Method(self.metrics, (service, method, "server_stream" if streaming else "unary"))
+            methods[(full_method, streaming)] = series
+        series.started.inc()
+        return _Call(series, time.perf_counter())
 
     def end(self, call: _Call, code: str) -> None:
-        m = self.metrics
-        m.rpc_handled.labels(call.service, call.method, call.kind, code).inc()
-        m.rpc_seconds.labels(call.service, call.method, call.kind).observe(time.perf_counter() - call.started)
+        series = call.method
+        handled = series.handled.get(code)
+        if handled is None:
+            handled = series.handled[code] = self.metrics.rpc_handled.labels(*series.labels, code)
+        handled.inc()
+        series.seconds.observe(time.perf_counter() - call.started)
 
 
 class HttpEndpoint:
