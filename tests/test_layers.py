@@ -33,6 +33,9 @@ FORBIDDEN = {
                                "gater.cli._admin", "gater.cli._console"],
     "gater/cli/_keys.py": ["gater.store", "gater.node", "gater.gateway", "gater.console", "gater.cli._streams",
                            "gater.cli._admin", "gater.cli._console"],
+    # Their observability flags and log setup: configs only.
+    "gater/cli/_observability.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway",
+                                    "gater.console", "gater.cli._streams", "gater.cli._admin", "gater.cli._console"],
 }
 
 # The client side: everything of gater such a module may import (its own package included).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import click
 
-from .. import logging as gater_logging
-from ..config import DEFAULT_STORE, NodeConfig
+from ..config import DEFAULT_STORE, NodeConfig, ObservabilityConfig
+from ._observability import configure_logging, for_worker, observability_options
 from ._security import ServerFlags, WorkerSignals, reload_on_sighup, server_options
 
 __all__ = ["dev", "gateway", "node"]
@@ -127,16 +128,26 @@ async def _serve_node(config: NodeConfig, registration=None) -> None:  # type: i
     await node.stop()
 
 
-async def _serve_dev(config: NodeConfig, listen: str, security: ServerFlags) -> None:
-    """An embedded node on a free loopback port, and a gateway in front of it on `listen`."""
+async def _serve_dev(config: NodeConfig, listen: str, security: ServerFlags, observability: ObservabilityConfig) -> None:
+    """An embedded node on a free loopback port, and a gateway in front of it on `listen`.
+    With --metrics-listen, one endpoint serves both: the gateway counts the calls, the node
+    its storage and subscriptions."""
     from ..gateway.discovery import StaticDiscovery
     from ..gateway.server import GatewayServer
+    from ..metrics import Metrics
     from ..node import NodeServer
 
-    node = NodeServer(config)
+    metrics = Metrics("dev") if observability.metrics_listen else None
+    # The node serves no HTTP of its own, and the gateway writes the one access line per call.
+    node_observability = dataclasses.replace(observability, metrics_listen=None, access_log=False)
+    node = NodeServer(dataclasses.replace(config, observability=node_observability), metrics=metrics)
     try:
         await node.start()
-        gateway = GatewayServer(security.dev_gateway(config, listen=listen), StaticDiscovery([node.address], source="gater dev"))
+        gateway = GatewayServer(
+            security.dev_gateway(config, listen=listen, observability=observability),
+            StaticDiscovery([node.address], source="gater dev"),
+            metrics=metrics,
+        )
         await gateway.start()
     except Exception as e:  # noqa: BLE001 - the entry point tells the user what to do
         await node.stop()
@@ -194,14 +205,16 @@ def _run(coro) -> None:  # type: ignore[no-untyped-def]
               help="host:port of the gateway [env GATER_LISTEN].")
 @_node_options
 @server_options("dev")
+@observability_options("dev")
 @_log_options
 def dev(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: str, synchronous: str,
-        node_id: str | None, security: ServerFlags, log_level: str, log_format: str) -> None:
+        node_id: str | None, security: ServerFlags, observability: ObservabilityConfig, log_level: str,
+        log_format: str) -> None:
     """Run a gateway and an embedded node in one process, for trying things out."""
-    gater_logging.configure(log_level, log_format)
+    configure_logging(log_level, log_format)
     config = security.dev_node(listen="127.0.0.1:0", data_dir=data_dir, postgres_dsn=postgres_dsn,
                                default_store=default_store, sqlite_synchronous=synchronous, node_id=node_id)
-    _run(_serve_dev(config, listen, security))
+    _run(_serve_dev(config, listen, security, observability))
 
 
 @click.command()
@@ -209,6 +222,7 @@ def dev(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: st
               help="host:port to serve on [env GATER_LISTEN].")
 @_node_options
 @server_options("node")
+@observability_options("node")
 @click.option("--consul", "use_consul", is_flag=True, envvar="GATER_CONSUL", default=False,
               help="Register in Consul with a GRPC health check; deregister on shutdown [env GATER_CONSUL].")
 @click.option("--advertise", envvar="GATER_ADVERTISE", default=None,
@@ -217,13 +231,15 @@ def dev(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: st
 @_consul_options
 @_log_options
 def node(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: str, synchronous: str,
-         node_id: str | None, security: ServerFlags, use_consul: bool, advertise: str | None,
+         node_id: str | None, security: ServerFlags, observability: ObservabilityConfig, use_consul: bool,
+         advertise: str | None,
          consul_addr: str, consul_token: str | None, consul_service: str, consul_dc: str | None,
          consul_tag: str | None, log_level: str, log_format: str) -> None:
     """Run an event-store node."""
-    gater_logging.configure(log_level, log_format)
+    configure_logging(log_level, log_format)
     config = security.node(listen=listen, data_dir=data_dir, postgres_dsn=postgres_dsn, default_store=default_store,
-                           sqlite_synchronous=synchronous, node_id=node_id, advertise=advertise)
+                           sqlite_synchronous=synchronous, node_id=node_id, advertise=advertise,
+                           observability=observability)
     registration = None
     if use_consul:
         from ..node.registration import ConsulRegistration
@@ -238,7 +254,8 @@ def node(listen: str, data_dir: Path, postgres_dsn: str | None, default_store: s
 
 def _discovery(nodes: str | None, use_consul: bool, dns_name: str | None, dns_port: int | None, dns_kind: str,
                dns_server: str | None, consul_addr: str, consul_token: str | None, consul_service: str,
-               consul_dc: str | None, consul_tag: str | None):  # type: ignore[no-untyped-def]
+               consul_dc: str | None, consul_tag: str | None,
+               dns_resolv_conf: str | None = "/etc/resolv.conf"):  # type: ignore[no-untyped-def]
     from ..config import ConfigError, parse_host_port
     from ..gateway import discovery as d
 
@@ -260,7 +277,8 @@ def _discovery(nodes: str | None, use_consul: bool, dns_name: str | None, dns_po
             host, server_port = parse_host_port(dns_server, source="--dns-server", default_port=53)
             servers = (host,)
         return d.DnsDiscovery(d.DnsDiscoveryConfig(name=dns_name or "", port=dns_port, kind=dns_kind.upper(),
-                                                   nameservers=servers, nameserver_port=server_port))
+                                                   nameservers=servers, nameserver_port=server_port,
+                                                   resolv_conf=dns_resolv_conf or None))
     except ConfigError as e:
         raise click.BadParameter(str(e)) from e
 
@@ -293,7 +311,7 @@ def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
 
     _die_with_parent()
 
-    gater_logging.configure(log_level, log_format)
+    configure_logging(log_level, log_format)
     discovery_kwargs = kwargs.pop("discovery")
     _run(_serve_gateway(GatewayConfig(**kwargs), _discovery(**discovery_kwargs)))
 
@@ -312,25 +330,35 @@ def _gateway_worker(kwargs: dict, log_level: str, log_format: str) -> None:
 @click.option("--dns-kind", envvar="GATER_DNS_KIND", default="A", show_default=True,
               type=click.Choice(["A", "AAAA", "SRV"], case_sensitive=False), help="A/AAAA (+ --dns-port) or SRV records.")
 @click.option("--dns-port", envvar="GATER_DNS_PORT", default=None, type=int, help="Node port for A/AAAA records.")
-@click.option("--dns-server", envvar="GATER_DNS_SERVER", default=None, help="host[:port] of the DNS server to ask.")
+@click.option("--dns-server", envvar="GATER_DNS_SERVER", default=None,
+              help="host[:port] of the DNS server to ask (default: the nameservers of --dns-resolv-conf) "
+                   "[env GATER_DNS_SERVER].")
+@click.option("--dns-resolv-conf", envvar="GATER_DNS_RESOLV_CONF", default="/etc/resolv.conf", show_default=True,
+              help="Resolver configuration: its nameservers (unless --dns-server), search domains and ndots, so "
+                   "a short name like a Kubernetes service's resolves as for other programs; a name ending in "
+                   "'.' is asked as it is [env GATER_DNS_RESOLV_CONF].")
 @click.option("--cluster-id", envvar="GATER_CLUSTER_ID", default=None,
               help="Route only to nodes of this cluster (default: the first one met) [env GATER_CLUSTER_ID].")
 @server_options("gateway")
+@observability_options("gateway")
 @click.option("--workers", envvar="GATER_WORKERS", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Processes serving the same port (SO_REUSEPORT) for more cores [env GATER_WORKERS].")
+              help="Processes serving the same port (SO_REUSEPORT) for more cores; with --metrics-listen "
+                   "HOST:PORT worker i serves its metrics on PORT+i [env GATER_WORKERS].")
 @_log_options
 def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, consul_token: str | None,
             consul_service: str, consul_dc: str | None, consul_tag: str | None, dns_name: str | None,
-            dns_kind: str, dns_port: int | None, dns_server: str | None, cluster_id: str | None,
-            security: ServerFlags, workers: int, log_level: str, log_format: str) -> None:
+            dns_kind: str, dns_port: int | None, dns_server: str | None, dns_resolv_conf: str,
+            cluster_id: str | None, security: ServerFlags, observability: ObservabilityConfig, workers: int,
+            log_level: str, log_format: str) -> None:
     """Run a gateway: one address for clients, calls spread over healthy nodes."""
-    gater_logging.configure(log_level, log_format)
+    configure_logging(log_level, log_format)
     discovery_kwargs = dict(nodes=nodes, use_consul=use_consul, dns_name=dns_name, dns_port=dns_port,
                             dns_kind=dns_kind, dns_server=dns_server, consul_addr=consul_addr,
                             consul_token=consul_token, consul_service=consul_service, consul_dc=consul_dc,
-                            consul_tag=consul_tag)
+                            consul_tag=consul_tag, dns_resolv_conf=dns_resolv_conf)
     _discovery(**discovery_kwargs)  # validate before starting anything
-    config = dict(listen=listen, cluster_id=cluster_id, reuse_port=workers > 1, **security.gateway())
+    config = dict(listen=listen, cluster_id=cluster_id, reuse_port=workers > 1, observability=observability,
+                  **security.gateway())
     if workers == 1:
         from ..config import GatewayConfig
 
@@ -341,8 +369,10 @@ def gateway(listen: str, nodes: str | None, use_consul: bool, consul_addr: str, 
     import multiprocessing
 
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=_gateway_worker, args=({**config, "discovery": discovery_kwargs}, log_level, log_format),
-                           name=f"gateway-worker-{i}") for i in range(workers)]
+    worker_configs = [{**config, "observability": for_worker(observability, i), "discovery": discovery_kwargs}
+                      for i in range(workers)]
+    procs = [spawn.Process(target=_gateway_worker, args=(worker_config, log_level, log_format),
+                           name=f"gateway-worker-{i}") for i, worker_config in enumerate(worker_configs)]
     for proc in procs:
         proc.start()
     log.info("gateway workers started", extra={"workers": workers, "listen": listen})
