@@ -53,6 +53,11 @@ class _Callback(Collector):
     def __init__(self, collect: Callable[[], Iterable[Metric]]) -> None:
         self._collect = collect
 
+    def describe(self) -> Iterable[Metric]:
+        # Registration asks collectors what they export; these answer at scrape time only
+        # (a component registers in its __init__, before the state its callback reads).
+        return []
+
     def collect(self) -> Iterable[Metric]:
         try:
             return list(self._collect())
