@@ -32,6 +32,7 @@ __all__ = [
     "DOMAIN",
     "STATUS_DETAILS_KEY",
     "AlreadyExistsError",
+    "AppendConditionFailedError",
     "CallCancelledError",
     "DeadlineExceededError",
     "DuplicateEventIdError",
@@ -207,6 +208,32 @@ class WrongExpectedVersionError(GaterError):
                 stream_id=self.stream_id, expected=self.expected, current_version=self.current_version
             )
         ]
+
+
+class AppendConditionFailedError(GaterError):
+    """A conditional append's query matched an event after its `after` position; carries the
+    first such position and the store's head when the append was checked."""
+
+    code = "FAILED_PRECONDITION"
+    reason = "APPEND_CONDITION_FAILED"
+
+    def __init__(self, conflicting_position: int, head: int) -> None:
+        super().__init__(
+            f"append condition failed: the event at position {conflicting_position} matches the "
+            f"condition's query (head {head})"
+        )
+        self.conflicting_position = conflicting_position
+        self.head = head
+
+    def info(self) -> dict[str, str]:
+        return {"conflicting_position": str(self.conflicting_position), "head": str(self.head)}
+
+    @classmethod
+    def from_info(cls, message: str, info: Mapping[str, str]) -> GaterError:
+        return cls(_int(info.get("conflicting_position"), -1), _int(info.get("head"), -1))
+
+    def typed_details(self) -> list[Message]:
+        return [types_pb2.AppendConditionFailed(conflicting_position=self.conflicting_position, head=self.head)]
 
 
 class NotFoundError(GaterError):
@@ -456,7 +483,10 @@ def _unpack(details: bytes | None) -> list[Message]:
         return []  # a garbled detail must not hide the status itself
     out: list[Message] = []
     for packed in status.details:
-        for cls in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest, types_pb2.WrongExpectedVersion):
+        for cls in (
+            error_details_pb2.ErrorInfo, error_details_pb2.BadRequest, types_pb2.WrongExpectedVersion,
+            types_pb2.AppendConditionFailed,
+        ):
             if packed.Is(cls.DESCRIPTOR):
                 message = cls()
                 packed.Unpack(message)
@@ -487,6 +517,8 @@ def _from_standard(code: str, message: str, details: list[Message]) -> GaterErro
     for d in details:
         if isinstance(d, types_pb2.WrongExpectedVersion) and code == "FAILED_PRECONDITION":
             return WrongExpectedVersionError(d.stream_id, d.expected, d.current_version)
+        if isinstance(d, types_pb2.AppendConditionFailed) and code == "FAILED_PRECONDITION":
+            return AppendConditionFailedError(d.conflicting_position, d.head)
         if isinstance(d, error_details_pb2.BadRequest) and d.field_violations:
             v = d.field_violations[0]
             if code == "INVALID_ARGUMENT":

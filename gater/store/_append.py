@@ -10,6 +10,12 @@ not repeated), the expected version, idempotent repeats, duplicate ids, dense ve
 positions, the encoded record. Because every check is made before anything is inserted, one
 failing append never aborts the transaction the others share.
 
+A conditional append (DCB) is decided here too: the writer asks the database, in the same
+transaction, for the first committed event after the condition's `after` that matches its
+query (`conflicts`), and the planner adds what the batch's earlier appends would write; it is
+checked after the idempotent repeat and the expected version, so a retried conditional append
+that already succeeded answers duplicate=true.
+
 Writers plan optimistically with `existing={}` (most appends carry new ids) and look the ids
 up only when the database's unique index objects or a request failed (a failure may be an
 idempotent repeat, which only the look-up reveals), then plan again.
@@ -25,8 +31,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from gater.errors import DuplicateEventIdError, InvalidArgumentError, WrongExpectedVersionError
+from gater.errors import (
+    AppendConditionFailedError,
+    DuplicateEventIdError,
+    InvalidArgumentError,
+    WrongExpectedVersionError,
+)
 
+from ._query import AppendCondition, check_tags, matches, positions_sql
 from ._records import created_tail, encode_record
 from .base import (
     EXPECT_ANY,
@@ -37,7 +49,15 @@ from .base import (
     describe_expected,
 )
 
-__all__ = ["AppendRequest", "BatchPlan", "EventRow", "ExistingEvent", "canonical_ids", "plan_batch"]
+__all__ = [
+    "AppendRequest",
+    "BatchPlan",
+    "EventRow",
+    "ExistingEvent",
+    "canonical_ids",
+    "conflict_queries",
+    "plan_batch",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +65,7 @@ class AppendRequest:
     stream_id: str
     events: Sequence[NewEvent]
     expected: int
+    condition: AppendCondition | None = None
 
 
 class ExistingEvent(NamedTuple):
@@ -66,6 +87,8 @@ class BatchPlan:
     outcomes: list[AppendResult | Exception] = field(default_factory=list)
     """One per request, in request order: its result or the error to raise to its caller."""
     rows: list[EventRow] = field(default_factory=list)
+    tag_rows: list[tuple[str, int]] = field(default_factory=list)
+    """(tag, position) of every tag of the rows."""
     stream_versions: dict[str, int] = field(default_factory=dict)
     """The new version of every stream written."""
     new_streams: int = 0
@@ -73,6 +96,8 @@ class BatchPlan:
     record_bytes: int = 0
     created_epoch_us: int = 0
     """The commit time of every row."""
+    written: list[tuple[int, str, tuple[str, ...]]] | None = None
+    """(position, event_type, tags) of the rows, kept only when a request has a condition."""
 
 
 def canonical_ids(requests: Sequence[AppendRequest]) -> list[str]:
@@ -85,6 +110,24 @@ def canonical_ids(requests: Sequence[AppendRequest]) -> list[str]:
             except (ValueError, AttributeError, TypeError):
                 pass
     return ids
+
+
+def conflict_queries(
+    requests: Sequence[AppendRequest], last_position: int, dialect: str, store_id: str | None = None
+) -> list[tuple[int, str, list[object]]]:
+    """(request index, statement, parameters) finding, for each request with a condition, the
+    first stored position after its `after` (up to `last_position`) whose event matches its
+    query — the `conflicts` of plan_batch. Run by the writer in its transaction."""
+    out = []
+    for i, request in enumerate(requests):
+        condition = request.condition
+        if condition is not None and condition.after < last_position:
+            sql, params = positions_sql(
+                condition.fail_if_events_match, dialect=dialect, low=condition.after + 1, high=last_position,
+                limit=1, backward=False, store_id=store_id,
+            )
+            out.append((i, sql, params))
+    return out
 
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -146,19 +189,51 @@ def plan_batch(
     stream_versions: Mapping[str, int],
     existing: Mapping[str, ExistingEvent],
     created_epoch_us: int,
+    conflicts: Mapping[int, int] | None = None,
 ) -> BatchPlan:
     """Decides each request in order, as if they were appended one after the other.
 
     `stream_versions` holds the current version of the batch's streams that exist;
-    `existing` maps canonical event ids already stored to where they are.
+    `existing` maps canonical event ids already stored to where they are; `conflicts` maps
+    the index of a request with a condition to the first stored position after its `after`
+    that matches its query (requests with none are absent).
     """
     plan = BatchPlan(last_position=last_position, created_epoch_us=created_epoch_us)
+    if any(r.condition is not None for r in requests):
+        plan.written = []
     versions = dict(stream_versions)
     known: dict[str, tuple[str, int, int]] = dict(existing)  # grows with the events planned here
     tail = created_tail(created_epoch_us)  # the commit time, framed once for the batch
-    for request in requests:
-        plan.outcomes.append(_plan_one(request, plan, versions, known, tail))
+    stored = conflicts or {}
+    for i, request in enumerate(requests):
+        plan.outcomes.append(_plan_one(request, plan, versions, known, tail, stored.get(i)))
     return plan
+
+
+def _condition_failure(condition: AppendCondition, stored: int | None, plan: BatchPlan) -> Exception | None:
+    """The failure of a condition, given the first stored conflict and the batch so far."""
+    if stored is not None:
+        return AppendConditionFailedError(stored, plan.last_position)
+    query = condition.fail_if_events_match
+    for position, event_type, tags in plan.written or ():
+        if position > condition.after and matches(query, event_type, tags):
+            return AppendConditionFailedError(position, plan.last_position)
+    return None
+
+
+def _normalised_tags(request: AppendRequest) -> list[NewEvent] | Exception:
+    """The request's events with their tags checked and sorted (the same objects when they
+    carry none, the common case)."""
+    events = list(request.events)
+    for i, event in enumerate(events):
+        if event.tags:
+            try:
+                tags = check_tags(event.tags, f"events[{i}].tags")
+            except InvalidArgumentError as e:
+                return e
+            if tags != event.tags:
+                events[i] = dataclasses.replace(event, tags=tags)
+    return events
 
 
 def _plan_one(
@@ -167,6 +242,7 @@ def _plan_one(
     versions: dict[str, int],
     known: dict[str, tuple[str, int, int]],
     tail: bytes,
+    stored_conflict: int | None,
 ) -> AppendResult | Exception:
     stream_id, expected = request.stream_id, request.expected
     if not request.events:
@@ -176,6 +252,9 @@ def _plan_one(
     ids = _check_ids(request)
     if isinstance(ids, Exception):
         return ids
+    events = _normalised_tags(request)
+    if isinstance(events, Exception):
+        return events
 
     # `known` values are (stream_id, version, position): ExistingEvent or plain tuples.
     found = [known.get(event_id) for event_id in ids]
@@ -192,15 +271,23 @@ def _plan_one(
     current = versions.get(stream_id, -1)
     if not _expected_holds(expected, current):
         return WrongExpectedVersionError(stream_id, describe_expected(expected), current)
+    if request.condition is not None:
+        failure = _condition_failure(request.condition, stored_conflict, plan)
+        if failure is not None:
+            return failure
 
     first_version, first_position = current + 1, plan.last_position + 1
     version, position = first_version, first_position
-    rows, size, created = plan.rows, 0, plan.created_epoch_us
-    for event, event_id in zip(request.events, ids, strict=True):
+    rows, size, created, written = plan.rows, 0, plan.created_epoch_us, plan.written
+    for event, event_id in zip(events, ids, strict=True):
         if event.event_id != event_id:  # stored and shipped in canonical spelling
             event = dataclasses.replace(event, event_id=event_id)
         record = encode_record(stream_id, version, position, event, tail)
         rows.append((position, stream_id, version, event_id, event.event_type, created, record))
+        if event.tags:
+            plan.tag_rows.extend((tag, position) for tag in event.tags)
+        if written is not None:
+            written.append((position, event.event_type, event.tags))
         size += len(record)
         known[event_id] = (stream_id, version, position)
         version += 1

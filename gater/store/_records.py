@@ -28,6 +28,7 @@ _STREAM_ID, _VERSION, _POSITION, _EVENT_ID = 0x0A, b"\x10", b"\x18", b"\x22"
 _EVENT_TYPE, _DATA, _METADATA = 0x2A, b"\x32", b"\x3A"
 _CONTENT_TYPE, _METADATA_CONTENT_TYPE = 0x42, 0x4A
 _CREATED, _CREATED_EPOCH = b"\x52", b"\x58"
+_TAGS = 0x7A  # field 15, repeated string
 
 
 def _varint(n: int) -> bytes:
@@ -84,5 +85,7 @@ def encode_record(stream_id: str, version: int, position: int, event: NewEvent, 
         _text(_METADATA_CONTENT_TYPE, event.metadata_content_type),
         tail,
     )
+    if event.tags:
+        parts += [_text(_TAGS, tag) for tag in event.tags]
     return b"".join(parts)
 

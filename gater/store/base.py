@@ -17,15 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._query import AppendCondition, Query, QueryItem
+
 __all__ = [
     "ALL_STREAM",
     "EXPECT_ANY",
     "EXPECT_NO_STREAM",
     "EXPECT_STREAM_EXISTS",
+    "AppendCondition",
     "AppendResult",
     "EventStore",
     "Lease",
     "NewEvent",
+    "Query",
+    "QueryItem",
     "RecordedEvent",
     "Snapshot",
     "StorageBackend",
@@ -62,6 +67,9 @@ class NewEvent:
     metadata: bytes = b""
     content_type: str = "application/json"
     metadata_content_type: str = "application/json"
+    tags: tuple[str, ...] = ()
+    """Short strings ("course:c1") that DCB queries select by; the rules are
+    `_query.check_tags` (the store refuses others with InvalidArgumentError)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +190,13 @@ class EventStore(abc.ABC):
     store_id: str
 
     @abc.abstractmethod
-    async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
-        """Appends atomically if `expected` holds (EXPECT_* or an exact version).
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected: int, condition: AppendCondition | None = None
+    ) -> AppendResult:
+        """Appends atomically if `expected` holds (EXPECT_* or an exact version) and, with a
+        `condition`, if no event matching its query has a position after `condition.after`
+        (else AppendConditionFailedError with the first such position and the head). The
+        idempotent-repeat rule below comes first: a repeat is a duplicate, not a conflict.
 
         Raises WrongExpectedVersionError (with the current version) when it does not hold,
         DuplicateEventIdError when an id is used by another event. When every event id is
@@ -203,6 +216,17 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
         """One page of "$all" from global position `start`, with read_stream's rules."""
+
+    @abc.abstractmethod
+    async def read_query(
+        self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
+    ) -> tuple[list[RecordedEvent], int]:
+        """One page of the events of "$all" that match a DCB query (see `_query`), from
+        global position `start` with read_all's rules, answered from the tag and type
+        indexes; and the head the page was cut at: `head` when given (the next pages of one
+        read pass the first page's), else the last position when read. Only events at or
+        before the head are returned, so "nothing matches after head" is exactly what the
+        page says — a conditional append may take it as its `after`."""
 
     @abc.abstractmethod
     async def stream_version(self, stream_id: str) -> int:

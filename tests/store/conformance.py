@@ -49,6 +49,8 @@ from gater.store.base import (
     StorageBackend,
 )
 
+from .dcb_conformance import DcbConformance
+
 __all__ = [
     "WAIT_S",
     "BackendFactory",
@@ -102,7 +104,7 @@ async def read_stream_all(store: EventStore, stream_id: str, page: int = 5) -> l
         found.extend(batch)
 
 
-class StoreConformance:
+class StoreConformance(DcbConformance):
     """Subclass as Test<Backend>Conformance and override `new_backend` and `raw_sql`."""
 
     shared_storage: bool = False

@@ -26,18 +26,19 @@ text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)  # no 
     content_type=text,
     metadata_content_type=text,
     created=st.integers(0, 2**55),
+    tags=st.lists(st.text(min_size=1, max_size=20), max_size=5).map(tuple),  # tags are never empty
 )
 def test_a_record_decodes_as_protobuf_would_encode_it(
     stream_id: str, version: int, position: int, event_id: str, event_type: str, data: bytes,
-    metadata: bytes, content_type: str, metadata_content_type: str, created: int,
+    metadata: bytes, content_type: str, metadata_content_type: str, created: int, tags: tuple[str, ...],
 ) -> None:
-    event = NewEvent(event_id, event_type, data, metadata, content_type, metadata_content_type)
+    event = NewEvent(event_id, event_type, data, metadata, content_type, metadata_content_type, tags)
     ours = types_pb2.EventRecord.FromString(encode_record(stream_id, version, position, event, created_tail(created)))
     seconds, micros = divmod(created, 1_000_000)
     theirs = types_pb2.EventRecord(
         stream_id=stream_id, version=version, position=position, event_id=event_id,
         event_type=event_type, data=data, metadata=metadata, content_type=content_type,
-        metadata_content_type=metadata_content_type, created_epoch=created,
+        metadata_content_type=metadata_content_type, created_epoch=created, tags=tags,
     )
     theirs.created.seconds, theirs.created.nanos = seconds, micros * 1000
     assert ours == theirs

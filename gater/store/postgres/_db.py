@@ -118,7 +118,9 @@ class Database:
             yield con
 
     async def _read(self, method: str, name: str, args: tuple[Any, ...], store_id: str | None) -> Any:
-        sql = query(name)
+        return await self._read_sql(method, query(name), args, store_id)
+
+    async def _read_sql(self, method: str, sql: str, args: tuple[Any, ...], store_id: str | None) -> Any:
         for attempt in (1, 2):
             try:
                 async with self.connection(store_id) as con:
@@ -132,6 +134,10 @@ class Database:
 
     async def fetch(self, name: str, *args: Any, store_id: str | None = None) -> list[asyncpg.Record]:
         return await self._read("fetch", name, args, store_id)
+
+    async def fetch_sql(self, sql: str, *args: Any, store_id: str | None = None) -> list[asyncpg.Record]:
+        """fetch, of a statement made at run time (a DCB query read)."""
+        return await self._read_sql("fetch", sql, args, store_id)
 
     async def fetchrow(self, name: str, *args: Any, store_id: str | None = None) -> asyncpg.Record | None:
         return await self._read("fetchrow", name, args, store_id)

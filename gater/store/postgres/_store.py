@@ -23,18 +23,22 @@ from gater.errors import (
 )
 
 from .._pages import page_size, read_size
+from .._query import check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
 from ..base import (
     ALL_STREAM,
+    AppendCondition,
     AppendResult,
     EventStore,
     Lease,
     NewEvent,
+    Query,
     RecordedEvent,
     Snapshot,
     StoreConfig,
     StoreStatus,
 )
+from . import _sql
 from ._db import Database
 from ._sql import query
 from ._watch import PositionWatch
@@ -84,8 +88,10 @@ class PostgresEventStore(EventStore):
 
     # -- events -----------------------------------------------------------------------------
 
-    async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
-        return await self._writer().append(stream_id, events, expected)
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected: int, condition: AppendCondition | None = None
+    ) -> AppendResult:
+        return await self._writer().append(stream_id, events, expected, condition)
 
     async def read_stream(
         self, stream_id: str, start: int | None, limit: int, backward: bool = False
@@ -120,6 +126,26 @@ class PostgresEventStore(EventStore):
             )
         await self._check_exists_if(not rows)
         return [_event(r) for r in rows]
+
+    async def read_query(
+        self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
+    ) -> tuple[list[RecordedEvent], int]:
+        query = check_query(query, "query")
+        limit = read_size(limit, self._limits)
+        if head is None:
+            # Committed in position order (see _writer.py): every event up to it is visible
+            # to the statement below.
+            head = await self.last_position()
+        bounds = query_bounds(start, backward, head)
+        if bounds is None:
+            return [], head
+        low, high = bounds
+        positions, params = positions_sql(
+            query, dialect="postgres", low=low, high=high, limit=limit, backward=backward, store_id=self.store_id
+        )  # its first parameter ($1) is the store id, which read_query.sql uses too
+        sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
+        rows = await self._db.fetch_sql(sql, *params, store_id=self.store_id)
+        return [_event(r) for r in rows], head
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:

@@ -39,9 +39,16 @@ import asyncpg
 
 from gater.errors import StoreNotFoundError
 
-from .._append import AppendRequest, BatchPlan, ExistingEvent, canonical_ids, plan_batch
+from .._append import (
+    AppendRequest,
+    BatchPlan,
+    ExistingEvent,
+    canonical_ids,
+    conflict_queries,
+    plan_batch,
+)
 from .._records import now_epoch_us
-from ..base import AppendResult, NewEvent
+from ..base import AppendCondition, AppendResult, NewEvent
 from ._db import Database
 from ._errors import translate, unavailable
 from ._sql import query
@@ -75,11 +82,13 @@ class StoreWriter:
         self._closed: str | None = None
         self._commits = commits
 
-    async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected: int, condition: AppendCondition | None = None
+    ) -> AppendResult:
         if self._closed is not None:
             raise unavailable(self._closed)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(AppendRequest(stream_id, tuple(events), expected), future))
+        await self._queue.put(_Pending(AppendRequest(stream_id, tuple(events), expected, condition), future))
         return await future
 
     def close(self, reason: str) -> None:
@@ -146,6 +155,15 @@ class StoreWriter:
                 raise StoreNotFoundError(store_id)
             streams = sorted({r.stream_id for r in requests})
             versions = dict(await con.fetch(query("append_stream_versions"), store_id, streams))
+            # Conditional appends: the first stored event that fails each condition, read
+            # under the store's lock (after it, so every earlier commit is seen), so nothing
+            # can be written between check and insert — on any node.
+            head = last_position["last_position"]
+            conflicts = {}
+            for i, sql, params in conflict_queries(requests, head, "postgres", store_id):
+                hit = await con.fetchval(sql, *params)
+                if hit is not None:
+                    conflicts[i] = hit
             created_epoch_us = now_epoch_us()
 
             def planned(existing: dict[str, ExistingEvent]) -> BatchPlan:
@@ -155,6 +173,7 @@ class StoreWriter:
                     stream_versions=versions,
                     existing=existing,
                     created_epoch_us=created_epoch_us,
+                    conflicts=conflicts,
                 )
 
             # Optimistic: most appends carry new ids, so plan as if none existed and let the
@@ -204,3 +223,6 @@ class StoreWriter:
             list(event_types),
             list(records),
         )
+        if plan.tag_rows:
+            tags, positions = zip(*plan.tag_rows, strict=True)
+            await con.execute(query("append_insert_tags"), self._store_id, list(tags), list(positions))

@@ -42,18 +42,22 @@ from gater.errors import SnapshotNotFoundError, StoreNotFoundError, Subscription
 
 from .._append import AppendRequest
 from .._pages import page_size, read_size
+from .._query import check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
 from ..base import (
     ALL_STREAM,
+    AppendCondition,
     AppendResult,
     EventStore,
     Lease,
     NewEvent,
+    Query,
     RecordedEvent,
     Snapshot,
     StoreConfig,
     StoreStatus,
 )
+from . import _sql
 from ._db import Readers, open_files, run_once
 from ._errors import translate
 from ._sql import query
@@ -236,9 +240,11 @@ class SqliteStore(EventStore):
         failure = error if error is not None else StoreNotFoundError(self.store_id)
         _settle([(job.future, failure) for job in left])
 
-    async def append(self, stream_id: str, events: Sequence[NewEvent], expected: int) -> AppendResult:
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected: int, condition: AppendCondition | None = None
+    ) -> AppendResult:
         future: asyncio.Future[AppendResult] = self._loop.create_future()
-        return await self._write(Append(AppendRequest(stream_id, tuple(events), expected), future))
+        return await self._write(Append(AppendRequest(stream_id, tuple(events), expected, condition), future))
 
     async def _job(self, run: Callable[[sqlite3.Connection], T]) -> T:
         return await self._write(Job(run, self._loop.create_future()))
@@ -289,6 +295,24 @@ class SqliteStore(EventStore):
         if backward:
             return await self._events("read_all_backward", _MAX_POSITION if start is None else start, limit)
         return await self._events("read_all_forward", 0 if start is None else start, limit)
+
+    async def read_query(
+        self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
+    ) -> tuple[list[RecordedEvent], int]:
+        query = check_query(query, "query")
+        limit = read_size(limit, self._limits)
+        if head is None:
+            # Committed: every event up to it is visible to any reader from now on.
+            head = await self.last_position()
+        bounds = query_bounds(start, backward, head)
+        if bounds is None:
+            return [], head
+        low, high = bounds
+        positions, params = positions_sql(query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward)
+        sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
+        return await self._read(
+            "read events", lambda conn: [RecordedEvent(*row) for row in conn.execute(sql, params)]
+        ), head
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:

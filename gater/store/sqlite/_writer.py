@@ -40,7 +40,14 @@ from typing import Any
 
 from gater.errors import GaterError
 
-from .._append import AppendRequest, BatchPlan, ExistingEvent, canonical_ids, plan_batch
+from .._append import (
+    AppendRequest,
+    BatchPlan,
+    ExistingEvent,
+    canonical_ids,
+    conflict_queries,
+    plan_batch,
+)
 from .._records import now_epoch_us
 from ._db import connect
 from ._sql import query, rows
@@ -236,12 +243,19 @@ class Writer:
         requests = [a.request for a in appends]
         streams = json.dumps(sorted({r.stream_id for r in requests}))
         versions = dict(conn.execute(query("append_stream_versions"), (streams,)).fetchall())
+        # Conditional appends: the first stored event that fails each condition, read in
+        # this immediate transaction, so nothing can be written between check and insert.
+        conflicts = {}
+        for i, sql, params in conflict_queries(requests, position, "sqlite"):
+            hit = conn.execute(sql, params).fetchone()
+            if hit is not None:
+                conflicts[i] = hit[0]
         created = now_epoch_us()
 
         def planned(existing: dict[str, ExistingEvent]) -> BatchPlan:
             return plan_batch(
                 requests, last_position=position, stream_versions=versions,
-                existing=existing, created_epoch_us=created,
+                existing=existing, created_epoch_us=created, conflicts=conflicts,
             )
 
         conn.execute("SAVEPOINT appends")
@@ -291,6 +305,10 @@ def _insert(conn: sqlite3.Connection, created: int, plan: BatchPlan) -> None:
             rows("append_insert_events", len(chunk), "(?, ?, ?, ?, ?, ?, ?)"),
             list(itertools.chain.from_iterable(chunk)),
         )
+    tags = plan.tag_rows
+    for i in range(0, len(tags), _ROWS_PER_INSERT):
+        chunk = tags[i : i + _ROWS_PER_INSERT]
+        conn.execute(rows("append_insert_tags", len(chunk), "(?, ?)"), list(itertools.chain.from_iterable(chunk)))
     versions = list(plan.stream_versions.items())
     for i in range(0, len(versions), _ROWS_PER_INSERT):
         chunk = versions[i : i + _ROWS_PER_INSERT]

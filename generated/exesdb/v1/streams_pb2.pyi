@@ -17,18 +17,20 @@ READ_DIRECTION_FORWARD: ReadDirection
 READ_DIRECTION_BACKWARD: ReadDirection
 
 class AppendEventsRequest(_message.Message):
-    __slots__ = ("store", "stream_id", "expected_state", "expected_version", "events")
+    __slots__ = ("store", "stream_id", "expected_state", "expected_version", "events", "condition")
     STORE_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_STATE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
     store: str
     stream_id: str
     expected_state: _types_pb2.ExpectedState
     expected_version: int
     events: _containers.RepeatedCompositeFieldContainer[_types_pb2.NewEvent]
-    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[_types_pb2.NewEvent, _Mapping]]] = ...) -> None: ...
+    condition: _types_pb2.AppendCondition
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[_types_pb2.NewEvent, _Mapping]]] = ..., condition: _Optional[_Union[_types_pb2.AppendCondition, _Mapping]] = ...) -> None: ...
 
 class AppendSessionRequest(_message.Message):
     __slots__ = ("correlation_id", "append")
@@ -63,26 +65,30 @@ class AppendEventsResponse(_message.Message):
     def __init__(self, version: _Optional[int] = ..., position: _Optional[int] = ..., first_version: _Optional[int] = ..., first_position: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
 
 class ReadEventsRequest(_message.Message):
-    __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json")
+    __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json", "query")
     STORE_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     JSON_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
     store: str
     stream_id: str
     from_version: int
     count: int
     direction: ReadDirection
     json: bool
-    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., from_version: _Optional[int] = ..., count: _Optional[int] = ..., direction: _Optional[_Union[ReadDirection, str]] = ..., json: _Optional[bool] = ...) -> None: ...
+    query: _types_pb2.Query
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., from_version: _Optional[int] = ..., count: _Optional[int] = ..., direction: _Optional[_Union[ReadDirection, str]] = ..., json: _Optional[bool] = ..., query: _Optional[_Union[_types_pb2.Query, _Mapping]] = ...) -> None: ...
 
 class ReadEventsResponse(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "head")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_types_pb2.EventRecord]
-    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.EventRecord, _Mapping]]] = ...) -> None: ...
+    head: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.EventRecord, _Mapping]]] = ..., head: _Optional[int] = ...) -> None: ...
 
 class GetVersionRequest(_message.Message):
     __slots__ = ("store", "stream_id")

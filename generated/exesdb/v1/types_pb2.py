@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65xesdb/v1/types.proto\x12\texesdb.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x08NewEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x0e\n\x04\x64\x61ta\x18\x03 \x01(\x0cH\x00\x12,\n\tdata_json\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x12\n\x08metadata\x18\x05 \x01(\x0cH\x01\x12\x30\n\rmetadata_json\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructH\x01\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x1d\n\x15metadata_content_type\x18\x08 \x01(\tB\x06\n\x04\x62odyB\x06\n\x04meta\"\xf3\x02\n\x0b\x45ventRecord\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08position\x18\x03 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x10\n\x08metadata\x18\x07 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12\x1d\n\x15metadata_content_type\x18\t \x01(\t\x12+\n\x07\x63reated\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcreated_epoch\x18\x0b \x01(\x03\x12*\n\tdata_json\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rmetadata_json\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bretry_count\x18\x0e \x01(\r\"T\n\x14WrongExpectedVersion\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x03 \x01(\x03\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xaa\x02\n\x0eSnapshotRecord\x12\x13\n\x0bsource_uuid\x18\x01 \x01(\t\x12\x13\n\x0bstream_uuid\x18\x02 \x01(\t\x12\x16\n\x0esource_version\x18\x03 \x01(\x03\x12\x13\n\x0bsource_type\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x10\n\x08metadata\x18\x06 \x01(\x0c\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcreated_epoch\x18\x08 \x01(\x03\x12*\n\tdata_json\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rmetadata_json\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct*g\n\rExpectedState\x12\x16\n\x12\x45XPECTED_STATE_ANY\x10\x00\x12\x1c\n\x18\x45XPECTED_STATE_NO_STREAM\x10\x01\x12 \n\x1c\x45XPECTED_STATE_STREAM_EXISTS\x10\x02\x42=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65xesdb/v1/types.proto\x12\texesdb.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n\x08NewEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x0e\n\x04\x64\x61ta\x18\x03 \x01(\x0cH\x00\x12,\n\tdata_json\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x12\n\x08metadata\x18\x05 \x01(\x0cH\x01\x12\x30\n\rmetadata_json\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructH\x01\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x1d\n\x15metadata_content_type\x18\x08 \x01(\t\x12\x0c\n\x04tags\x18\t \x03(\tB\x06\n\x04\x62odyB\x06\n\x04meta\"\x81\x03\n\x0b\x45ventRecord\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08position\x18\x03 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x10\n\x08metadata\x18\x07 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12\x1d\n\x15metadata_content_type\x18\t \x01(\t\x12+\n\x07\x63reated\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcreated_epoch\x18\x0b \x01(\x03\x12*\n\tdata_json\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rmetadata_json\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bretry_count\x18\x0e \x01(\r\x12\x0c\n\x04tags\x18\x0f \x03(\t\"T\n\x14WrongExpectedVersion\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x03 \x01(\x03\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xaa\x02\n\x0eSnapshotRecord\x12\x13\n\x0bsource_uuid\x18\x01 \x01(\t\x12\x13\n\x0bstream_uuid\x18\x02 \x01(\t\x12\x16\n\x0esource_version\x18\x03 \x01(\x03\x12\x13\n\x0bsource_type\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x10\n\x08metadata\x18\x06 \x01(\x0c\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcreated_epoch\x18\x08 \x01(\x03\x12*\n\tdata_json\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rmetadata_json\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\"(\n\tQueryItem\x12\r\n\x05types\x18\x01 \x03(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\",\n\x05Query\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.exesdb.v1.QueryItem\"_\n\x0f\x41ppendCondition\x12.\n\x14\x66\x61il_if_events_match\x18\x01 \x01(\x0b\x32\x10.exesdb.v1.Query\x12\x12\n\x05\x61\x66ter\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x08\n\x06_after\"C\n\x15\x41ppendConditionFailed\x12\x1c\n\x14\x63onflicting_position\x18\x01 \x01(\x03\x12\x0c\n\x04head\x18\x02 \x01(\x03*g\n\rExpectedState\x12\x16\n\x12\x45XPECTED_STATE_ANY\x10\x00\x12\x1c\n\x18\x45XPECTED_STATE_NO_STREAM\x10\x01\x12 \n\x1c\x45XPECTED_STATE_STREAM_EXISTS\x10\x02\x42=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'exesdb.v1.types_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1'
-  _globals['_EXPECTEDSTATE']._serialized_start=1166
-  _globals['_EXPECTEDSTATE']._serialized_end=1269
+  _globals['_EXPECTEDSTATE']._serialized_start=1448
+  _globals['_EXPECTEDSTATE']._serialized_end=1551
   _globals['_NEWEVENT']._serialized_start=100
-  _globals['_NEWEVENT']._serialized_end=349
-  _globals['_EVENTRECORD']._serialized_start=352
-  _globals['_EVENTRECORD']._serialized_end=723
-  _globals['_WRONGEXPECTEDVERSION']._serialized_start=725
-  _globals['_WRONGEXPECTEDVERSION']._serialized_end=809
-  _globals['_FIELDVIOLATION']._serialized_start=811
-  _globals['_FIELDVIOLATION']._serialized_end=863
-  _globals['_SNAPSHOTRECORD']._serialized_start=866
-  _globals['_SNAPSHOTRECORD']._serialized_end=1164
+  _globals['_NEWEVENT']._serialized_end=363
+  _globals['_EVENTRECORD']._serialized_start=366
+  _globals['_EVENTRECORD']._serialized_end=751
+  _globals['_WRONGEXPECTEDVERSION']._serialized_start=753
+  _globals['_WRONGEXPECTEDVERSION']._serialized_end=837
+  _globals['_FIELDVIOLATION']._serialized_start=839
+  _globals['_FIELDVIOLATION']._serialized_end=891
+  _globals['_SNAPSHOTRECORD']._serialized_start=894
+  _globals['_SNAPSHOTRECORD']._serialized_end=1192
+  _globals['_QUERYITEM']._serialized_start=1194
+  _globals['_QUERYITEM']._serialized_end=1234
+  _globals['_QUERY']._serialized_start=1236
+  _globals['_QUERY']._serialized_end=1280
+  _globals['_APPENDCONDITION']._serialized_start=1282
+  _globals['_APPENDCONDITION']._serialized_end=1377
+  _globals['_APPENDCONDITIONFAILED']._serialized_start=1379
+  _globals['_APPENDCONDITIONFAILED']._serialized_end=1446
 # @@protoc_insertion_point(module_scope)

@@ -2,10 +2,11 @@ import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -20,7 +21,7 @@ EXPECTED_STATE_NO_STREAM: ExpectedState
 EXPECTED_STATE_STREAM_EXISTS: ExpectedState
 
 class NewEvent(_message.Message):
-    __slots__ = ("event_id", "event_type", "data", "data_json", "metadata", "metadata_json", "content_type", "metadata_content_type")
+    __slots__ = ("event_id", "event_type", "data", "data_json", "metadata", "metadata_json", "content_type", "metadata_content_type", "tags")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +30,7 @@ class NewEvent(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     METADATA_CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     event_type: str
     data: bytes
@@ -37,10 +39,11 @@ class NewEvent(_message.Message):
     metadata_json: _struct_pb2.Struct
     content_type: str
     metadata_content_type: str
-    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., data: _Optional[bytes] = ..., data_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[bytes] = ..., metadata_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., content_type: _Optional[str] = ..., metadata_content_type: _Optional[str] = ...) -> None: ...
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., data: _Optional[bytes] = ..., data_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[bytes] = ..., metadata_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., content_type: _Optional[str] = ..., metadata_content_type: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EventRecord(_message.Message):
-    __slots__ = ("stream_id", "version", "position", "event_id", "event_type", "data", "metadata", "content_type", "metadata_content_type", "created", "created_epoch", "data_json", "metadata_json", "retry_count")
+    __slots__ = ("stream_id", "version", "position", "event_id", "event_type", "data", "metadata", "content_type", "metadata_content_type", "created", "created_epoch", "data_json", "metadata_json", "retry_count", "tags")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +58,7 @@ class EventRecord(_message.Message):
     DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
     RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     version: int
     position: int
@@ -69,7 +73,8 @@ class EventRecord(_message.Message):
     data_json: _struct_pb2.Struct
     metadata_json: _struct_pb2.Struct
     retry_count: int
-    def __init__(self, stream_id: _Optional[str] = ..., version: _Optional[int] = ..., position: _Optional[int] = ..., event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., data: _Optional[bytes] = ..., metadata: _Optional[bytes] = ..., content_type: _Optional[str] = ..., metadata_content_type: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_epoch: _Optional[int] = ..., data_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., retry_count: _Optional[int] = ...) -> None: ...
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stream_id: _Optional[str] = ..., version: _Optional[int] = ..., position: _Optional[int] = ..., event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., data: _Optional[bytes] = ..., metadata: _Optional[bytes] = ..., content_type: _Optional[str] = ..., metadata_content_type: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_epoch: _Optional[int] = ..., data_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., retry_count: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WrongExpectedVersion(_message.Message):
     __slots__ = ("stream_id", "expected", "current_version")
@@ -112,3 +117,33 @@ class SnapshotRecord(_message.Message):
     data_json: _struct_pb2.Struct
     metadata_json: _struct_pb2.Struct
     def __init__(self, source_uuid: _Optional[str] = ..., stream_uuid: _Optional[str] = ..., source_version: _Optional[int] = ..., source_type: _Optional[str] = ..., data: _Optional[bytes] = ..., metadata: _Optional[bytes] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_epoch: _Optional[int] = ..., data_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata_json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class QueryItem(_message.Message):
+    __slots__ = ("types", "tags")
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    types: _containers.RepeatedScalarFieldContainer[str]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, types: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Query(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[QueryItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[QueryItem, _Mapping]]] = ...) -> None: ...
+
+class AppendCondition(_message.Message):
+    __slots__ = ("fail_if_events_match", "after")
+    FAIL_IF_EVENTS_MATCH_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    fail_if_events_match: Query
+    after: int
+    def __init__(self, fail_if_events_match: _Optional[_Union[Query, _Mapping]] = ..., after: _Optional[int] = ...) -> None: ...
+
+class AppendConditionFailed(_message.Message):
+    __slots__ = ("conflicting_position", "head")
+    CONFLICTING_POSITION_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    conflicting_position: int
+    head: int
+    def __init__(self, conflicting_position: _Optional[int] = ..., head: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,216 @@
+"""Tags and DCB queries (dcb.events): their rules, their matching, and the SQL that answers them
+from the indexes.
+
+Owns: the tag rules (`check_tags`: how many, how long, which characters), `QueryItem`, `Query`
+and `AppendCondition`, `matches` (pure: does an event of this type with these tags match), and
+`positions_sql` — the statement that finds the positions of matching events for either
+dialect, using only the index on (tag, position) and the one on (event type, position).
+Must not import a database driver, grpc, gater.subscriptions, gater.node or gater.gateway.
+
+Semantics. A query is a list of items, OR'ed; an item matches an event whose type is one of
+the item's types (any type when it names none) and which carries every one of the item's tags
+(AND). A query with no items, or with an item naming neither types nor tags, matches every
+event.
+
+Why the SQL has this shape. An item is (T1 ∪ … ∪ Tk) ∩ G1 ∩ … ∩ Gm, which distributes into
+the union of the conjunctions Ti ∩ G1 ∩ … ∩ Gm. Each conjunction is driven by one index range
+scan that is already in position order — the first tag's (tag, position) range, or the type's
+(event_type, position) range — and checks the others by index look-ups (EXISTS on the exact
+position). Each arm keeps only its first `limit` positions; the union of the arms, in position
+order, keeps the first `limit` again. So a page costs a few index ranges of at most `limit`
+entries each, never a scan of the events, however many events the store holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gater.errors import InvalidArgumentError, LimitExceededError
+
+__all__ = [
+    "MAX_QUERY_ITEMS",
+    "MAX_TAGS_PER_EVENT",
+    "MAX_TAGS_PER_ITEM",
+    "MAX_TAG_BYTES",
+    "MAX_TYPES_PER_ITEM",
+    "TAG_CHARACTERS",
+    "AppendCondition",
+    "Query",
+    "QueryItem",
+    "check_query",
+    "check_tags",
+    "matches",
+    "positions_sql",
+    "query_bounds",
+]
+
+MAX_TAGS_PER_EVENT = 32
+"""Tags one event may carry (after removing repeats)."""
+MAX_TAG_BYTES = 128
+"""Characters (all ASCII, so bytes) of one tag."""
+TAG_CHARACTERS = "A-Z a-z 0-9 and _ - . : / @ + = #"
+"""What a tag may be made of, as the error message says it."""
+_TAG = re.compile(rf"[A-Za-z0-9_\-.:/@+=#]{{1,{MAX_TAG_BYTES}}}")
+
+MAX_QUERY_ITEMS = 32
+MAX_TYPES_PER_ITEM = 32
+MAX_TAGS_PER_ITEM = 8
+"""A query's bounds: each item becomes (types x 1) arms of one statement, so they bound its
+size; 32 items of 32 types is already 1,024 index ranges."""
+
+
+def check_tags(tags: Iterable[str], field: str) -> tuple[str, ...]:
+    """The tags, sorted and without repeats; InvalidArgumentError naming `field[i]` for a bad
+    one, LimitExceededError beyond MAX_TAGS_PER_EVENT."""
+    seen: set[str] = set()
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            raise InvalidArgumentError(
+                f"{field}[{i}]", f"a tag is 1..{MAX_TAG_BYTES} characters of {TAG_CHARACTERS}, got {tag!r}"
+            )
+        seen.add(tag)
+    if len(seen) > MAX_TAGS_PER_EVENT:
+        raise LimitExceededError(
+            field, f"at most {MAX_TAGS_PER_EVENT} tags per event, got {len(seen)} (max_tags_per_event)",
+            limit="max_tags_per_event",
+        )
+    return tuple(sorted(seen))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryItem:
+    """Events of any of `types` (any type when empty) carrying all of `tags`."""
+
+    types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Items OR'ed; no items: every event."""
+
+    items: tuple[QueryItem, ...] = ()
+
+    @property
+    def matches_all(self) -> bool:
+        return not self.items or any(not item.types and not item.tags for item in self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendCondition:
+    """An append goes ahead only if no event matching `fail_if_events_match` has a position
+    greater than `after` (-1: no such event at all)."""
+
+    fail_if_events_match: Query
+    after: int = -1
+
+
+def check_query(query: Query, field: str) -> Query:
+    """The query with its tags normalised; InvalidArgumentError naming the field at fault."""
+    if len(query.items) > MAX_QUERY_ITEMS:
+        raise LimitExceededError(f"{field}.items", f"at most {MAX_QUERY_ITEMS} items, got {len(query.items)}",
+                                 limit="max_query_items")
+    items = []
+    for i, item in enumerate(query.items):
+        where = f"{field}.items[{i}]"
+        if len(item.types) > MAX_TYPES_PER_ITEM:
+            raise LimitExceededError(f"{where}.types", f"at most {MAX_TYPES_PER_ITEM} types, got {len(item.types)}",
+                                     limit="max_types_per_item")
+        for j, event_type in enumerate(item.types):
+            if not event_type:
+                raise InvalidArgumentError(f"{where}.types[{j}]", "must not be empty")
+        tags = check_tags(item.tags, f"{where}.tags")
+        if len(tags) > MAX_TAGS_PER_ITEM:
+            raise LimitExceededError(f"{where}.tags", f"at most {MAX_TAGS_PER_ITEM} tags, got {len(tags)}",
+                                     limit="max_tags_per_item")
+        items.append(QueryItem(tuple(dict.fromkeys(item.types)), tags))
+    return Query(tuple(items))
+
+
+def matches(query: Query, event_type: str, tags: Iterable[str]) -> bool:
+    """Whether an event of `event_type` carrying `tags` matches the query."""
+    if not query.items:
+        return True
+    have = set(tags)
+    return any(
+        (not item.types or event_type in item.types) and have.issuperset(item.tags) for item in query.items
+    )
+
+
+class _Params:
+    """Parameters in order, spelled as the dialect wants them ("?" or "$n")."""
+
+    def __init__(self, dialect: str) -> None:
+        self.values: list[object] = []
+        self._numbered = dialect == "postgres"
+
+    def __call__(self, value: object) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}" if self._numbered else "?"
+
+
+def _conjunction(
+    event_type: str | None, tags: Sequence[str], p: _Params, store_id: str | None, low: int, high: int
+) -> str:
+    """SELECT position ... of the events of `event_type` (None: any) carrying every tag, in
+    low..high, driven by one index range."""
+    store = (lambda alias: f"{alias}.store_id = {p(store_id)} AND ") if store_id is not None else (lambda alias: "")
+    if not tags:
+        in_store = store("e")  # first: on PostgreSQL the store id is always $1
+        of_type = f"e.event_type = {p(event_type)} AND " if event_type is not None else ""
+        return (
+            f"SELECT e.position AS position FROM events e WHERE {in_store}{of_type}"
+            f"e.position >= {p(low)} AND e.position <= {p(high)}"
+        )
+    first, *others = tags
+    sql = (
+        f"SELECT t0.position AS position FROM event_tags t0 WHERE {store('t0')}t0.tag = {p(first)}"
+        f" AND t0.position >= {p(low)} AND t0.position <= {p(high)}"
+    )
+    for n, tag in enumerate(others, 1):
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM event_tags t{n} WHERE {store(f't{n}')}t{n}.tag = {p(tag)}"
+            f" AND t{n}.position = t0.position)"
+        )
+    if event_type is not None:
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM events e WHERE {store('e')}e.position = t0.position"
+            f" AND e.event_type = {p(event_type)})"
+        )
+    return sql
+
+
+def positions_sql(
+    query: Query, *, dialect: str, low: int, high: int, limit: int, backward: bool, store_id: str | None = None
+) -> tuple[str, list[object]]:
+    """(statement, parameters) selecting the positions of the first `limit` matching events in
+    low..high (inclusive), ascending — or, `backward`, the last ones, descending. `store_id`
+    is given for PostgreSQL, whose tables hold every store."""
+    p = _Params(dialect)
+    order = "DESC" if backward else "ASC"
+    if query.matches_all:
+        conjunctions: list[tuple[str | None, Sequence[str]]] = [(None, ())]
+    else:
+        conjunctions = [(event_type, item.tags) for item in query.items for event_type in (item.types or (None,))]
+    if len(conjunctions) == 1:
+        arm = _conjunction(*conjunctions[0], p, store_id, low, high)
+        return f"{arm} ORDER BY position {order} LIMIT {p(limit)}", p.values
+    arms = []
+    for n, (event_type, tags) in enumerate(conjunctions):
+        # Parameters are numbered (or, for "?", bound) in the order they appear in the text.
+        arm = _conjunction(event_type, tags, p, store_id, low, high)
+        arms.append(f"SELECT position FROM ({arm} ORDER BY position {order} LIMIT {p(limit)}) AS a{n}")
+    return f"{' UNION '.join(arms)} ORDER BY position {order} LIMIT {p(limit)}", p.values
+
+
+def query_bounds(start: int | None, backward: bool, head: int) -> tuple[int, int] | None:
+    """(low, high) positions a page of a query read looks in, or None when none: forward from
+    `start` (None: 0) up to the head, backward from `start` (None, or past the head: the
+    head) down to 0."""
+    if backward:
+        high = head if start is None else min(start, head)
+        return (0, high) if high >= 0 else None
+    low = 0 if start is None else start
+    return (low, head) if low <= head else None
