@@ -34,6 +34,7 @@ from ..errors import STATUS_DETAILS_KEY, UnavailableError
 from ..metrics import Metrics
 from ..security.admission import FORWARDING_HEADERS
 from ..tracing import TRACE_HEADERS, Tracing, set_error
+from ._query_resume import QueryReadResume
 from .pool import ChannelPool
 from .retry import RESUMABLE, SAFE_TO_RETRY, Attempts, Verdict
 
@@ -314,6 +315,8 @@ def resume_read(request: bytes, first: bytes | None, last: bytes | None) -> byte
     if first is None or last is None:
         return request
     parsed = streams_pb2.ReadEventsRequest.FromString(request)
+    if parsed.HasField("query"):
+        return None  # a query read's positions are not contiguous: ReadResume counts them
     head = streams_pb2.ReadEventsResponse.FromString(first).events
     tail = streams_pb2.ReadEventsResponse.FromString(last).events
     if not head or not tail:
@@ -337,22 +340,28 @@ class ReadResume:
     """A ReadEvents call across attempts: the next attempt's request goes on after the last
     event of the previous one (`resume_read`)."""
 
-    __slots__ = ("_current", "_first", "_last", "_started")
+    __slots__ = ("_current", "_first", "_last", "_query", "_started")
 
     def __init__(self, request: bytes) -> None:
         self._current: bytes | None = request
+        self._query = QueryReadResume.of(request)
         self._first: bytes | None = None
         self._last: bytes | None = None
         self._started = False
 
     def request(self) -> bytes | None:
         if self._started and self._current is not None:
-            self._current = resume_read(self._current, self._first, self._last)
+            if self._query is not None:
+                self._current = self._query.request()
+            else:
+                self._current = resume_read(self._current, self._first, self._last)
         self._started = True
         self._first = self._last = None
         return self._current
 
     def passes(self, message: bytes) -> bool:
+        if self._query is not None:
+            self._query.passes(message)
         if self._first is None:
             self._first = message
         self._last = message

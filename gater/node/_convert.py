@@ -26,6 +26,7 @@ from ..config import Limits
 from ..errors import InvalidArgumentError, LimitExceededError
 from ..ids import uuid7
 from ..security import AUDIT_STORE
+from ..store._query import check_tags
 from ..store.base import (
     ALL_STREAM,
     EXPECT_ANY,
@@ -299,6 +300,7 @@ def _stored_bytes(event: NewEvent) -> int:
         + sum(_framed(len(t.encode())) for t in texts)
         + _framed(len(event.data))
         + _framed(len(event.metadata))
+        + sum(_framed(len(t)) for t in event.tags)
     )
 
 
@@ -496,6 +498,7 @@ class Edge:
                 metadata_content_type = self.content_type(e.metadata_content_type, f"{where}.metadata_content_type")
             if traceparent is not None:
                 metadata = traced_metadata(metadata, metadata_content_type, traceparent)
+            tags = check_tags(e.tags, f"{where}.tags") if e.tags else ()
             event = NewEvent(
                 event_id=event_id,
                 event_type=self.event_type(e.event_type, f"{where}.event_type"),
@@ -504,8 +507,10 @@ class Edge:
                 content_type=self.content_type(e.content_type, f"{where}.content_type"),
                 # No metadata, no content type for it.
                 metadata_content_type=metadata_content_type if metadata else "",
+                tags=tags,
             )
-            if len(data) + len(metadata) > room:  # else it fits, whatever its names: no need to count
+            tag_bytes = sum(_framed(len(t)) for t in tags)
+            if len(data) + len(metadata) + tag_bytes > room:  # else it fits, whatever its names: no need to count
                 self._fits(where, stream_bytes + _stored_bytes(event))
             out.append(event)
         return out

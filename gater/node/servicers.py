@@ -23,6 +23,7 @@ from ..security import context as security
 from ..store.base import StorageBackend
 from ..tracing import current_traceparent
 from ._convert import Edge, page_token, public_location, snapshot_message, timestamp
+from ._dcb import condition_from_proto, query_from_proto, query_stream_id, read_query_messages
 from ._memory import MemoryTrimmer
 from ._reading import SendBudget, read_messages
 from ._session import serve_session
@@ -62,8 +63,9 @@ class StreamsServicer(_OverStorage):
         stream_id = self.edge.stream_id(request.stream_id)
         expected = self.edge.expected(request)
         events = self.edge.new_events(request.events, stream_id, current_traceparent() if self.record_trace else None)
+        condition = condition_from_proto(request)
         store = await self.backend.open_store(store_id)
-        result = await store.append(stream_id, events, expected)
+        result = await store.append(stream_id, events, expected, condition)
         return streams_pb2.AppendEventsResponse(
             version=result.version,
             position=result.position,
@@ -73,12 +75,23 @@ class StreamsServicer(_OverStorage):
         )
 
     async def ReadEvents(self, request: streams_pb2.ReadEventsRequest, context: Any) -> AsyncIterator[bytes]:
+        if request.HasField("query"):
+            query_stream_id(request.stream_id)
+            request.stream_id = "$all"
         store_id, stream_id, start, count, backward = self.edge.read(request)
         store = await self.backend.open_store(store_id)
-        try:
-            async for message in read_messages(
+        if request.HasField("query"):
+            messages = read_query_messages(
+                store, query_from_proto(request.query, "query"), start, count, backward,
+                self.edge.non_negative(request.head, "head") if request.HasField("head") else None,
+                as_json=request.json, limits=self.edge.limits, budget=self.budget,
+            )
+        else:
+            messages = read_messages(
                 store, stream_id, start, count, backward, as_json=request.json, limits=self.edge.limits, budget=self.budget
-            ):
+            )
+        try:
+            async for message in messages:
                 yield message
         finally:
             self.trimmer.note()  # what the read held goes back to the system

@@ -65,7 +65,7 @@ class AppendEventsResponse(_message.Message):
     def __init__(self, version: _Optional[int] = ..., position: _Optional[int] = ..., first_version: _Optional[int] = ..., first_position: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
 
 class ReadEventsRequest(_message.Message):
-    __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json", "query")
+    __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json", "query", "head")
     STORE_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class ReadEventsRequest(_message.Message):
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
     JSON_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
     store: str
     stream_id: str
     from_version: int
@@ -80,7 +81,8 @@ class ReadEventsRequest(_message.Message):
     direction: ReadDirection
     json: bool
     query: _types_pb2.Query
-    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., from_version: _Optional[int] = ..., count: _Optional[int] = ..., direction: _Optional[_Union[ReadDirection, str]] = ..., json: _Optional[bool] = ..., query: _Optional[_Union[_types_pb2.Query, _Mapping]] = ...) -> None: ...
+    head: int
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., from_version: _Optional[int] = ..., count: _Optional[int] = ..., direction: _Optional[_Union[ReadDirection, str]] = ..., json: _Optional[bool] = ..., query: _Optional[_Union[_types_pb2.Query, _Mapping]] = ..., head: _Optional[int] = ...) -> None: ...
 
 class ReadEventsResponse(_message.Message):
     __slots__ = ("events", "head")

@@ -1,0 +1,112 @@
+"""The node's side of the Dynamic Consistency Boundary: converting queries and append
+conditions at the edge, and query reads as a paced stream of messages that carry the head.
+
+Owns: `query_from_proto`, `condition_from_proto`, `read_query_messages`.
+Must not import grpc's runtime or gater.gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from exesdb.v1 import streams_pb2, types_pb2
+
+from .. import _wire
+from ..config import Limits
+from ..errors import InvalidArgumentError
+from ..store._query import check_query
+from ..store.base import ALL_STREAM, AppendCondition, EventStore, Query, QueryItem
+from ._convert import record_as_json, record_room
+from ._reading import ReadPacer, SendBudget
+
+__all__ = ["condition_from_proto", "query_from_proto", "query_stream_id", "read_query_messages", "with_head"]
+
+_HEAD = b"\x10"  # ReadEventsResponse.head: field 2, varint
+_INT64 = (1 << 64) - 1
+
+
+def query_from_proto(message: types_pb2.Query, field: str) -> Query:
+    """The store's Query for a request's, checked (INVALID_ARGUMENT naming `field`...)."""
+    return check_query(
+        Query(tuple(QueryItem(tuple(item.types), tuple(item.tags)) for item in message.items)), field
+    )
+
+
+def condition_from_proto(request: streams_pb2.AppendEventsRequest) -> AppendCondition | None:
+    if not request.HasField("condition"):
+        return None
+    condition = request.condition
+    after = condition.after if condition.HasField("after") else -1
+    if after < -1:
+        raise InvalidArgumentError("condition.after", f"must be >= 0 (unset: no event at all), got {after}")
+    return AppendCondition(query_from_proto(condition.fail_if_events_match, "condition.fail_if_events_match"), after)
+
+
+def query_stream_id(value: str) -> None:
+    """A query read is a read of "$all" (empty says the same)."""
+    if value not in ("", ALL_STREAM):
+        raise InvalidArgumentError("stream_id", 'a read with a query reads "$all" (or leave stream_id empty)')
+
+
+def with_head(message: bytes, head: int) -> bytes:
+    """A serialized ReadEventsResponse with its `head` field added."""
+    return message + _HEAD + _wire.varint(head & _INT64)
+
+
+async def read_query_messages(
+    store: EventStore,
+    query: Query,
+    start: int | None,
+    count: int,
+    backward: bool,
+    head: int | None,
+    *,
+    as_json: bool,
+    limits: Limits,
+    budget: SendBudget,
+) -> AsyncIterator[bytes]:
+    """ReadEventsResponse messages of a query read, each carrying the head of its first page
+    (every later page is cut at the same head; `head` given: at that one); one empty message
+    when nothing matches.
+    Paced as `_reading.read_messages`: the next page is read once the client took a message."""
+    pacer = ReadPacer(limits.read_batch)
+    remaining = count or None
+    room = record_room(limits)
+    key = start
+    sent = False
+    while True:
+        allowance = budget.acquire(pacer.allowance, pacer.min_bytes)
+        try:
+            wanted = pacer.page_events(allowance, remaining)
+            page, head = await store.read_query(query, key, wanted, backward, head)
+            if not page:
+                if not sent:
+                    yield with_head(b"", head)
+                return
+            last = page[-1].position
+            if as_json:
+                records = [record_as_json(e.encoded, limits.max_json_depth, room) for e in page]
+            else:
+                records = [e.encoded for e in page]
+            del page
+            pacer.observe(records)
+            read = len(records)
+            while records:
+                end = pacer.cut(records, 0, allowance, limits.max_response_bytes - 11)  # room for the head
+                message = with_head(_wire.read_response(records[:end]), head)
+                del records[:end]
+                sent = True
+                yield message
+                del message
+                pacer.taken()
+        finally:
+            budget.release(allowance)
+        if remaining is not None:
+            remaining -= read
+            if remaining <= 0:
+                return
+        if read < wanted:
+            return
+        key = last - 1 if backward else last + 1
+        if key < 0:
+            return

@@ -1,0 +1,148 @@
+"""Tags, query reads and conditional appends over real gRPC, on each backend (the `api`
+fixture), and through a gateway that relays a failed condition without retrying it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+
+from exesdb.v1 import streams_pb2, types_pb2
+from gater.errors import AppendConditionFailedError, decode_status
+from tests.helpers import details
+
+__all__: list[str] = []
+
+
+def tagged(event_type: str, *tags: str, event_id: str | None = None) -> types_pb2.NewEvent:
+    return types_pb2.NewEvent(event_id=event_id or str(uuid.uuid4()), event_type=event_type, data=b"{}", tags=tags)
+
+
+def query(*items: tuple[tuple[str, ...], tuple[str, ...]]) -> types_pb2.Query:
+    return types_pb2.Query(items=[types_pb2.QueryItem(types=t, tags=g) for t, g in items])
+
+
+async def read_query(stub: Any, q: types_pb2.Query, **kw: Any) -> tuple[list[types_pb2.EventRecord], list[int]]:
+    """The events of a query read and the head of every message."""
+    events, heads = [], []
+    async for message in stub.ReadEvents(streams_pb2.ReadEventsRequest(query=q, **kw)):
+        events.extend(message.events)
+        heads.append(message.head)
+    return events, heads
+
+
+async def course(stub: Any) -> None:
+    await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="course-c1", events=[
+        tagged("course_defined", "course:c1"),
+        tagged("student_subscribed", "course:c1", "student:s1"),
+    ]))
+    await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="student-s2", events=[
+        tagged("student_registered", "student:s2"),
+        tagged("student_subscribed", "student:s2", "course:c1"),
+    ]))
+
+
+async def test_tags_round_trip_and_query_reads_carry_the_head(api: Any) -> None:
+    await course(api.streams)
+    events, heads = await read_query(api.streams, query(((), ("course:c1",))))
+    assert [e.position for e in events] == [0, 1, 3]
+    assert list(events[1].tags) == ["course:c1", "student:s1"]
+    assert set(heads) == {3}
+    events, _ = await read_query(api.streams, query((("student_subscribed",), ("student:s2",))), stream_id="$all")
+    assert [e.position for e in events] == [3]
+    events, _ = await read_query(
+        api.streams, query(((), ("course:c1",))), direction=streams_pb2.READ_DIRECTION_BACKWARD, count=2
+    )
+    assert [e.position for e in events] == [3, 1]
+    events, _ = await read_query(api.streams, types_pb2.Query(), from_version=2)  # empty query: all
+    assert [e.position for e in events] == [2, 3]
+
+
+async def test_a_query_that_matches_nothing_still_says_the_head(api: Any) -> None:
+    events, heads = await read_query(api.streams, query(((), ("nobody",))))
+    assert (events, heads) == ([], [-1])
+    await course(api.streams)
+    assert await read_query(api.streams, query(((), ("nobody",)))) == ([], [3])
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"stream_id": "$all", "events": [tagged("t", "fine", "not fine")]}, "events[0].tags[1]"),
+    ],
+)
+async def test_bad_tags_are_invalid_argument_naming_the_field(api: Any, request_fields: dict[str, Any], field: str) -> None:
+    request_fields = {**request_fields, "stream_id": "s"}
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(**request_fields))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(field)
+
+
+async def test_a_query_read_of_a_stream_is_refused(api: Any) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await read_query(api.streams, query(((), ("a",))), stream_id="orders")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await read_query(api.streams, query((("t",), ("bad tag",))))
+    assert caught.value.details().startswith("query.items[0].tags[0]")
+
+
+def conditional(stream_id: str, events: list[types_pb2.NewEvent], q: types_pb2.Query, after: int | None) -> streams_pb2.AppendEventsRequest:
+    condition = types_pb2.AppendCondition(fail_if_events_match=q)
+    if after is not None:
+        condition.after = after
+    return streams_pb2.AppendEventsRequest(stream_id=stream_id, events=events, condition=condition)
+
+
+async def test_conditional_append_over_grpc(api: Any) -> None:
+    await course(api.streams)
+    c1 = query((("student_subscribed",), ("course:c1",)))
+    _, heads = await read_query(api.streams, c1)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.streams.AppendEvents(conditional("x", [tagged("student_subscribed", "course:c1")], c1, 1))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    error = decode_status(
+        caught.value.code().name, caught.value.details(),
+        dict(caught.value.trailing_metadata() or ()).get("grpc-status-details-bin"),
+    )
+    assert isinstance(error, AppendConditionFailedError)
+    assert (error.conflicting_position, error.head) == (3, 3)
+    # Decided on the read's head: goes ahead; sent again (a retry), it is a duplicate.
+    request = conditional("x", [tagged("student_subscribed", "course:c1", "student:s3")], c1, heads[0])
+    first = await api.streams.AppendEvents(request)
+    again = await api.streams.AppendEvents(request)
+    assert (first.position, first.duplicate, again.position, again.duplicate) == (4, False, 4, True)
+    # No `after`: any matching event at all fails it.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.streams.AppendEvents(conditional("x", [tagged("t")], c1, None))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_concurrent_conditional_appends_over_grpc_have_one_winner(api: Any) -> None:
+    seat = query((("seat_taken",), ("course:c1",)))
+    await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="c", events=[tagged("course_defined", "course:c1")]))
+    _, heads = await read_query(api.streams, seat)
+    calls = [api.streams.AppendEvents(conditional(f"s{i}", [tagged("seat_taken", "course:c1")], seat, heads[0])) for i in range(12)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    won = [o for o in outcomes if isinstance(o, streams_pb2.AppendEventsResponse)]
+    lost = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+    assert len(won) == 1 and len(lost) == 11
+    assert {e.code() for e in lost} == {grpc.StatusCode.FAILED_PRECONDITION}
+
+
+async def test_a_gateway_relays_a_failed_condition_without_retrying(api: Any, gateway: Any) -> None:
+    await course(api.streams)
+    c1 = query(((), ("course:c1",)))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await gateway.api.streams.AppendEvents(conditional("x", [tagged("t", "course:c1")], c1, 0))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert not details(caught.value)  # not a WrongExpectedVersion
+    raw = dict(caught.value.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(decode_status("FAILED_PRECONDITION", caught.value.details(), raw), AppendConditionFailedError)
+    events, heads = await read_query(gateway.api.streams, c1)
+    assert [e.position for e in events] == [0, 1, 3] and set(heads) == {3}
+    assert (await api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version == 3
