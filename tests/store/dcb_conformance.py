@@ -13,6 +13,8 @@ import random
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exesdb.v1 import types_pb2
 from gater.errors import (
@@ -31,6 +33,7 @@ from gater.store.base import (
     Query,
     QueryItem,
     RecordedEvent,
+    StorageBackend,
 )
 
 __all__ = ["DcbConformance", "read_query_all", "tagged"]
@@ -273,3 +276,59 @@ class DcbConformance:
         ]
         results = await asyncio.gather(*attempts)
         assert sorted(r.position for r in results) == list(range(1, 17))
+
+    # -- property: concurrent conditional appends are serialisable ---------------------------
+
+    @settings(
+        max_examples=20,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.differing_executors
+        ],
+    )
+    @given(
+        writers=st.lists(
+            st.tuples(
+                st.sets(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=2),  # the event's tags
+                st.sets(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=2),  # the query's tags (OR'ed)
+            ),
+            min_size=2,
+            max_size=6,
+        )
+    )
+    async def test_concurrent_conditional_appends_are_serialisable(
+        self, backend: StorageBackend, writers: list[tuple[set[str], set[str]]]
+    ) -> None:
+        """Writers decided on the same read race. Whatever wins, the outcome is that of some
+        serial order: no winner's query matches an earlier winner's event (so two appends whose
+        events each match the other's query never both succeed, and disjoint ones both do),
+        and every loser names a winner's event that matches its query (no invented conflict)."""
+        store_id = f"c{uuid.uuid4().hex[:12]}"
+        await backend.create_store(store_id)
+        store = await backend.open_store(store_id)
+        await store.append("setup", [tagged("setup", "z")], EXPECT_ANY)
+        queries = [Query(tuple(QueryItem((), (tag,)) for tag in sorted(query_tags))) for _, query_tags in writers]
+        outcomes = await asyncio.gather(
+            *(
+                store.append(f"w{i}", [tagged("decided", *sorted(event_tags))], EXPECT_ANY, AppendCondition(query, 0))
+                for i, ((event_tags, _), query) in enumerate(zip(writers, queries, strict=True))
+            ),
+            return_exceptions=True,
+        )
+        winners = sorted(
+            (o.position, i) for i, o in enumerate(outcomes) if not isinstance(o, BaseException)
+        )
+        at = {position: i for position, i in winners}
+        for n, (_, j) in enumerate(winners):
+            for _, i in winners[:n]:
+                assert not matches(queries[j], "decided", writers[i][0]), (writers, outcomes)
+        for j, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException):
+                assert isinstance(outcome, AppendConditionFailedError), outcome
+                i = at[outcome.conflicting_position]
+                assert matches(queries[j], "decided", writers[i][0])
+        # Disjoint from everything: always wins.
+        for j in range(len(writers)):
+            if not any(matches(queries[j], "decided", writers[i][0]) for i in range(len(writers)) if i != j):
+                assert not isinstance(outcomes[j], BaseException)
+        await backend.remove_store(store_id)
