@@ -305,7 +305,10 @@ def _append_is_idempotent(request: bytes) -> bool:
         parsed = streams_pb2.AppendEventsRequest.FromString(request)
     except Exception:  # noqa: BLE001 - the node will answer INVALID_ARGUMENT itself
         return False
-    return bool(parsed.events) and all(e.event_id for e in parsed.events)
+    # A multi-stream append's further streams too: an event without an id would get a new one
+    # on every attempt, and a repeat would write it twice.
+    events = [*parsed.events, *(e for part in parsed.more_streams for e in part.events)]
+    return bool(parsed.events) and all(e.event_id for e in events)
 
 
 def resume_read(request: bytes, first: bytes | None, last: bytes | None) -> bytes | None:

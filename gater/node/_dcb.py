@@ -13,13 +13,30 @@ from exesdb.v1 import streams_pb2, types_pb2
 
 from .. import _wire
 from ..config import Limits
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, LimitExceededError
 from ..store._query import check_query
-from ..store.base import ALL_STREAM, AppendCondition, EventStore, Query, QueryItem
-from ._convert import record_as_json, record_room
+from ..store.base import (
+    ALL_STREAM,
+    AppendCondition,
+    AppendResult,
+    EventStore,
+    NewEvent,
+    Query,
+    QueryItem,
+    StreamAppend,
+)
+from ._convert import Edge, record_as_json, record_room
 from ._reading import ReadPacer, SendBudget
 
-__all__ = ["condition_from_proto", "query_from_proto", "query_stream_id", "read_query_messages", "with_head"]
+__all__ = [
+    "append_response",
+    "condition_from_proto",
+    "more_streams",
+    "query_from_proto",
+    "query_stream_id",
+    "read_query_messages",
+    "with_head",
+]
 
 _HEAD = b"\x10"  # ReadEventsResponse.head: field 2, varint
 _INT64 = (1 << 64) - 1
@@ -40,6 +57,53 @@ def condition_from_proto(request: streams_pb2.AppendEventsRequest) -> AppendCond
     if after < -1:
         raise InvalidArgumentError("condition.after", f"must be >= 0 (unset: no event at all), got {after}")
     return AppendCondition(query_from_proto(condition.fail_if_events_match, "condition.fail_if_events_match"), after)
+
+
+def _prefixed(error: InvalidArgumentError, prefix: str) -> InvalidArgumentError:
+    if isinstance(error, LimitExceededError):
+        return LimitExceededError(prefix + error.field, error.description, error.limit)
+    return InvalidArgumentError(prefix + error.field, error.description)
+
+
+def more_streams(
+    edge: Edge, request: streams_pb2.AppendEventsRequest, first: list[NewEvent]
+) -> tuple[list[StreamAppend], list[tuple[str, int]]]:
+    """The further streams and the checks of a multi-stream append, checked at the edge."""
+    appends, checks = [], []
+    total = len(first)
+    for k, part in enumerate(request.more_streams):
+        prefix = f"more_streams[{k}]."
+        try:
+            stream_id = edge.stream_id(part.stream_id)
+            events = edge.new_events(part.events, stream_id)
+            expected = edge.expected(part)  # type: ignore[arg-type] - the same `expected` oneof
+        except InvalidArgumentError as e:
+            raise _prefixed(e, prefix) from None
+        total += len(events)
+        appends.append(StreamAppend(stream_id, events, expected))
+    if total > edge.limits.max_events_per_append:
+        raise LimitExceededError(
+            "more_streams",
+            f"at most {edge.limits.max_events_per_append} events per append, all streams together, got {total} "
+            "(max_events_per_append)",
+            limit="max_events_per_append",
+        )
+    for k, check in enumerate(request.checks):
+        try:
+            checks.append((edge.read_stream_id(check.stream_id), edge.expected(check)))  # type: ignore[arg-type]
+        except InvalidArgumentError as e:
+            raise _prefixed(e, f"checks[{k}].") from None
+    return appends, checks
+
+
+def append_response(result: AppendResult) -> streams_pb2.AppendEventsResponse:
+    return streams_pb2.AppendEventsResponse(
+        version=result.version,
+        position=result.position,
+        first_version=result.first_version,
+        first_position=result.first_position,
+        duplicate=result.duplicate,
+    )
 
 
 def query_stream_id(value: str) -> None:

@@ -20,10 +20,17 @@ from .. import __version__
 from ..errors import LimitExceededError
 from ..security import Operation
 from ..security import context as security
-from ..store.base import StorageBackend
+from ..store.base import StorageBackend, StreamAppend
 from ..tracing import current_traceparent
 from ._convert import Edge, page_token, public_location, snapshot_message, timestamp
-from ._dcb import condition_from_proto, query_from_proto, query_stream_id, read_query_messages
+from ._dcb import (
+    append_response,
+    condition_from_proto,
+    more_streams,
+    query_from_proto,
+    query_stream_id,
+    read_query_messages,
+)
 from ._memory import MemoryTrimmer
 from ._reading import SendBudget, read_messages
 from ._session import serve_session
@@ -65,14 +72,15 @@ class StreamsServicer(_OverStorage):
         events = self.edge.new_events(request.events, stream_id, current_traceparent() if self.record_trace else None)
         condition = condition_from_proto(request)
         store = await self.backend.open_store(store_id)
-        result = await store.append(stream_id, events, expected, condition)
-        return streams_pb2.AppendEventsResponse(
-            version=result.version,
-            position=result.position,
-            first_version=result.first_version,
-            first_position=result.first_position,
-            duplicate=result.duplicate,
-        )
+        if request.more_streams or request.checks:
+            more, checks = more_streams(self.edge, request, events)
+            first, *others = await store.append_streams(
+                [StreamAppend(stream_id, events, expected), *more], checks, condition
+            )
+            response = append_response(first)
+            response.more_streams.extend(append_response(r) for r in others)
+            return response
+        return append_response(await store.append(stream_id, events, expected, condition))
 
     async def ReadEvents(self, request: streams_pb2.ReadEventsRequest, context: Any) -> AsyncIterator[bytes]:
         if request.HasField("query"):

@@ -46,6 +46,7 @@ from .base import (
     EXPECT_STREAM_EXISTS,
     AppendResult,
     NewEvent,
+    StreamAppend,
     describe_expected,
 )
 
@@ -57,6 +58,9 @@ __all__ = [
     "canonical_ids",
     "conflict_queries",
     "plan_batch",
+    "request_streams",
+    "streams_request",
+    "streams_results",
 ]
 
 
@@ -66,6 +70,11 @@ class AppendRequest:
     events: Sequence[NewEvent]
     expected: int
     condition: AppendCondition | None = None
+    more: tuple[AppendRequest, ...] = ()
+    """Further streams of an atomic multi-stream append (their own `condition`, `more` and
+    `checks` are not used)."""
+    checks: tuple[tuple[str, int], ...] = ()
+    """(stream id, expected version) of streams not written that must hold too."""
 
 
 class ExistingEvent(NamedTuple):
@@ -100,11 +109,40 @@ class BatchPlan:
     """(position, event_type, tags) of the rows, kept only when a request has a condition."""
 
 
+def streams_request(
+    appends: Sequence[StreamAppend], checks: Sequence[tuple[str, int]], condition: AppendCondition | None
+) -> AppendRequest:
+    """The one request of an atomic multi-stream append (EventStore.append_streams)."""
+    if not appends:
+        raise InvalidArgumentError("streams", "at least one stream to append to is needed")
+    first, *rest = appends
+    return AppendRequest(
+        first.stream_id, tuple(first.events), first.expected, condition,
+        more=tuple(AppendRequest(a.stream_id, tuple(a.events), a.expected) for a in rest),
+        checks=tuple(checks),
+    )
+
+
+def streams_results(result: AppendResult) -> list[AppendResult]:
+    """append_streams' answer: one result per stream, in request order."""
+    return [dataclasses.replace(result, others=()), *result.others]
+
+
+def request_streams(requests: Sequence[AppendRequest]) -> list[str]:
+    """Every stream the batch writes or checks, sorted: the writer reads their versions."""
+    streams = {r.stream_id for r in requests}
+    for r in requests:
+        if r.more or r.checks:
+            streams.update(part.stream_id for part in r.more)
+            streams.update(stream_id for stream_id, _ in r.checks)
+    return sorted(streams)
+
+
 def canonical_ids(requests: Sequence[AppendRequest]) -> list[str]:
     """The batch's event ids in canonical form (valid UUIDs only), for the lookup query."""
     ids = []
     for request in requests:
-        for event in request.events:
+        for event in (e for part in (request, *request.more) for e in part.events):
             try:
                 ids.append(_canonical(event.event_id))
             except (ValueError, AttributeError, TypeError):
@@ -244,6 +282,8 @@ def _plan_one(
     tail: bytes,
     stored_conflict: int | None,
 ) -> AppendResult | Exception:
+    if request.more or request.checks:
+        return _plan_streams(request, plan, versions, known, tail, stored_conflict)
     stream_id, expected = request.stream_id, request.expected
     if not request.events:
         return InvalidArgumentError("events", "must not be empty")
@@ -259,11 +299,9 @@ def _plan_one(
     # `known` values are (stream_id, version, position): ExistingEvent or plain tuples.
     found = [known.get(event_id) for event_id in ids]
     if all(found):
-        # An idempotent repeat: every id already in this stream, as one consecutive run.
-        first = found[0]
-        if all(hit[0] == stream_id and hit[1] == first[1] + i for i, hit in enumerate(found)):  # type: ignore[index]
-            last = found[-1]
-            return AppendResult(first[1], last[1], first[2], last[2], True)  # type: ignore[index]
+        repeat = _repeat(stream_id, found)
+        if repeat is not None:
+            return repeat
     for i, hit in enumerate(found):
         if hit is not None:
             return DuplicateEventIdError(f"events[{i}].event_id", ids[i])
@@ -275,7 +313,29 @@ def _plan_one(
         failure = _condition_failure(request.condition, stored_conflict, plan)
         if failure is not None:
             return failure
+    return _write(stream_id, events, ids, plan, versions, known, tail)
 
+
+def _repeat(stream_id: str, found: Sequence[tuple[str, int, int] | None]) -> AppendResult | None:
+    """The original result when every id is already in this stream as one consecutive run."""
+    first = found[0]
+    if all(hit[0] == stream_id and hit[1] == first[1] + i for i, hit in enumerate(found)):  # type: ignore[index]
+        last = found[-1]
+        return AppendResult(first[1], last[1], first[2], last[2], True)  # type: ignore[index]
+    return None
+
+
+def _write(
+    stream_id: str,
+    events: Sequence[NewEvent],
+    ids: Sequence[str],
+    plan: BatchPlan,
+    versions: dict[str, int],
+    known: dict[str, tuple[str, int, int]],
+    tail: bytes,
+) -> AppendResult:
+    """Plans the rows of one stream's events, checked already, at the next positions."""
+    current = versions.get(stream_id, -1)
     first_version, first_position = current + 1, plan.last_position + 1
     version, position = first_version, first_position
     rows, size, created, written = plan.rows, 0, plan.created_epoch_us, plan.written
@@ -300,3 +360,85 @@ def _plan_one(
     plan.stream_versions[stream_id] = last_version
     plan.last_position = first_position + len(ids) - 1
     return AppendResult(first_version, last_version, first_position, plan.last_position)
+
+
+def _prefixed(error: Exception, prefix: str) -> Exception:
+    """An error about a part of a multi-stream append, its field named from the request."""
+    if isinstance(error, DuplicateEventIdError):
+        return DuplicateEventIdError(prefix + error.field, error.event_id)
+    if isinstance(error, InvalidArgumentError) and type(error) is InvalidArgumentError:
+        return InvalidArgumentError(prefix + error.field, error.description)
+    return error
+
+
+def _plan_streams(
+    request: AppendRequest,
+    plan: BatchPlan,
+    versions: dict[str, int],
+    known: dict[str, tuple[str, int, int]],
+    tail: bytes,
+    stored_conflict: int | None,
+) -> AppendResult | Exception:
+    """An atomic multi-stream append: every part and check holds, or nothing is written. Its
+    events take contiguous positions, part after part; the result is the first part's, with
+    the others' in `others`. Fields are named as the request names them: the first part is
+    the request's own stream, the others `more_streams[k]` (as AppendEventsRequest names them),
+    the checks `checks[k]`."""
+    parts = [AppendRequest(request.stream_id, request.events, request.expected), *request.more]
+    prefixes = ["", *(f"more_streams[{k}]." for k in range(len(request.more)))]
+    seen_streams: set[str] = set()
+    checked: list[tuple[list[str], list[NewEvent]]] = []
+    all_ids: dict[str, str] = {}
+    for part, prefix in zip(parts, prefixes, strict=True):
+        if part.stream_id in seen_streams:
+            return InvalidArgumentError(f"{prefix}stream_id", f"stream {part.stream_id!r} appears twice")
+        seen_streams.add(part.stream_id)
+        if not part.events:
+            return InvalidArgumentError(f"{prefix}events", "must not be empty")
+        if part.expected < 0 and part.expected not in (EXPECT_ANY, EXPECT_NO_STREAM, EXPECT_STREAM_EXISTS):
+            return InvalidArgumentError(f"{prefix}expected_version", f"unknown expected version {part.expected}")
+        ids = _check_ids(part)
+        if isinstance(ids, Exception):
+            return _prefixed(ids, prefix)
+        events = _normalised_tags(part)
+        if isinstance(events, Exception):
+            return _prefixed(events, prefix)
+        for i, event_id in enumerate(ids):
+            if event_id in all_ids:
+                return DuplicateEventIdError(f"{prefix}events[{i}].event_id", event_id)
+            all_ids[event_id] = prefix
+        checked.append((ids, events))
+    for k, (stream_id, _) in enumerate(request.checks):
+        if stream_id in seen_streams:
+            return InvalidArgumentError(f"checks[{k}].stream_id", f"stream {stream_id!r} is written or checked already")
+        seen_streams.add(stream_id)
+
+    found = [[known.get(event_id) for event_id in ids] for ids, _ in checked]
+    if all(all(hits) for hits in found):
+        repeats = [_repeat(part.stream_id, hits) for part, hits in zip(parts, found, strict=True)]
+        if all(r is not None for r in repeats):
+            first, *others = repeats
+            return dataclasses.replace(first, others=tuple(others))  # type: ignore[arg-type]
+    for (ids, _), hits, prefix in zip(checked, found, prefixes, strict=True):
+        for i, hit in enumerate(hits):
+            if hit is not None:
+                return DuplicateEventIdError(f"{prefix}events[{i}].event_id", ids[i])
+
+    for part in parts:
+        current = versions.get(part.stream_id, -1)
+        if not _expected_holds(part.expected, current):
+            return WrongExpectedVersionError(part.stream_id, describe_expected(part.expected), current)
+    for stream_id, expected in request.checks:
+        current = versions.get(stream_id, -1)
+        if not _expected_holds(expected, current):
+            return WrongExpectedVersionError(stream_id, describe_expected(expected), current)
+    if request.condition is not None:
+        failure = _condition_failure(request.condition, stored_conflict, plan)
+        if failure is not None:
+            return failure
+    results = [
+        _write(part.stream_id, events, ids, plan, versions, known, tail)
+        for part, (ids, events) in zip(parts, checked, strict=True)
+    ]
+    first, *others = results
+    return dataclasses.replace(first, others=tuple(others))

@@ -37,6 +37,7 @@ __all__ = [
     "StoreConfig",
     "StoreInfo",
     "StoreStatus",
+    "StreamAppend",
     "describe_expected",
 ]
 
@@ -70,6 +71,15 @@ class NewEvent:
     tags: tuple[str, ...] = ()
     """Short strings ("course:c1") that DCB queries select by; the rules are
     `_query.check_tags` (the store refuses others with InvalidArgumentError)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One stream's part of an atomic multi-stream append."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected: int = EXPECT_ANY
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +122,8 @@ class AppendResult:
     position: int
     duplicate: bool = False
     """True when the events were already in the stream (an idempotent repeat)."""
+    others: tuple[AppendResult, ...] = ()
+    """A multi-stream append: the results of its other streams, in request order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,19 @@ class EventStore(abc.ABC):
         and the original result is returned with duplicate=True (whatever `expected` says).
         Concurrent appends are group-committed: one transaction and one sync for many.
         """
+
+    @abc.abstractmethod
+    async def append_streams(
+        self,
+        appends: Sequence[StreamAppend],
+        checks: Sequence[tuple[str, int]] = (),
+        condition: AppendCondition | None = None,
+    ) -> list[AppendResult]:
+        """Appends to several streams atomically: every stream's expected version, every
+        (stream, expected version) of `checks` (streams not written) and the condition hold,
+        or nothing is written and the first failure is raised. The events take contiguous
+        positions, stream after stream in request order; one result per stream. A stream may
+        appear once (written or checked). An exact repeat of the whole call is a duplicate."""
 
     @abc.abstractmethod
     async def read_stream(

@@ -146,3 +146,48 @@ async def test_a_gateway_relays_a_failed_condition_without_retrying(api: Any, ga
     events, heads = await read_query(gateway.api.streams, c1)
     assert [e.position for e in events] == [0, 1, 3] and set(heads) == {3}
     assert (await api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version == 3
+
+
+async def test_multi_stream_append_over_grpc(api: Any) -> None:
+    await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="account-1", events=[tagged("opened")]))
+    request = streams_pb2.AppendEventsRequest(
+        stream_id="account-1", expected_version=0, events=[tagged("debited")],
+        more_streams=[streams_pb2.StreamEvents(
+            stream_id="account-2", expected_state=types_pb2.EXPECTED_STATE_NO_STREAM, events=[tagged("credited")] * 1,
+        )],
+        checks=[streams_pb2.StreamCheck(stream_id="ledger-closed", expected_state=types_pb2.EXPECTED_STATE_NO_STREAM)],
+    )
+    reply = await api.streams.AppendEvents(request)
+    assert (reply.version, reply.position) == (1, 1)
+    assert [(r.version, r.position) for r in reply.more_streams] == [(0, 2)]
+    again = await api.streams.AppendEvents(request)  # the same ids: a duplicate, nothing written
+    assert again.duplicate and [r.duplicate for r in again.more_streams] == [True]
+    # A check that does not hold: nothing of the call is written.
+    await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="ledger-closed", events=[tagged("closed")]))
+    request.ClearField("expected_version")
+    for event in [*request.events, *request.more_streams[0].events]:
+        event.event_id = str(uuid.uuid4())
+    request.more_streams[0].expected_version = 0
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.streams.AppendEvents(request)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (detail,) = details(caught.value)
+    assert (detail.stream_id, detail.current_version) == ("ledger-closed", 0)
+    assert (await api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version == 3
+
+
+async def test_multi_stream_append_names_the_bad_field(api: Any) -> None:
+    request = streams_pb2.AppendEventsRequest(
+        stream_id="a", events=[tagged("x")],
+        more_streams=[streams_pb2.StreamEvents(stream_id="b", events=[tagged("y"), tagged("y", "bad tag")])],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.streams.AppendEvents(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("more_streams[0].events[1].tags[0]")
+    request = streams_pb2.AppendEventsRequest(
+        stream_id="a", events=[tagged("x")], checks=[streams_pb2.StreamCheck(stream_id="", expected_version=0)]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.streams.AppendEvents(request)
+    assert caught.value.details().startswith("checks[0].stream_id")

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from exesdb.v1 import types_pb2
 from gater.errors import (
     AppendConditionFailedError,
+    DuplicateEventIdError,
     InvalidArgumentError,
     LimitExceededError,
     WrongExpectedVersionError,
@@ -28,12 +29,14 @@ from gater.store.base import (
     EXPECT_ANY,
     EXPECT_NO_STREAM,
     AppendCondition,
+    AppendResult,
     EventStore,
     NewEvent,
     Query,
     QueryItem,
     RecordedEvent,
     StorageBackend,
+    StreamAppend,
 )
 
 __all__ = ["DcbConformance", "read_query_all", "tagged"]
@@ -276,6 +279,80 @@ class DcbConformance:
         ]
         results = await asyncio.gather(*attempts)
         assert sorted(r.position for r in results) == list(range(1, 17))
+
+    # -- atomic multi-stream appends ----------------------------------------------------------
+
+    async def test_multi_stream_append_is_contiguous_and_returns_each_stream(self, store: EventStore) -> None:
+        await store.append("a", [tagged("x")], EXPECT_ANY)
+        results = await store.append_streams(
+            [StreamAppend("a", [tagged("x"), tagged("x")], 0), StreamAppend("b", [tagged("y", "k")], EXPECT_NO_STREAM)],
+            checks=[("c", EXPECT_NO_STREAM)],
+        )
+        assert [(r.first_version, r.version, r.first_position, r.position) for r in results] == [
+            (1, 2, 1, 2), (0, 0, 3, 3)
+        ]
+        assert [(e.stream_id, e.version) for e in await store.read_all(None, 10)] == [
+            ("a", 0), ("a", 1), ("a", 2), ("b", 0)
+        ]
+        assert (await store.stream_version("a"), await store.stream_version("b")) == (2, 0)
+
+    @pytest.mark.parametrize("failing", ["expected", "check", "condition", "duplicate"])
+    async def test_multi_stream_append_is_all_or_nothing(self, store: EventStore, failing: str) -> None:
+        taken = tagged("x")
+        await store.append("a", [taken], EXPECT_ANY)
+        await store.append("c", [tagged("x", "k")], EXPECT_ANY)
+        second = [tagged("y")]
+        if failing == "duplicate":
+            second = [tagged("y"), taken]
+        appends = [StreamAppend("a", [tagged("x")], 3 if failing == "expected" else 0), StreamAppend("b", second)]
+        checks = [("c", EXPECT_NO_STREAM if failing == "check" else 0)]
+        condition = AppendCondition(q(((), ("k",))), 0 if failing == "condition" else 1)
+        error = {
+            "expected": WrongExpectedVersionError, "check": WrongExpectedVersionError,
+            "condition": AppendConditionFailedError, "duplicate": DuplicateEventIdError,
+        }[failing]
+        with pytest.raises(error) as caught:
+            await store.append_streams(appends, checks, condition)
+        if failing == "duplicate":
+            assert caught.value.field == "more_streams[0].events[1].event_id"
+        if failing == "check":
+            assert (caught.value.stream_id, caught.value.current_version) == ("c", 0)
+        assert await store.last_position() == 1
+        assert (await store.stream_version("a"), await store.stream_version("b")) == (0, -1)
+
+    async def test_a_retried_multi_stream_append_is_a_duplicate(self, store: EventStore) -> None:
+        appends = [StreamAppend("a", [tagged("x")], EXPECT_NO_STREAM), StreamAppend("b", [tagged("y"), tagged("y")])]
+        first = await store.append_streams(appends)
+        again = await store.append_streams(appends)
+        assert [r.duplicate for r in again] == [True, True]
+        assert [(r.version, r.position) for r in again] == [(r.version, r.position) for r in first]
+        assert await store.last_position() == 2
+
+    async def test_multi_stream_append_refuses_a_stream_twice(self, store: EventStore) -> None:
+        with pytest.raises(InvalidArgumentError) as caught:
+            await store.append_streams([StreamAppend("a", [tagged("x")]), StreamAppend("a", [tagged("x")])])
+        assert caught.value.field == "more_streams[0].stream_id"
+        with pytest.raises(InvalidArgumentError) as caught:
+            await store.append_streams([StreamAppend("a", [tagged("x")])], [("a", EXPECT_ANY)])
+        assert caught.value.field == "checks[0].stream_id"
+        with pytest.raises(InvalidArgumentError):
+            await store.append_streams([])
+        assert await store.last_position() == -1
+
+    async def test_concurrent_multi_stream_appends_keep_streams_dense(self, store: EventStore) -> None:
+        async def transfer(i: int) -> list[AppendResult]:
+            return await store.append_streams(
+                [StreamAppend(f"acct-{i % 3}", [tagged("debited")]), StreamAppend(f"acct-{(i + 1) % 3}", [tagged("credited")])]
+            )
+
+        results = await asyncio.gather(*(transfer(i) for i in range(30)))
+        for first, second in results:
+            assert second.position == first.position + 1
+        everything, _ = await read_query_all(store, Query(), page=15)  # the conformance limits clip pages at 20
+        assert everything == list(range(60))
+        for n in range(3):
+            versions = [e.version for e in await store.read_stream(f"acct-{n}", None, 20)]
+            assert versions == list(range(20))
 
     # -- property: concurrent conditional appends are serialisable ---------------------------
 

@@ -22,6 +22,7 @@ from gater.errors import (
     SubscriptionNotFoundError,
 )
 
+from .._append import streams_request, streams_results
 from .._pages import page_size, read_size
 from .._query import check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
@@ -37,6 +38,7 @@ from ..base import (
     Snapshot,
     StoreConfig,
     StoreStatus,
+    StreamAppend,
 )
 from . import _sql
 from ._db import Database
@@ -92,6 +94,14 @@ class PostgresEventStore(EventStore):
         self, stream_id: str, events: Sequence[NewEvent], expected: int, condition: AppendCondition | None = None
     ) -> AppendResult:
         return await self._writer().append(stream_id, events, expected, condition)
+
+    async def append_streams(
+        self,
+        appends: Sequence[StreamAppend],
+        checks: Sequence[tuple[str, int]] = (),
+        condition: AppendCondition | None = None,
+    ) -> list[AppendResult]:
+        return streams_results(await self._writer().submit(streams_request(appends, checks, condition)))
 
     async def read_stream(
         self, stream_id: str, start: int | None, limit: int, backward: bool = False

@@ -46,6 +46,7 @@ from .._append import (
     canonical_ids,
     conflict_queries,
     plan_batch,
+    request_streams,
 )
 from .._records import now_epoch_us
 from ..base import AppendCondition, AppendResult, NewEvent
@@ -85,10 +86,13 @@ class StoreWriter:
     async def append(
         self, stream_id: str, events: Sequence[NewEvent], expected: int, condition: AppendCondition | None = None
     ) -> AppendResult:
+        return await self.submit(AppendRequest(stream_id, tuple(events), expected, condition))
+
+    async def submit(self, request: AppendRequest) -> AppendResult:
         if self._closed is not None:
             raise unavailable(self._closed)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(AppendRequest(stream_id, tuple(events), expected, condition), future))
+        await self._queue.put(_Pending(request, future))
         return await future
 
     def close(self, reason: str) -> None:
@@ -153,7 +157,7 @@ class StoreWriter:
             last_position = await con.fetchrow(query("append_head"), store_id)
             if last_position is None:
                 raise StoreNotFoundError(store_id)
-            streams = sorted({r.stream_id for r in requests})
+            streams = request_streams(requests)
             versions = dict(await con.fetch(query("append_stream_versions"), store_id, streams))
             # Conditional appends: the first stored event that fails each condition, read
             # under the store's lock (after it, so every earlier commit is seen), so nothing

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gater.config import Limits
 from gater.errors import SnapshotNotFoundError, StoreNotFoundError, SubscriptionNotFoundError
 
-from .._append import AppendRequest
+from .._append import AppendRequest, streams_request, streams_results
 from .._pages import page_size, read_size
 from .._query import check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
@@ -56,6 +56,7 @@ from ..base import (
     Snapshot,
     StoreConfig,
     StoreStatus,
+    StreamAppend,
 )
 from . import _sql
 from ._db import Readers, open_files, run_once
@@ -245,6 +246,15 @@ class SqliteStore(EventStore):
     ) -> AppendResult:
         future: asyncio.Future[AppendResult] = self._loop.create_future()
         return await self._write(Append(AppendRequest(stream_id, tuple(events), expected, condition), future))
+
+    async def append_streams(
+        self,
+        appends: Sequence[StreamAppend],
+        checks: Sequence[tuple[str, int]] = (),
+        condition: AppendCondition | None = None,
+    ) -> list[AppendResult]:
+        future: asyncio.Future[AppendResult] = self._loop.create_future()
+        return streams_results(await self._write(Append(streams_request(appends, checks, condition), future)))
 
     async def _job(self, run: Callable[[sqlite3.Connection], T]) -> T:
         return await self._write(Job(run, self._loop.create_future()))

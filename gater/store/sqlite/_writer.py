@@ -47,6 +47,7 @@ from .._append import (
     canonical_ids,
     conflict_queries,
     plan_batch,
+    request_streams,
 )
 from .._records import now_epoch_us
 from ._db import connect
@@ -241,7 +242,7 @@ class Writer:
         """Plans and inserts the batch's appends; adds their answers to `settled`; returns
         the last position after them."""
         requests = [a.request for a in appends]
-        streams = json.dumps(sorted({r.stream_id for r in requests}))
+        streams = json.dumps(request_streams(requests))
         versions = dict(conn.execute(query("append_stream_versions"), (streams,)).fetchall())
         # Conditional appends: the first stored event that fails each condition, read in
         # this immediate transaction, so nothing can be written between check and insert.

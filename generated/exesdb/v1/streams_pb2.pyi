@@ -17,20 +17,46 @@ READ_DIRECTION_FORWARD: ReadDirection
 READ_DIRECTION_BACKWARD: ReadDirection
 
 class AppendEventsRequest(_message.Message):
-    __slots__ = ("store", "stream_id", "expected_state", "expected_version", "events", "condition")
+    __slots__ = ("store", "stream_id", "expected_state", "expected_version", "events", "condition", "more_streams", "checks")
     STORE_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_STATE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
+    MORE_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
     store: str
     stream_id: str
     expected_state: _types_pb2.ExpectedState
     expected_version: int
     events: _containers.RepeatedCompositeFieldContainer[_types_pb2.NewEvent]
     condition: _types_pb2.AppendCondition
-    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[_types_pb2.NewEvent, _Mapping]]] = ..., condition: _Optional[_Union[_types_pb2.AppendCondition, _Mapping]] = ...) -> None: ...
+    more_streams: _containers.RepeatedCompositeFieldContainer[StreamEvents]
+    checks: _containers.RepeatedCompositeFieldContainer[StreamCheck]
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[_types_pb2.NewEvent, _Mapping]]] = ..., condition: _Optional[_Union[_types_pb2.AppendCondition, _Mapping]] = ..., more_streams: _Optional[_Iterable[_Union[StreamEvents, _Mapping]]] = ..., checks: _Optional[_Iterable[_Union[StreamCheck, _Mapping]]] = ...) -> None: ...
+
+class StreamEvents(_message.Message):
+    __slots__ = ("stream_id", "expected_state", "expected_version", "events")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    expected_state: _types_pb2.ExpectedState
+    expected_version: int
+    events: _containers.RepeatedCompositeFieldContainer[_types_pb2.NewEvent]
+    def __init__(self, stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., events: _Optional[_Iterable[_Union[_types_pb2.NewEvent, _Mapping]]] = ...) -> None: ...
+
+class StreamCheck(_message.Message):
+    __slots__ = ("stream_id", "expected_state", "expected_version")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    expected_state: _types_pb2.ExpectedState
+    expected_version: int
+    def __init__(self, stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class AppendSessionRequest(_message.Message):
     __slots__ = ("correlation_id", "append")
@@ -51,18 +77,20 @@ class AppendSessionResponse(_message.Message):
     def __init__(self, correlation_id: _Optional[int] = ..., appended: _Optional[_Union[AppendEventsResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class AppendEventsResponse(_message.Message):
-    __slots__ = ("version", "position", "first_version", "first_position", "duplicate")
+    __slots__ = ("version", "position", "first_version", "first_position", "duplicate", "more_streams")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     FIRST_VERSION_FIELD_NUMBER: _ClassVar[int]
     FIRST_POSITION_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    MORE_STREAMS_FIELD_NUMBER: _ClassVar[int]
     version: int
     position: int
     first_version: int
     first_position: int
     duplicate: bool
-    def __init__(self, version: _Optional[int] = ..., position: _Optional[int] = ..., first_version: _Optional[int] = ..., first_position: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    more_streams: _containers.RepeatedCompositeFieldContainer[AppendEventsResponse]
+    def __init__(self, version: _Optional[int] = ..., position: _Optional[int] = ..., first_version: _Optional[int] = ..., first_position: _Optional[int] = ..., duplicate: _Optional[bool] = ..., more_streams: _Optional[_Iterable[_Union[AppendEventsResponse, _Mapping]]] = ...) -> None: ...
 
 class ReadEventsRequest(_message.Message):
     __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json", "query", "head")
