@@ -38,11 +38,14 @@ from ._values import (
     BEGINNING,
     EXPECTED_STATES,
     FORWARD,
+    AppendCondition,
     AppendResult,
     ClusterStatus,
     Event,
     Member,
     NackAction,
+    Query,
+    QueryResult,
     Snapshot,
     StoreConfig,
     StoreInfo,
@@ -161,12 +164,14 @@ class Client:
         events: Iterable[Any],
         expected_version: int | str = ANY,
         *,
+        condition: AppendCondition | None = None,
         timeout_s: float | None = _UNSET,
     ) -> AppendResult:
         """Appends `events` (NewEvent, dicts with NewEvent's keys, or dataclasses with an
         `event_type`) atomically if the stream's version is `expected_version` (ANY,
         NO_STREAM, STREAM_EXISTS, or an int). WrongExpectedVersionError carries the current
-        version."""
+        version. With a `condition` (DCB), also only if no event matching its query has a
+        position after its `after` (AppendConditionFailedError otherwise)."""
         request = streams_pb2.AppendEventsRequest(
             store=store,
             stream_id=stream,
@@ -180,8 +185,48 @@ class Client:
             raise InvalidArgumentError(
                 "expected_version", f'must be "any", "no_stream", "stream_exists" or an int, not {expected_version!r}'
             )
+        if condition is not None:
+            request.condition.CopyFrom(convert.condition_message(condition))
         r = await self._appender.append(request, self._deadline(timeout_s))
         return AppendResult(r.version, r.position, r.first_version, r.first_position, r.duplicate)
+
+    async def read_query(
+        self,
+        store: str,
+        query: Query,
+        start: int | None = None,
+        count: int = 0,
+        direction: str = FORWARD,
+        *,
+        timeout_s: float | None = _UNSET,
+    ) -> QueryResult:
+        """The events of the store matching a DCB query (answered from the server's tag and
+        type indexes), from global position `start`, at most `count` (0: all), and the head
+        the read was cut at — the `after` of an AppendCondition decided on them."""
+        if direction not in (FORWARD, BACKWARD):
+            raise InvalidArgumentError("direction", f'must be "forward" or "backward", not {direction!r}')
+        request = streams_pb2.ReadEventsRequest(
+            store=store,
+            query=convert.query_message(query),
+            count=count,
+            direction=streams_pb2.READ_DIRECTION_BACKWARD if direction == BACKWARD else streams_pb2.READ_DIRECTION_FORWARD,
+        )
+        if start is not None:
+            request.from_version = start
+        stubs = await self._stubs_now()
+        call = stubs.streams.ReadEvents(request, timeout=self._deadline(timeout_s), metadata=self.metadata or None)
+        events: list[Event] = []
+        head: int | None = None
+        try:
+            async for batch in call:
+                if head is None:
+                    head = batch.head
+                events.extend(convert.event(r) for r in batch.events)
+        except grpc.aio.AioRpcError as e:
+            raise convert.error_from_status(e) from None
+        finally:
+            call.cancel()
+        return QueryResult(events, -1 if head is None else head)
 
     async def read_events(
         self,

@@ -29,9 +29,11 @@ from ._values import (
     JSON,
     NOW,
     OCTETS,
+    AppendCondition,
     Event,
     Member,
     NewEvent,
+    Query,
     Snapshot,
     SubscriptionInfo,
     SubscriptionType,
@@ -39,11 +41,13 @@ from ._values import (
 
 __all__ = [
     "as_new_event",
+    "condition_message",
     "encode",
     "error_from_status",
     "event",
     "member",
     "new_event_message",
+    "query_message",
     "positions",
     "selection",
     "snapshot",
@@ -121,6 +125,7 @@ def new_event_message(event: NewEvent, index: int) -> types_pb2.NewEvent:
         event_type=event.event_type,
         data=data,
         content_type=content_type,
+        tags=event.tags,
     )
     if event.metadata is not None:
         meta, meta_type = encode(event.metadata, event.metadata_content_type, f"events[{index}].metadata")
@@ -159,7 +164,19 @@ def event(record: types_pb2.EventRecord) -> Event:
         retry_count=record.retry_count,
         raw_data=record.data,
         raw_metadata=record.metadata,
+        tags=tuple(record.tags),
     )
+
+
+def query_message(query: Query) -> types_pb2.Query:
+    return types_pb2.Query(items=[types_pb2.QueryItem(types=i.types, tags=i.tags) for i in query.items])
+
+
+def condition_message(condition: AppendCondition) -> types_pb2.AppendCondition:
+    message = types_pb2.AppendCondition(fail_if_events_match=query_message(condition.query))
+    if condition.after is not None:
+        message.after = condition.after
+    return message
 
 
 def snapshot(s: types_pb2.SnapshotRecord) -> Snapshot:

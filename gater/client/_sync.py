@@ -76,6 +76,7 @@ class SyncClient:
         return self._client.target
 
     append_events = _sync("append_events")
+    read_query = _sync("read_query")
     get_events = _sync("get_events")
     get_version = _sync("get_version")
     get_streams = _sync("get_streams")

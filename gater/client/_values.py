@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +27,16 @@ __all__ = [
     "NO_STREAM",
     "OCTETS",
     "STREAM_EXISTS",
+    "AppendCondition",
     "AppendResult",
     "ClusterStatus",
     "Event",
     "Member",
     "NackAction",
     "NewEvent",
+    "Query",
+    "QueryItem",
+    "QueryResult",
     "Snapshot",
     "StoreConfig",
     "StoreInfo",
@@ -116,6 +121,9 @@ class NewEvent:
     content_type: str | None = None
     """None: application/json, or application/octet-stream for bytes."""
     metadata_content_type: str | None = None
+    tags: tuple[str, ...] = ()
+    """Short strings DCB queries select by ("course:c1"): at most 32, each 1..128 characters
+    of A-Z a-z 0-9 and _ - . : / @ + = #."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,7 @@ class Event:
     retry_count: int = 0
     raw_data: bytes = b""
     raw_metadata: bytes = b""
+    tags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (bodies that are not JSON appear as {"hex": ...})."""
@@ -151,6 +160,7 @@ class Event:
             "content_type": self.content_type,
             "created": self.created.isoformat(),
             **({"retry_count": self.retry_count} if self.retry_count else {}),
+            **({"tags": list(self.tags)} if self.tags else {}),
         }
 
 
@@ -164,6 +174,45 @@ class AppendResult:
     first_position: int
     duplicate: bool
     """True when every event id was already there: nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryItem:
+    """Events of any of `types` (any type when empty) that carry every one of `tags`."""
+
+    types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A Dynamic Consistency Boundary query: its items OR'ed; no items: every event.
+    `Query.of(types=..., tags=...)` is a query of one item."""
+
+    items: tuple[QueryItem, ...] = ()
+
+    @classmethod
+    def of(cls, *, types: Iterable[str] = (), tags: Iterable[str] = ()) -> Query:
+        return cls((QueryItem(tuple(types), tuple(tags)),))
+
+
+@dataclass(frozen=True, slots=True)
+class AppendCondition:
+    """Fail the append (AppendConditionFailedError) if an event matching `query` has a
+    position after `after` (None: any matching event at all)."""
+
+    query: Query
+    after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """The events a query read returned and the head it was cut at: nothing matching the
+    query exists between the last of them and `head`, so `head` is the `after` of an append
+    decided on these events."""
+
+    events: list[Event]
+    head: int
 
 
 @dataclass(frozen=True, slots=True)

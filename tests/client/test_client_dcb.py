@@ -1,0 +1,52 @@
+"""The Python client speaks DCB: tags on events, query reads with their head, conditional
+appends whose failure is AppendConditionFailedError — on a real node, on each backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gater.client import ALL, BACKWARD, AppendCondition, Client, NewEvent, Query, QueryItem
+from gater.errors import AppendConditionFailedError, InvalidArgumentError
+from gater.node import NodeServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def client(node: NodeServer) -> AsyncIterator[Client]:
+    async with await Client.connect(node.address) as c:
+        yield c
+
+
+async def test_the_course_subscription_example(client: Client) -> None:
+    await client.append_events("", "course-c1", [NewEvent("course_defined", {"capacity": 1}, tags=("course:c1",))])
+    seats = Query.of(types=["student_subscribed"], tags=["course:c1"])
+    read = await client.read_query("", seats)
+    assert (read.events, read.head) == ([], 0)
+    subscribe = NewEvent("student_subscribed", {"student": "s1"}, tags=("course:c1", "student:s1"))
+    done = await client.append_events("", "student-s1", [subscribe], condition=AppendCondition(seats, read.head))
+    assert done.position == 1
+    # Another student decided on the same read: the seat went in between.
+    late = NewEvent("student_subscribed", {"student": "s2"}, tags=("course:c1", "student:s2"))
+    with pytest.raises(AppendConditionFailedError) as caught:
+        await client.append_events("", "student-s2", [late], condition=AppendCondition(seats, read.head))
+    assert (caught.value.conflicting_position, caught.value.head) == (1, 1)
+    again = await client.read_query("", seats)
+    assert [(e.position, e.tags) for e in again.events] == [(1, ("course:c1", "student:s1"))]
+    assert again.head == 1
+    (event,) = await client.get_events("", "student-s1")
+    assert event.tags == ("course:c1", "student:s1") and event.to_dict()["tags"] == ["course:c1", "student:s1"]
+
+
+async def test_query_reads_take_a_start_a_count_and_a_direction(client: Client) -> None:
+    await client.append_events("", "s", [NewEvent("t", {}, tags=(f"n:{i % 2}",)) for i in range(6)])
+    odd = Query((QueryItem(tags=("n:1",)),))
+    assert [e.position for e in (await client.read_query("", odd)).events] == [1, 3, 5]
+    assert [e.position for e in (await client.read_query("", odd, start=2, count=1)).events] == [3]
+    assert [e.position for e in (await client.read_query("", odd, direction=BACKWARD)).events] == [5, 3, 1]
+    assert len((await client.read_query("", Query())).events) == 6
+    assert len(await client.get_events("", ALL)) == 6
+    with pytest.raises(InvalidArgumentError):
+        await client.append_events("", "s", [NewEvent("t", {}, tags=("not a tag",))])
