@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from ..errors import (
+    AppendConditionFailedError,
     DeadlineExceededError,
     GaterError,
     InvalidArgumentError,
@@ -57,7 +58,7 @@ EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_BAD_INPUT: "usage or bad input",
     EXIT_NOT_FOUND: "not found (store, snapshot, subscription)",
-    EXIT_WRONG_VERSION: "wrong expected version",
+    EXIT_WRONG_VERSION: "wrong expected version, or a failed append condition",
     EXIT_UNAVAILABLE: "unavailable: cannot connect, no healthy node, or deadline exceeded",
     EXIT_SERVER: "other server error",
     EXIT_REFUSED: "refused: no valid credential (UNAUTHENTICATED) or not allowed (PERMISSION_DENIED)",
@@ -71,7 +72,7 @@ def exit_code_for(error: GaterError) -> int:
         return EXIT_BAD_INPUT
     if isinstance(error, NotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(error, WrongExpectedVersionError):
+    if isinstance(error, WrongExpectedVersionError | AppendConditionFailedError):
         return EXIT_WRONG_VERSION
     if isinstance(error, UnavailableError | DeadlineExceededError):
         return EXIT_UNAVAILABLE
@@ -159,6 +160,8 @@ class Output:
                 record["current_version"] = e.current_version
             if hint_for(e):
                 record["hint"] = hint_for(e)
+            if isinstance(e, AppendConditionFailedError):
+                record["conflicting_position"], record["head"] = e.conflicting_position, e.head
             sys.stderr.write(json.dumps(record) + "\n")
         else:
             click.echo(f"gater: {e.code}: {e.message}", err=True)

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from ..client import (
+    ALL,
     ANY,
     BACKWARD,
     BEGINNING,
@@ -25,9 +26,11 @@ from ..client import (
     NO_STREAM,
     NOW,
     STREAM_EXISTS,
+    AppendCondition,
     Client,
     Event,
     NewEvent,
+    Query,
 )
 from ..errors import InvalidArgumentError
 from ._output import EXIT_HELP, Output
@@ -62,6 +65,14 @@ def _expected(value: str) -> int | str:
 @click.option("--data", default=None, help="With --type: the event's JSON body.")
 @click.option("--metadata", default=None, help="With --type: the event's JSON metadata.")
 @click.option("--id", "event_id", default=None, help="With --type: the event's id (UUID).")
+@click.option("--tag", "tags", multiple=True, help="With --type: a tag of the event (repeat for more), e.g. course:c1.")
+@click.option("--fail-if-type", "fail_types", multiple=True,
+              help="Condition (DCB): fail if an event of this type (repeat: any of them) carrying every "
+                   "--fail-if-tag was written after --after. Exit code 3.")
+@click.option("--fail-if-tag", "fail_tags", multiple=True, help="Condition (DCB): see --fail-if-type.")
+@click.option("--after", type=click.IntRange(min=0), default=None,
+              help="Condition (DCB): the position the decision was made on (a query read's head); "
+                   "default: any matching event at all fails the append.")
 @click.option("--generate", type=click.IntRange(min=1), default=None,
               help="Append this many greenhouse events (the console's producer), e.g. for trying things out.")
 @click.option("--expected-version", "expected", default=ANY, show_default=True,
@@ -70,27 +81,40 @@ def _expected(value: str) -> int | str:
               help="Events per AppendEvents call when reading many.")
 @connection_options
 def append(settings: Settings, stream: str, source: Any, event_type: str | None, data: str | None,
-           metadata: str | None, event_id: str | None, generate: int | None, expected: str, batch_size: int) -> None:  # fmt: skip
+           metadata: str | None, event_id: str | None, tags: tuple[str, ...], fail_types: tuple[str, ...],
+           fail_tags: tuple[str, ...], after: int | None, generate: int | None, expected: str,
+           batch_size: int) -> None:  # fmt: skip
     """Append events to STREAM.
 
     \b
     One event:   gater append greenhouse1 --type temperature_measured:v1 --data '{"temperature": 21.5}'
     Many:        gater append greenhouse1 events.jsonl     (or on stdin: ... | gater append greenhouse1)
     Generated:   gater append greenhouse1 --generate 1000
+    Tagged, on a condition (DCB, docs/dcb.md):
+      gater append student-s1 --type student_subscribed --tag course:c1 --tag student:s1 \\
+          --fail-if-type student_subscribed --fail-if-tag course:c1 --after 41
 
     Each input line is a JSON object with event_type, data, and optionally metadata, event_id,
-    content_type. Batches after the first expect the version the previous one left, so a
+    content_type, tags. Batches after the first expect the version the previous one left, so a
     concurrent writer stops the producer with exit code 3. With --generate only the first batch
     is checked: the others go pipelined, 32 in flight over one AppendSession, and commit in any
     order. Prints one JSON line per batch.
     """
     expected_version = _expected(expected)
+    if tags and event_type is None:
+        raise click.UsageError("--tag goes with --type (JSON lines carry their own \"tags\")")
+    condition = None
+    if fail_types or fail_tags:
+        condition = AppendCondition(Query.of(types=fail_types, tags=fail_tags), after)
+    elif after is not None:
+        raise click.UsageError("--after goes with --fail-if-type / --fail-if-tag")
     if event_type is not None:
         one = NewEvent(
             event_type,
             _json_arg(data, "--data") if data is not None else {},
             _json_arg(metadata, "--metadata") if metadata is not None else None,
             event_id,
+            tags=tags,
         )
         batches: Iterator[list[Any]] = iter([[one]])
         total: int | None = 1
@@ -137,7 +161,7 @@ def append(settings: Settings, stream: str, source: Any, event_type: str | None,
 
             for batch in batches:
                 appended += len(batch)
-                result = await client.append_events(settings.store, stream, batch, expect)
+                result = await client.append_events(settings.store, stream, batch, expect, condition=condition)
                 expect = result.version
                 report(batch, result)
                 if generate is not None:
@@ -181,6 +205,8 @@ def _batches(source: Any, batch_size: int) -> Iterator[list[Any]]:
             raise InvalidArgumentError(f"line {number}", f"not JSON: {e}") from None
         if not isinstance(item, dict):
             raise InvalidArgumentError(f"line {number}", "must be a JSON object with event_type and data")
+        if isinstance(item.get("tags"), list):
+            item["tags"] = tuple(item["tags"])
         batch.append(item)
         if len(batch) == batch_size:
             yield batch
@@ -194,20 +220,37 @@ def _event_row(e: Event) -> dict[str, Any]:
 
 
 @click.command(cls=ClientCommand, epilog=EXIT_HELP)
-@click.argument("stream")
+@click.argument("stream", required=False)
 @click.option("--from", "start", type=click.IntRange(min=0), default=None,
               help="First version (or global position for $all); default: the first (or last, --backward).")
 @click.option("--count", type=click.IntRange(min=0), default=0, help="At most this many events (0: all).")
 @click.option("--backward", is_flag=True, help="Newest first.")
+@click.option("--type", "types", multiple=True,
+              help="Query read of $all (DCB): only events of this type (repeat: any of them).")
+@click.option("--tag", "tags", multiple=True,
+              help="Query read of $all (DCB): only events carrying this tag (repeat: all of them).")
 @connection_options
-def read(settings: Settings, stream: str, start: int | None, count: int, backward: bool) -> None:
+def read(settings: Settings, stream: str | None, start: int | None, count: int, backward: bool,
+         types: tuple[str, ...], tags: tuple[str, ...]) -> None:  # fmt: skip
     """Read the events of STREAM ($all: every stream, in global order), one JSON line each.
 
     \b
     gater read greenhouse1
     gater read '$all' --from 100 --count 10
     gater read greenhouse1 --backward --count 1
+    gater read --type student_subscribed --tag course:c1     (a DCB query read of $all)
+
+    A query read (--type/--tag) answers from the server's indexes and ends with the head it
+    was cut at: a last JSON line {"head": N} (on a terminal, a note), the --after of an
+    append decided on what it printed.
     """
+    if types or tags:
+        if stream not in (None, ALL):
+            raise click.UsageError("--type/--tag read $all: give no STREAM (or '$all')")
+        _read_query(settings, Query.of(types=types, tags=tags), start, count, backward)
+        return
+    if stream is None:
+        raise click.UsageError("Missing argument 'STREAM' ('$all' for every event), or give --type/--tag for a query read")
 
     async def work(client: Client, out: Output) -> None:
         total = None
@@ -235,6 +278,27 @@ def read(settings: Settings, stream: str, start: int | None, count: int, backwar
                   "created": e.created.strftime("%Y-%m-%d %H:%M:%S")} for e in rows],
                 title=f"{stream} ({len(rows)} events)",
             )  # fmt: skip
+
+    run(settings, work)
+
+
+def _read_query(settings: Settings, query: Query, start: int | None, count: int, backward: bool) -> None:
+    async def work(client: Client, out: Output) -> None:
+        result = await client.read_query(settings.store, query, start, count, BACKWARD if backward else FORWARD)
+        if out.json:
+            for e in result.events:
+                out.line(_event_row(e))
+            out.line({"head": result.head})
+            return
+        if result.events:
+            out.records(
+                [{"pos": e.position, "stream": e.stream_id, "type": e.event_type, "tags": " ".join(e.tags),
+                  "data": e.data if not isinstance(e.data, bytes) else f"<{len(e.data)} bytes>"} for e in result.events],
+                title=f"query ({len(result.events)} events)",
+            )  # fmt: skip
+        else:
+            out.note("no events match")
+        out.note(f"head: {result.head} (append with --after {result.head} to decide on this read)")
 
     run(settings, work)
 
