@@ -138,6 +138,10 @@ async def read_query_messages(
     room = record_room(limits)
     key = start
     sent = False
+    if head is not None:
+        # A resumed read's head (from a gateway): never past what the store holds, so no
+        # client can name a head beyond the events it could have seen.
+        head = min(head, await store.last_position())
     while True:
         allowance = budget.acquire(pacer.allowance, pacer.min_bytes)
         try:

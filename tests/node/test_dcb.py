@@ -191,3 +191,12 @@ async def test_multi_stream_append_names_the_bad_field(api: Any) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await api.streams.AppendEvents(request)
     assert caught.value.details().startswith("checks[0].stream_id")
+
+
+async def test_a_read_pinned_to_a_head_stops_there_and_never_past_the_store(api: Any) -> None:
+    await course(api.streams)
+    c1 = query(((), ("course:c1",)))
+    events, heads = await read_query(api.streams, c1, head=1)
+    assert ([e.position for e in events], set(heads)) == ([0, 1], {1})
+    events, heads = await read_query(api.streams, c1, head=1000)
+    assert ([e.position for e in events], set(heads)) == ([0, 1, 3], {3})
