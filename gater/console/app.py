@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..client import ALL, BEGINNING, NOW, Client, NewEvent, greenhouse
+from ..client import ALL, BEGINNING, NOW, Client, NewEvent, Query, greenhouse
 from ..client.patterns import PatternError, parse_pattern
 from ..errors import GaterError, WrongExpectedVersionError
 from ._parts import (
@@ -462,18 +462,24 @@ class ConsoleApp:
                 self.say(f"  {i}. {s.stream_id} (version {s.version})")
         else:
             self.say("⚠️  No streams yet", self.theme.warn)
-        raw = await self.ask("Enter stream name (or its number, or $all): ")
+        raw = await self.ask("Enter stream name (or its number, or $all, or tags:<tag> <tag>... for a query): ")
         stream_id = streams[int(raw) - 1].stream_id if raw.isdigit() and 0 < int(raw) <= len(streams) else raw
         count = await self.ask_int("Number of events to fetch (default 10): ", 10, 1)
         if count is None or not stream_id:
             return
-        events = await self.client.get_events(self.store, stream_id, None, count)
+        if stream_id.startswith("tags:"):
+            read = await self.client.read_query(self.store, Query.of(tags=stream_id[5:].split()), None, count)
+            events = read.events
+            self.say(f"Query read of $all cut at head {read.head}", "cyan")
+        else:
+            events = await self.client.get_events(self.store, stream_id, None, count)
         if not events:
             self.say(f"⚠️  No events in '{stream_id}'", self.theme.warn)
             return
-        table = Table("Pos", "Stream", "Ver", "Type", "Data", "Created", title=f"Events from '{stream_id}'")
+        table = Table("Pos", "Stream", "Ver", "Type", "Tags", "Data", "Created", title=f"Events from '{stream_id}'")
         for e in events:
-            table.add_row(str(e.position), e.stream_id, str(e.version), e.event_type, compact(e.data), e.created.strftime("%H:%M:%S.%f")[:-3])
+            table.add_row(str(e.position), e.stream_id, str(e.version), e.event_type, " ".join(e.tags), compact(e.data),
+                          e.created.strftime("%H:%M:%S.%f")[:-3])
         self.out.print(table)
 
     async def append_event(self) -> None:
@@ -496,7 +502,8 @@ class ConsoleApp:
         except PatternError as e:
             self.say(f"❌ Not a JSON object or map: {e}", self.theme.error)
             return
-        event = NewEvent(event_type, data)
+        tags = tuple((await self.ask("Tags, space-separated, e.g. room:r1 (default none): ", "")).split())
+        event = NewEvent(event_type, data, tags=tags)
         result = await self.client.append_events(self.store, stream_id, [event])
         self.say(f"✅ Appended {event_type} to '{stream_id}' (now at version {result.version})", self.theme.ok)
         self.say(f"  • {event_type} {compact(data)}")

@@ -206,7 +206,17 @@ async def test_a_session_with_producers_a_john_observer_and_a_subscription(node:
         await screen.type("temperature_measured:v1")
         await screen.expect("Data")
         await screen.type('%{temperature: 21.5, operator: "John"}')
+        await screen.expect("Tags")
+        await screen.type("room:r1 crop:basil")
         await screen.expect(r"Appended temperature_measured:v1 to 'manual' \(now at version 0\)")
+
+        await screen.choose(12)  # a query read by tag
+        await screen.expect("Enter stream name")
+        await screen.type("tags:crop:basil")
+        await screen.expect("Number of events to fetch")
+        await screen.type("")
+        await screen.expect(r"Query read of \$all cut at head \d+")
+        await screen.expect(r"manual\s+│\s+0\s+│\s+temperature_measured:v1\s+│\s+crop:basil\s+room:r1")
 
         await screen.choose(14)
         await screen.expect(r"Role: node\s+Node: \S+")
@@ -223,6 +233,7 @@ async def test_a_session_with_producers_a_john_observer_and_a_subscription(node:
     async with await Client.connect(node.address) as client:
         (manual,) = await client.get_events("", "manual")
         assert (manual.event_type, manual.data) == ("temperature_measured:v1", {"temperature": 21.5, "operator": "John"})
+        assert manual.tags == ("crop:basil", "room:r1")
         (audit,) = await client.get_subscriptions("")
         assert audit.name == "audit" and audit.checkpoint >= 0  # it acked what it received
 
