@@ -319,6 +319,9 @@ def _start(value: str) -> str | int:
               help='Only events whose JSON body matches, e.g. \'%{operator: "John"}\' or \'{"intensity": "_"}\' '
                    '("_" means any value).')
 @click.option("--pattern", default=None, help="Only events whose record matches this JSON (stream_id, event_type, data, ...).")
+@click.option("--tag", "tags", multiple=True,
+              help="Only events carrying this tag (repeat: all of them; with --type: of that type), caught up "
+                   "from the indexes.")
 @click.option("--name", default=None,
               help="Consume the persistent subscription NAME (saved first when STREAM/--type/--payload/--pattern "
                    "is given), acking each event after printing it.")
@@ -328,20 +331,23 @@ def _start(value: str) -> str | int:
 @click.option("--no-ack", is_flag=True, help="Persistent: print without acking.")
 @connection_options
 def subscribe(settings: Settings, stream: str | None, event_type: str | None, payload: str | None, pattern: str | None,
-              name: str | None, start: str, limit: int | None, no_ack: bool) -> None:  # fmt: skip
+              tags: tuple[str, ...], name: str | None, start: str, limit: int | None, no_ack: bool) -> None:  # fmt: skip
     """Print events as they are appended: catch-up first, then live, until Ctrl-C or --limit.
 
     \b
     gater subscribe '$all'
     gater subscribe --payload '%{operator: "John"}' --from now
     gater subscribe greenhouse1 --name workers      (persistent: saved, consumed, acked)
+    gater subscribe --tag course:c1 --type student_subscribed   (a DCB query: from the indexes)
     """
     from ..client.patterns import PatternError, parse_pattern
 
     selection: dict[str, Any] = {}
     if stream is not None:
         selection["stream"] = stream
-    if event_type is not None:
+    if tags:
+        selection["query"] = Query.of(types=[event_type] if event_type is not None else [], tags=tags)
+    elif event_type is not None:
         selection["event_type"] = event_type
     try:
         if payload is not None:
@@ -351,7 +357,7 @@ def subscribe(settings: Settings, stream: str | None, event_type: str | None, pa
     except PatternError as e:
         raise click.BadParameter(str(e), param_hint="--payload/--pattern") from None
     if len(selection) > 1:
-        raise click.UsageError("give one of STREAM, --type, --payload, --pattern")
+        raise click.UsageError("give one of STREAM, --type (with --tag: a query), --payload, --pattern")
     start_from = _start(start)
 
     async def work(client: Client, out: Output) -> None:

@@ -308,6 +308,7 @@ class Client:
         event_type: str | None = None,
         pattern: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
+        query: Query | None = None,
         name: str | None = None,
         start_from: str | int = BEGINNING,
         max_batch: int = 0,
@@ -316,16 +317,17 @@ class Client:
     ) -> Subscription:
         """A subscription, as an async iterator of events (``async with`` it to be sure it is
         confirmed before going on). Transient: give one of `stream` (default ALL),
-        `event_type`, `pattern` (partial match on the record) or `payload` (partial match on
-        the JSON body; "_" matches any value). Persistent: `name` of a saved subscription —
+        `event_type`, `pattern` (partial match on the record), `payload` (partial match on
+        the JSON body; "_" matches any value) or `query` (a DCB Query: catch-up from the
+        server's tag and type indexes). Persistent: `name` of a saved subscription —
         then ack (or nack) what you get. `timeout_s`: a deadline for the whole subscription
         (None: none), after which iterating raises DeadlineExceededError."""
-        if name is not None and any(v is not None for v in (stream, event_type, pattern, payload)):
-            kind, selector, struct = convert.selection(stream, event_type, pattern, payload)
+        if name is not None and any(v is not None for v in (stream, event_type, pattern, payload, query)):
+            kind, selector, struct = convert.selection(stream, event_type, pattern, payload, query)
         elif name is not None:
             kind, selector, struct = SubscriptionType.BY_STREAM, "", None
         else:
-            kind, selector, struct = convert.selection(stream, event_type, pattern, payload)
+            kind, selector, struct = convert.selection(stream, event_type, pattern, payload, query)
         request = subscriptions_pb2.SubscribeRequest(
             store=store,
             type=kind,
@@ -349,6 +351,7 @@ class Client:
         event_type: str | None = None,
         pattern: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
+        query: Query | None = None,
         start_from: str | int = BEGINNING,
         message_timeout_ms: int = 0,
         max_retries: int = 0,
@@ -357,7 +360,7 @@ class Client:
     ) -> SubscriptionInfo:
         """Creates (or updates) the persistent subscription `name`; `start_from` applies to a
         new one only. Zero settings take the server's defaults."""
-        kind, selector, struct = convert.selection(stream, event_type, pattern, payload)
+        kind, selector, struct = convert.selection(stream, event_type, pattern, payload, query)
         request = subscriptions_pb2.SaveSubscriptionRequest(
             store=store,
             name=name,

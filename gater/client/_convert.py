@@ -225,12 +225,17 @@ def start_from(start: str | int, field_name: str = "start_from") -> subscription
 
 
 def selection(
-    stream: str | None, event_type: str | None, pattern: Mapping[str, Any] | None, payload: Mapping[str, Any] | None
+    stream: str | None, event_type: str | None, pattern: Mapping[str, Any] | None, payload: Mapping[str, Any] | None,
+    query: Query | None = None,
 ) -> tuple[SubscriptionType, str, struct_pb2.Struct | None]:
     """(type, selector, pattern) from the one keyword a caller gave."""
-    given = [k for k, v in (("stream", stream), ("event_type", event_type), ("pattern", pattern), ("payload", payload)) if v is not None]
+    given = [k for k, v in (("stream", stream), ("event_type", event_type), ("pattern", pattern), ("payload", payload),
+                            ("query", query)) if v is not None]  # fmt: skip
     if len(given) > 1:
-        raise InvalidArgumentError(given[1], f"give one of stream, event_type, pattern, payload (got {', '.join(given)})")
+        raise InvalidArgumentError(given[1], f"give one of stream, event_type, pattern, payload, query (got {', '.join(given)})")
+    if query is not None:
+        items = [{"types": list(i.types), "tags": list(i.tags)} for i in query.items]
+        return SubscriptionType.BY_QUERY, "", json_format.ParseDict({"items": items}, struct_pb2.Struct())
     if event_type is not None:
         return SubscriptionType.BY_EVENT_TYPE, event_type, None
     for kind, value in ((SubscriptionType.BY_EVENT_PATTERN, pattern), (SubscriptionType.BY_EVENT_PAYLOAD, payload)):

@@ -81,6 +81,7 @@ class SubscriptionType(enum.IntEnum):
     BY_EVENT_TYPE = subscriptions_pb2.SUBSCRIPTION_TYPE_BY_EVENT_TYPE
     BY_EVENT_PATTERN = subscriptions_pb2.SUBSCRIPTION_TYPE_BY_EVENT_PATTERN
     BY_EVENT_PAYLOAD = subscriptions_pb2.SUBSCRIPTION_TYPE_BY_EVENT_PAYLOAD
+    BY_QUERY = subscriptions_pb2.SUBSCRIPTION_TYPE_BY_QUERY
 
 
 class NackAction(enum.IntEnum):

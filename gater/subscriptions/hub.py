@@ -509,6 +509,19 @@ class Hub:
                                 yield Delivery(chunk)
                             continue
                         feed.cursor = max(feed.cursor, last)
+                    elif event_filter.query is not None:
+                        # A DCB query: catch-up from the tag and type indexes, never a scan.
+                        page, head = await store.read_query(event_filter.query, feed.cursor + 1, PAGE)
+                        ended()
+                        if page:
+                            feed.cursor = page[-1].position
+                            for chunk in _chunks(page, max_batch):
+                                ended()
+                                yield Delivery(chunk)
+                            continue
+                        if head > feed.cursor:  # nothing matches up to the head
+                            feed.cursor = head
+                            yield Checkpoint(feed.cursor)
                     else:
                         page = await (prefetch or store.read_all(feed.cursor + 1, PAGE))
                         prefetch = None

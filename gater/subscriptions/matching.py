@@ -37,6 +37,7 @@ from google.protobuf import json_format
 
 from exesdb.v1 import types_pb2
 from gater.errors import InvalidArgumentError
+from gater.store._query import Query, QueryItem, check_query, matches
 from gater.store.base import ALL_STREAM, RecordedEvent
 
 __all__ = [
@@ -72,6 +73,7 @@ class SubscriptionKind(enum.IntEnum):
     BY_EVENT_TYPE = 1
     BY_EVENT_PATTERN = 2
     BY_EVENT_PAYLOAD = 3
+    BY_QUERY = 4
 
 
 _UNSET: Any = object()
@@ -234,6 +236,8 @@ class EventFilter:
     needs_record: bool
     """True when `matches` may decode the record / parse JSON: pass an EventView then."""
     _match: Matcher = field(repr=False)
+    query: Query | None = None
+    """BY_QUERY: the DCB query, which lets catch-up read from the store's indexes."""
 
     def matches(self, event: RecordedEvent | EventView) -> bool:
         """Whether the subscription wants `event`. Accepts a RecordedEvent or, better when
@@ -309,9 +313,35 @@ def make_filter(
     if not isinstance(pattern, Mapping):
         raise InvalidArgumentError("pattern", "must be an object")
     copied = _validated_copy(pattern, "pattern")
+    if kind is SubscriptionKind.BY_QUERY:
+        return _query_filter(copied)
     if kind is SubscriptionKind.BY_EVENT_PAYLOAD:
         return _payload_filter(copied)
     return _pattern_filter(copied)
+
+
+def _query_filter(pattern: dict[str, Any]) -> EventFilter:
+    """BY_QUERY: `pattern` is {"items": [{"types": [...], "tags": [...]}, ...]}."""
+    items = pattern.get("items")
+    if set(pattern) != {"items"} or not isinstance(items, list):
+        raise InvalidArgumentError("pattern", 'a query is {"items": [{"types": [...], "tags": [...]}, ...]}')
+    parsed = []
+    for i, item in enumerate(items):
+        where = f"pattern.items[{i}]"
+        if not isinstance(item, dict) or not set(item) <= {"types", "tags"}:
+            raise InvalidArgumentError(where, 'an item is {"types": [...], "tags": [...]}')
+        types, tags = item.get("types", []), item.get("tags", [])
+        for name, values in (("types", types), ("tags", tags)):
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise InvalidArgumentError(f"{where}.{name}", "must be a list of strings")
+        parsed.append(QueryItem(tuple(types), tuple(tags)))
+    query = check_query(Query(tuple(parsed)), "pattern")
+
+    def match_query(event: RecordedEvent | EventView) -> bool:
+        view = EventView.of(event)
+        return matches(query, view.event_type, view.record.tags)
+
+    return EventFilter(SubscriptionKind.BY_QUERY, "", pattern, None, True, match_query, query)
 
 
 def _stream_filter(selector: str) -> EventFilter:

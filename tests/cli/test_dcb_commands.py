@@ -49,3 +49,11 @@ async def test_tags_from_json_lines_and_usage_errors(addr: str) -> None:
     assert (await gater("read", "s", "--tag", "a:1", addr=addr)).rc == 1
     assert (await gater("read", addr=addr)).rc == 1
     assert (await gater("append", "s", "--type", "t", "--tag", "bad tag", addr=addr)).rc == 1
+
+
+async def test_subscribe_by_tag(addr: str) -> None:
+    assert (await gater("append", "s", "--type", "t", "--tag", "k:1", addr=addr)).rc == 0
+    assert (await gater("append", "s", "--type", "u", "--tag", "k:1", addr=addr)).rc == 0
+    r = await gater("subscribe", "--tag", "k:1", "--type", "u", "--limit", "1", addr=addr)
+    assert r.rc == 0, r
+    assert [(e["position"], e["event_type"]) for e in r.lines] == [(1, "u")]

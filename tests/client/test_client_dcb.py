@@ -50,3 +50,27 @@ async def test_query_reads_take_a_start_a_count_and_a_direction(client: Client) 
     assert len(await client.get_events("", ALL)) == 6
     with pytest.raises(InvalidArgumentError):
         await client.append_events("", "s", [NewEvent("t", {}, tags=("not a tag",))])
+
+
+async def test_subscribe_and_save_by_query(client: Client) -> None:
+    await client.append_events("", "s", [NewEvent("t", {}, tags=("k:1",)), NewEvent("t", {}, tags=("k:2",))])
+    wanted = Query.of(tags=["k:2"])
+    async with client.subscribe("", query=wanted) as sub:
+        got = []
+        async for event in sub:
+            got.append(event.position)
+            if len(got) == 1:
+                await client.append_events("", "s", [NewEvent("t", {}, tags=("k:2", "k:3")), NewEvent("t", {})])
+            if len(got) == 2:
+                break
+    assert got == [1, 2]
+    info = await client.save_subscription("", "k2", query=wanted)
+    assert info.created
+    async with client.subscribe("", name="k2") as persistent:
+        seen = []
+        async for event in persistent:
+            seen.append(event.position)
+            await persistent.ack(event)
+            if len(seen) == 2:
+                break
+    assert seen == [1, 2]

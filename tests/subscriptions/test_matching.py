@@ -93,7 +93,7 @@ def test_kind_spellings(spelling: Any) -> None:
     assert make_filter(spelling, "t").kind is SubscriptionKind.BY_EVENT_TYPE
 
 
-@pytest.mark.parametrize("bad", [4, -1, "BY_NOTHING", "", True, None])
+@pytest.mark.parametrize("bad", [5, -1, "BY_NOTHING", "", True, None])
 def test_unknown_kind_names_type(bad: Any) -> None:
     with pytest.raises(InvalidArgumentError) as excinfo:
         make_filter(bad, "x")

@@ -15,6 +15,7 @@ class SubscriptionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUBSCRIPTION_TYPE_BY_EVENT_TYPE: _ClassVar[SubscriptionType]
     SUBSCRIPTION_TYPE_BY_EVENT_PATTERN: _ClassVar[SubscriptionType]
     SUBSCRIPTION_TYPE_BY_EVENT_PAYLOAD: _ClassVar[SubscriptionType]
+    SUBSCRIPTION_TYPE_BY_QUERY: _ClassVar[SubscriptionType]
 
 class NackAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -25,6 +26,7 @@ SUBSCRIPTION_TYPE_BY_STREAM: SubscriptionType
 SUBSCRIPTION_TYPE_BY_EVENT_TYPE: SubscriptionType
 SUBSCRIPTION_TYPE_BY_EVENT_PATTERN: SubscriptionType
 SUBSCRIPTION_TYPE_BY_EVENT_PAYLOAD: SubscriptionType
+SUBSCRIPTION_TYPE_BY_QUERY: SubscriptionType
 NACK_ACTION_RETRY: NackAction
 NACK_ACTION_PARK: NackAction
 NACK_ACTION_SKIP: NackAction
