@@ -30,11 +30,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
 from ..metrics import Metric, Metrics, SubscriptionGauges, gauge
 from ..store.base import EventStore, RecordedEvent, StorageBackend
+from ._waits import abandon
 from .matching import EventFilter, EventView
 from .start import Start, resolve
 
@@ -56,18 +56,6 @@ PAGE = 500
 """Events per storage read, in catch-up and in the tailer."""
 
 
-def abandon(wait: asyncio.Future[Any]) -> None:
-    """Cancels a wait whose outcome nobody will read, and reads that outcome when it comes.
-    Why: a wait for a position fails (StoreNotFoundError) in the same turn as RemoveStore
-    wakes or cancels its waiter, which then leaves it; unread, asyncio logs the failure as an
-    ERROR ("Task exception was never retrieved") — found by the fuzz suite."""
-    wait.cancel()
-    wait.add_done_callback(_read_outcome)
-
-
-def _read_outcome(wait: asyncio.Future[Any]) -> None:
-    if not wait.cancelled():
-        wait.exception()
 QUEUE_BATCHES = 64
 """Tailer batches a live subscriber may have queued before it is moved back to catch-up."""
 CHECKPOINT_EVERY = 1000
