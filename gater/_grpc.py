@@ -188,6 +188,37 @@ async def _write_all(items: AsyncIterator[Any], context: grpc.aio.ServicerContex
     return True
 
 
+async def _write_stream(
+    name: str, call: Any, items: Callable[[], Awaitable[AsyncIterator[Any]]], context: grpc.aio.ServicerContext
+) -> None:
+    """Writes what `items()` gives (its failures, decoding and admission included, mapped to
+    a status), ends the call's hooks with the outcome, and waits for grpc's cancellation when
+    a write failed because the client went away."""
+    code, message = "OK", ""
+    try:
+        if await _write_all(await items(), context):
+            return
+        code = "CANCELLED"
+    except grpc.aio.AbortError:
+        code = code_of(context)
+        raise
+    except asyncio.CancelledError:
+        code = "CANCELLED"
+        raise
+    except Exception as e:  # noqa: BLE001 - the one place that catches everything
+        code, message = _code_and_message(e)
+        await _fail(context, name, e)
+        return
+    finally:
+        if call is not None:
+            await call.end(code, message)
+    log.debug("stream ended by the client", extra={"method": name})
+    # grpc cancels this task when it processes the close (at once, in practice). Returning
+    # instead would run one more batch on the dead call, which fails the same way.
+    await asyncio.sleep(_CLOSE_WAIT_S)
+    log.warning("a stream write failed but the call was not cancelled", extra={"method": name})
+
+
 def stream_handler(
     fn: Stream, request_class: type[Message] | None = None, name: str = "", hooks: CallHooks = _NO_HOOKS
 ) -> grpc.RpcMethodHandler:
@@ -203,32 +234,14 @@ def stream_handler(
 
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> None:
         call = hooks.start(name, True, context) if active else None
-        code, message = "OK", ""
-        try:
+
+        async def items() -> AsyncIterator[Any]:
             request = _decode(request_class, raw)
             if call is not None:
                 await call.admit(request)
-            if await _write_all(fn(request, context), context):
-                return
-            code = "CANCELLED"
-        except grpc.aio.AbortError:
-            code = code_of(context)
-            raise
-        except asyncio.CancelledError:
-            code = "CANCELLED"
-            raise
-        except Exception as e:  # noqa: BLE001 - the one place that catches everything
-            code, message = _code_and_message(e)
-            await _fail(context, name, e)
-            return
-        finally:
-            if call is not None:
-                await call.end(code, message)
-        log.debug("stream ended by the client", extra={"method": name})
-        # grpc cancels this task when it processes the close (at once, in practice). Returning
-        # instead would run one more batch on the dead call, which fails the same way.
-        await asyncio.sleep(_CLOSE_WAIT_S)
-        log.warning("a stream write failed but the call was not cancelled", extra={"method": name})
+            return fn(request, context)
+
+        await _write_stream(name, call, items, context)
 
     return grpc.unary_stream_rpc_method_handler(handle, response_serializer=_wire.serialize)
 
@@ -261,27 +274,11 @@ def session_handler(
     async def handle(raw_requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
         call = hooks.start(name, True, context) if active else None
         admitting = call if hooks.admit is not None else None
-        code, message = "OK", ""
-        try:
-            if await _write_all(fn(_admitted(raw_requests, request_class, admitting), context), context):
-                return
-            code = "CANCELLED"
-        except grpc.aio.AbortError:
-            code = code_of(context)
-            raise
-        except asyncio.CancelledError:
-            code = "CANCELLED"
-            raise
-        except Exception as e:  # noqa: BLE001 - the one place that catches everything
-            code, message = _code_and_message(e)
-            await _fail(context, name, e)
-            return
-        finally:
-            if call is not None:
-                await call.end(code, message)
-        log.debug("stream ended by the client", extra={"method": name})
-        await asyncio.sleep(_CLOSE_WAIT_S)  # as in stream_handler: grpc cancels us at once
-        log.warning("a stream write failed but the call was not cancelled", extra={"method": name})
+
+        async def items() -> AsyncIterator[Any]:
+            return fn(_admitted(raw_requests, request_class, admitting), context)
+
+        await _write_stream(name, call, items, context)
 
     return grpc.stream_stream_rpc_method_handler(handle, response_serializer=_wire.serialize)
 
