@@ -23,10 +23,11 @@ from ..store.base import (
     NewEvent,
     Query,
     QueryItem,
+    RecordedEvent,
     StreamAppend,
 )
-from ._convert import Edge, record_as_json, record_room
-from ._reading import ReadPacer, SendBudget
+from ._convert import Edge
+from ._reading import SendBudget, paged_messages
 
 __all__ = [
     "append_response",
@@ -133,48 +134,31 @@ async def read_query_messages(
     (every later page is cut at the same head; `head` given: at that one); one empty message
     when nothing matches.
     Paced as `_reading.read_messages`: the next page is read once the client took a message."""
-    pacer = ReadPacer(limits.read_batch)
-    remaining = count or None
-    room = record_room(limits)
-    key = start
-    sent = False
     if head is not None:
         # A resumed read's head (from a gateway): never past what the store holds, so no
         # client can name a head beyond the events it could have seen.
         head = min(head, await store.last_position())
-    while True:
-        allowance = budget.acquire(pacer.allowance, pacer.min_bytes)
-        try:
-            wanted = pacer.page_events(allowance, remaining)
-            page, head = await store.read_query(query, key, wanted, backward, head)
-            if not page:
-                if not sent:
-                    yield with_head(b"", head)
-                return
-            last = page[-1].position
-            if as_json:
-                records = [record_as_json(e.encoded, limits.max_json_depth, room) for e in page]
-            else:
-                records = [e.encoded for e in page]
-            del page
-            pacer.observe(records)
-            read = len(records)
-            while records:
-                end = pacer.cut(records, 0, allowance, limits.max_response_bytes - 11)  # room for the head
-                message = with_head(_wire.read_response(records[:end]), head)
-                del records[:end]
-                sent = True
-                yield message
-                del message
-                pacer.taken()
-        finally:
-            budget.release(allowance)
-        if remaining is not None:
-            remaining -= read
-            if remaining <= 0:
-                return
-        if read < wanted:
-            return
-        key = last - 1 if backward else last + 1
-        if key < 0:
-            return
+    cut = head
+
+    async def fetch(key: int | None, wanted: int) -> list[RecordedEvent]:
+        nonlocal cut
+        page, cut = await store.read_query(query, key, wanted, backward, cut)
+        return page
+
+    sent = False
+    async for message in paged_messages(
+        fetch,
+        start,
+        count,
+        backward,
+        key_of=lambda e: e.position,
+        as_json=as_json,
+        limits=limits,
+        budget=budget,
+        frame=lambda records: with_head(_wire.read_response(records), cut),
+        reserve=11,  # room for the head
+    ):
+        sent = True
+        yield message
+    if not sent:
+        yield with_head(b"", cut if cut is not None else await store.last_position())

@@ -16,14 +16,14 @@ measured no faster on loopback (bench.streams, read $all).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .. import _wire
 from ..config import Limits
-from ..store.base import ALL_STREAM, EventStore
+from ..store.base import ALL_STREAM, EventStore, RecordedEvent
 from ._convert import record_as_json, record_room
 
-__all__ = ["FIRST_MESSAGE_BYTES", "MAX_MESSAGE_BYTES", "ReadPacer", "SendBudget", "read_messages"]
+__all__ = ["FIRST_MESSAGE_BYTES", "MAX_MESSAGE_BYTES", "ReadPacer", "SendBudget", "paged_messages", "read_messages"]
 
 FIRST_MESSAGE_BYTES = 16 * 1024
 """What a read's first message may carry, and every message while the SendBudget is spent."""
@@ -112,8 +112,42 @@ async def read_messages(
 ) -> AsyncIterator[bytes]:
     """ReadEventsResponse messages for a read, serialized; each resumes only once the one
     before was taken (see the module docstring)."""
-    pacer = ReadPacer(limits.read_batch)
     by_position = stream_id == ALL_STREAM
+
+    async def fetch(key: int | None, wanted: int) -> list[RecordedEvent]:
+        return await store.read_stream(stream_id, key, wanted, backward)
+
+    async for message in paged_messages(
+        fetch,
+        start,
+        count,
+        backward,
+        key_of=(lambda e: e.position) if by_position else (lambda e: e.version),
+        as_json=as_json,
+        limits=limits,
+        budget=budget,
+    ):
+        yield message
+
+
+async def paged_messages(
+    fetch: Callable[[int | None, int], Awaitable[list[RecordedEvent]]],
+    start: int | None,
+    count: int,
+    backward: bool,
+    *,
+    key_of: Callable[[RecordedEvent], int],
+    as_json: bool,
+    limits: Limits,
+    budget: SendBudget,
+    frame: Callable[[list[bytes]], bytes] = _wire.read_response,
+    reserve: int = 0,
+) -> AsyncIterator[bytes]:
+    """The pages `fetch(key, wanted)` reads (from `start`, `count` events at most, 0 for all;
+    the next key follows `key_of` of a page's last event) as messages `frame` makes of their
+    records, each at most `max_response_bytes - reserve`; the next page is read once the
+    client took a message."""
+    pacer = ReadPacer(limits.read_batch)
     remaining = count or None
     room = record_room(limits)
     key = start
@@ -121,10 +155,10 @@ async def read_messages(
         allowance = budget.acquire(pacer.allowance, pacer.min_bytes)
         try:
             wanted = pacer.page_events(allowance, remaining)
-            page = await store.read_stream(stream_id, key, wanted, backward)
+            page = await fetch(key, wanted)
             if not page:
                 return
-            last = page[-1].position if by_position else page[-1].version
+            last = key_of(page[-1])
             if as_json:
                 records = [record_as_json(e.encoded, limits.max_json_depth, room) for e in page]
             else:
@@ -133,8 +167,8 @@ async def read_messages(
             pacer.observe(records)
             read = len(records)
             while records:
-                end = pacer.cut(records, 0, allowance, limits.max_response_bytes)
-                message = _wire.read_response(records[:end])
+                end = pacer.cut(records, 0, allowance, limits.max_response_bytes - reserve)
+                message = frame(records[:end])
                 del records[:end]  # a waiting message must be the only copy this read holds
                 yield message
                 del message
@@ -146,7 +180,7 @@ async def read_messages(
             if remaining <= 0:
                 return
         if read < wanted:
-            return  # the end of the stream
+            return  # the end of what there is to read
         key = last - 1 if backward else last + 1
         if key < 0:
             return
