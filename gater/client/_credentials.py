@@ -6,14 +6,14 @@ Owns: `credential_metadata` — an API key (`gtr.<id>.<secret>`, from `gater key
 newline fails at once, naming the argument, rather than at the server. And
 `check_credentials_travel`: a credential goes only over TLS or to this machine (loopback),
 never in clear over a network, unless the caller says the network is trusted. Pure.
-Must not import anything from gater but gater.errors.
+Must not import anything from gater but gater.errors and gater.addresses.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
+from ..addresses import is_loopback
 from ..errors import InvalidArgumentError
 
 __all__ = ["API_KEY_HEADER", "check_credentials_travel", "credential_metadata", "is_loopback"]
@@ -45,21 +45,6 @@ def credential_metadata(api_key: str | None = None, token: str | None = None) ->
     if token is not None:
         return (("authorization", f"Bearer {_clean('token', token)}"),)
     return ()
-
-
-def is_loopback(address: str) -> bool:
-    """Whether "host:port" (or a bare host) names this machine: localhost, a loopback IP, or a
-    unix socket."""
-    if address.startswith(("unix:", "unix-abstract:")):
-        return True
-    host = address.rpartition(":")[0] if address.count(":") == 1 or address.startswith("[") else address
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_credentials_travel(

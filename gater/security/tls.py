@@ -2,8 +2,8 @@
 
 Owns: `ServerTls` (server credentials from certificate/key files, and a client CA to require
 client certificates — mTLS), `ChannelTls` (credentials for the gateway's and nodes' outgoing
-channels: the CA that signs the servers, and an optional client certificate), and
-`is_loopback`.
+channels: the CA that signs the servers, and an optional client certificate); `is_loopback`
+comes from gater.addresses.
 Must not import gater.store, gater.subscriptions, gater.node or gater.gateway.
 
 Why rotation drops nothing: grpc asks `ServerTls`'s fetcher for the certificate at every new
@@ -15,7 +15,6 @@ session they negotiated.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import grpc
 
+from ..addresses import is_loopback
 from ..config import TlsConfig
 
 __all__ = ["ChannelTls", "ServerTls", "TlsError", "is_loopback"]
@@ -163,14 +163,3 @@ class ChannelTls:
 
     def options(self) -> list[tuple[str, str]]:
         return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
