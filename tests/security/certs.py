@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gater.security.devcerts import ca_certificate
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -41,22 +43,7 @@ class CA:
     def __init__(self, folder: Path, name: str = "gater test CA") -> None:
         self.folder = folder
         self.key = _key()
-        now = dt.datetime.now(dt.UTC)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-            )
-            .sign(self.key, hashes.SHA256())
-        )
+        self.cert = ca_certificate(self.key, name, dt.timedelta(days=30))  # what `gater certs` makes
         self.pair = _write(folder / name.replace(" ", "_"), self.cert, self.key)
 
     @property
