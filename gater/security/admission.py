@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from .context import Caller, mark_admitted, set_caller
 from .credentials import PEER_SECRET_PRINCIPAL, ApiKeys, Authenticator, JwtConfig, JwtVerifier
 from .policy import Operation, Policy, Principal, Rule, allow_all, load_policy
 from .ratelimit import RateLimiter
+from .tls import file_stamp
 
 __all__ = ["FORWARDING_HEADERS", "PRINCIPAL_HEADER", "ROLES_HEADER", "Guard", "HealthGuard", "PolicySource"]
 
@@ -46,15 +46,6 @@ FORWARDING_HEADERS = frozenset({PRINCIPAL_HEADER, ROLES_HEADER})
 _AUTHENTICATED_ONLY = Policy({"*": frozenset({"authenticated"})}, {"authenticated": (Rule(frozenset({"*"})),)})
 """Credentials but no policy file: any authenticated caller may do everything, anonymous
 callers nothing."""
-
-
-def _stamp(path: Path | None) -> float:
-    if path is None:
-        return 0.0
-    try:
-        return os.stat(path).st_mtime_ns / 1e9
-    except OSError:
-        return -1.0
 
 
 class PolicySource:
@@ -97,7 +88,7 @@ class PolicySource:
         return (c.policy_file, c.api_keys_file, c.jwt_key_file, c.jwt_jwks_file)
 
     def _now(self) -> tuple[float, ...]:
-        return tuple(_stamp(p) for p in self._files())
+        return tuple(file_stamp(p) for p in self._files())
 
     def _load_policy(self) -> Policy:
         if self.config.policy_file is not None:

@@ -45,7 +45,8 @@ def _read(path: Path, what: str) -> bytes:
     return data
 
 
-def _mtime(path: Path | None) -> float:
+def file_stamp(path: Path | None) -> float:
+    """A file's modification time, to notice it changed: 0 for no file, -1 when unreadable."""
     if path is None:
         return 0.0
     try:
@@ -88,7 +89,7 @@ class ServerTls:
 
     def _now_stamps(self) -> tuple[float, float, float]:
         f = self.files
-        return (_mtime(f.cert), _mtime(f.key), _mtime(f.client_ca))
+        return (file_stamp(f.cert), file_stamp(f.key), file_stamp(f.client_ca))
 
     def _load(self) -> grpc.ServerCertificateConfiguration:
         f = self.files
