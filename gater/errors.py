@@ -49,6 +49,8 @@ __all__ = [
     "StorageUnavailableError",
     "StoreAlreadyExistsError",
     "StoreNotFoundError",
+    "StreamDeletedError",
+    "StreamNotFoundError",
     "SubscriptionNotFoundError",
     "UnauthenticatedError",
     "UnavailableError",
@@ -236,6 +238,28 @@ class AppendConditionFailedError(GaterError):
         return [types_pb2.AppendConditionFailed(conflicting_position=self.conflicting_position, head=self.head)]
 
 
+class StreamDeletedError(GaterError):
+    """The stream was tombstoned: it can never be written (nor deleted, nor given metadata)
+    again (docs/lifecycle.md)."""
+
+    code = "FAILED_PRECONDITION"
+    reason = "STREAM_DELETED"
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(f"stream {stream_id!r} is tombstoned: it can never be written again")
+        self.stream_id = stream_id
+
+    def info(self) -> dict[str, str]:
+        return {"stream_id": self.stream_id}
+
+    @classmethod
+    def from_info(cls, message: str, info: Mapping[str, str]) -> GaterError:
+        return cls(info.get("stream_id", ""))
+
+    def typed_details(self) -> list[Message]:
+        return [types_pb2.StreamDeleted(stream_id=self.stream_id)]
+
+
 class NotFoundError(GaterError):
     code = "NOT_FOUND"
     reason = "NOT_FOUND"
@@ -300,6 +324,27 @@ class SnapshotNotFoundError(_Resource, NotFoundError):
     def from_info(cls, message: str, info: Mapping[str, str]) -> GaterError:
         version = info.get("version", "")
         return cls(info.get("source_uuid", ""), info.get("stream_uuid", ""), _int(version, None) if version else None)
+
+
+class StreamNotFoundError(_Resource, NotFoundError):
+    """A stream that does not exist, or was soft-deleted, was asked to be deleted."""
+
+    reason = "STREAM_NOT_FOUND"
+    resource_type = "stream"
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(f"stream {stream_id!r} not found (it has no events, or was deleted)")
+        self.stream_id = stream_id
+
+    def resource_name(self) -> str:
+        return self.stream_id
+
+    def info(self) -> dict[str, str]:
+        return {"stream_id": self.stream_id}
+
+    @classmethod
+    def from_info(cls, message: str, info: Mapping[str, str]) -> GaterError:
+        return cls(info.get("stream_id", ""))
 
 
 class SubscriptionNotFoundError(_Resource, NotFoundError):
@@ -485,7 +530,7 @@ def _unpack(details: bytes | None) -> list[Message]:
     for packed in status.details:
         for cls in (
             error_details_pb2.ErrorInfo, error_details_pb2.BadRequest, types_pb2.WrongExpectedVersion,
-            types_pb2.AppendConditionFailed,
+            types_pb2.AppendConditionFailed, types_pb2.StreamDeleted,
         ):
             if packed.Is(cls.DESCRIPTOR):
                 message = cls()
@@ -519,6 +564,8 @@ def _from_standard(code: str, message: str, details: list[Message]) -> GaterErro
             return WrongExpectedVersionError(d.stream_id, d.expected, d.current_version)
         if isinstance(d, types_pb2.AppendConditionFailed) and code == "FAILED_PRECONDITION":
             return AppendConditionFailedError(d.conflicting_position, d.head)
+        if isinstance(d, types_pb2.StreamDeleted) and code == "FAILED_PRECONDITION":
+            return StreamDeletedError(d.stream_id)
         if isinstance(d, error_details_pb2.BadRequest) and d.field_violations:
             v = d.field_violations[0]
             if code == "INVALID_ARGUMENT":

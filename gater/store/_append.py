@@ -35,9 +35,11 @@ from gater.errors import (
     AppendConditionFailedError,
     DuplicateEventIdError,
     InvalidArgumentError,
+    StreamDeletedError,
     WrongExpectedVersionError,
 )
 
+from ._lifecycle import SOFT_DELETED, TOMBSTONED, expected_holds_deleted
 from ._query import AppendCondition, check_tags, matches, positions_sql
 from ._records import created_tail, encode_record
 from .base import (
@@ -212,6 +214,21 @@ def _check_ids(request: AppendRequest) -> list[str] | Exception:
     return ids
 
 
+def _version_check(stream_id: str, expected: int, current: int, deleted: Mapping[str, int]) -> Exception | None:
+    """The failure of an expected version against a stream (None: it holds), with the
+    lifecycle's rules for deleted streams (store/_lifecycle.py)."""
+    state = deleted.get(stream_id)
+    if state == TOMBSTONED:
+        return StreamDeletedError(stream_id)
+    if state == SOFT_DELETED:
+        if expected_holds_deleted(expected, current):
+            return None
+        return WrongExpectedVersionError(stream_id, describe_expected(expected), -1)
+    if not _expected_holds(expected, current):
+        return WrongExpectedVersionError(stream_id, describe_expected(expected), current)
+    return None
+
+
 def _expected_holds(expected: int, current: int) -> bool:
     if expected == EXPECT_ANY:
         return True
@@ -228,10 +245,12 @@ def plan_batch(
     existing: Mapping[str, ExistingEvent],
     created_epoch_us: int,
     conflicts: Mapping[int, int] | None = None,
+    deleted: Mapping[str, int] | None = None,
 ) -> BatchPlan:
     """Decides each request in order, as if they were appended one after the other.
 
-    `stream_versions` holds the current version of the batch's streams that exist;
+    `stream_versions` holds the current version of the batch's streams that exist, and
+    `deleted` the lifecycle state of those that are soft-deleted or tombstoned;
     `existing` maps canonical event ids already stored to where they are; `conflicts` maps
     the index of a request with a condition to the first stored position after its `after`
     that matches its query (requests with none are absent).
@@ -243,8 +262,9 @@ def plan_batch(
     known: dict[str, tuple[str, int, int]] = dict(existing)  # grows with the events planned here
     tail = created_tail(created_epoch_us)  # the commit time, framed once for the batch
     stored = conflicts or {}
+    states = dict(deleted or {})  # a write brings a soft-deleted stream back: popped then
     for i, request in enumerate(requests):
-        plan.outcomes.append(_plan_one(request, plan, versions, known, tail, stored.get(i)))
+        plan.outcomes.append(_plan_one(request, plan, versions, known, tail, stored.get(i), states))
     return plan
 
 
@@ -281,9 +301,10 @@ def _plan_one(
     known: dict[str, tuple[str, int, int]],
     tail: bytes,
     stored_conflict: int | None,
+    deleted: dict[str, int],
 ) -> AppendResult | Exception:
     if request.more or request.checks:
-        return _plan_streams(request, plan, versions, known, tail, stored_conflict)
+        return _plan_streams(request, plan, versions, known, tail, stored_conflict, deleted)
     stream_id, expected = request.stream_id, request.expected
     if not request.events:
         return InvalidArgumentError("events", "must not be empty")
@@ -306,13 +327,14 @@ def _plan_one(
         if hit is not None:
             return DuplicateEventIdError(f"events[{i}].event_id", ids[i])
 
-    current = versions.get(stream_id, -1)
-    if not _expected_holds(expected, current):
-        return WrongExpectedVersionError(stream_id, describe_expected(expected), current)
+    failure = _version_check(stream_id, expected, versions.get(stream_id, -1), deleted)
+    if failure is not None:
+        return failure
     if request.condition is not None:
         failure = _condition_failure(request.condition, stored_conflict, plan)
         if failure is not None:
             return failure
+    deleted.pop(stream_id, None)
     return _write(stream_id, events, ids, plan, versions, known, tail)
 
 
@@ -378,6 +400,7 @@ def _plan_streams(
     known: dict[str, tuple[str, int, int]],
     tail: bytes,
     stored_conflict: int | None,
+    deleted: dict[str, int],
 ) -> AppendResult | Exception:
     """An atomic multi-stream append: every part and check holds, or nothing is written. Its
     events take contiguous positions, part after part; the result is the first part's, with
@@ -424,18 +447,16 @@ def _plan_streams(
             if hit is not None:
                 return DuplicateEventIdError(f"{prefix}events[{i}].event_id", ids[i])
 
-    for part in parts:
-        current = versions.get(part.stream_id, -1)
-        if not _expected_holds(part.expected, current):
-            return WrongExpectedVersionError(part.stream_id, describe_expected(part.expected), current)
-    for stream_id, expected in request.checks:
-        current = versions.get(stream_id, -1)
-        if not _expected_holds(expected, current):
-            return WrongExpectedVersionError(stream_id, describe_expected(expected), current)
+    for stream_id, expected in [(part.stream_id, part.expected) for part in parts] + list(request.checks):
+        failure = _version_check(stream_id, expected, versions.get(stream_id, -1), deleted)
+        if failure is not None:
+            return failure
     if request.condition is not None:
         failure = _condition_failure(request.condition, stored_conflict, plan)
         if failure is not None:
             return failure
+    for part in parts:
+        deleted.pop(part.stream_id, None)
     results = [
         _write(part.stream_id, events, ids, plan, versions, known, tail)
         for part, (ids, events) in zip(parts, checked, strict=True)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._query import AppendCondition, Query, QueryItem
+
+if TYPE_CHECKING:
+    from ._lifecycle import ScavengeStatus, StreamMetadata
 
 __all__ = [
     "ALL_STREAM",
@@ -255,7 +258,44 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     async def stream_version(self, stream_id: str) -> int:
-        """The stream's version, -1 when it does not exist."""
+        """The stream's version, -1 when it does not exist or is deleted."""
+
+    # -- the lifecycle of streams (store/_lifecycle.py, docs/lifecycle.md) ---------------------
+    # Reads (stream, "$all", query) and so subscriptions see only the events a stream's
+    # deletion state and metadata leave in view, from the moment those are written.
+
+    @abc.abstractmethod
+    async def delete_stream(self, stream_id: str, expected: int, tombstone: bool) -> int:
+        """Soft-deletes (reads answer as for a missing stream; an append brings it back,
+        continuing its versions) or tombstones (never written again: StreamDeletedError) a
+        stream whose version holds `expected`; returns its last version. StreamNotFoundError,
+        WrongExpectedVersionError, StreamDeletedError as `_lifecycle.plan_delete` says."""
+
+    @abc.abstractmethod
+    async def stream_metadata(self, stream_id: str) -> StreamMetadata:
+        """The stream's metadata (meta_version -1: none written) and its deletion state."""
+
+    @abc.abstractmethod
+    async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
+        """Replaces the stream's metadata if its meta version is `expected` (EXPECT_ANY,
+        EXPECT_NO_STREAM: none yet, or exact; else WrongExpectedVersionError); returns the new
+        meta version. Reads honour it at once."""
+
+    @abc.abstractmethod
+    async def scavenge(self, restart: bool = False) -> ScavengeStatus:
+        """Removes from disk the events no reader sees any more (deleted, truncated, expired),
+        a bounded step at a time between appends, and returns when it has passed the head.
+        Positions of the remaining events never change. Continues a scavenge that was under
+        way (after a crash) unless `restart`."""
+
+    @abc.abstractmethod
+    async def scavenge_status(self) -> ScavengeStatus:
+        """Where the scavenge under way (or the last one) is."""
+
+    @abc.abstractmethod
+    async def redact(self, stream_id: str, version: int) -> None:
+        """Replaces one event's data and metadata with the redaction marker, keeping its id,
+        type, stream, version, position and tags. NotFoundError when there is no such event."""
 
     @abc.abstractmethod
     async def last_position(self) -> int:

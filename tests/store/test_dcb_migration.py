@@ -46,7 +46,13 @@ async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None
     async with make() as backend:
         await before(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite", isolation_level=None)
+    # SQLite applies migrations by number: undoing 0003 means undoing the lifecycle's 0004 too.
     for statement in (
+        "DROP TRIGGER events_no_update", "DROP TRIGGER events_no_delete", "DROP TRIGGER event_tags_no_delete",
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'immutable'); END",
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'immutable'); END",
+        "DROP TABLE stream_meta", "DROP TABLE scavenge", "DROP TABLE lifecycle_pass",
+        "ALTER TABLE streams DROP COLUMN deleted",
         "DROP TABLE event_tags", "DROP INDEX events_type_position", "PRAGMA user_version = 2",
     ):
         conn.execute(statement)
@@ -54,7 +60,7 @@ async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None
     async with make() as backend:
         await after(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     conn.close()
 
 

@@ -96,7 +96,10 @@ async def test_postgres_query_plans_use_only_indexes(pg_database: str) -> None:
                 )
                 sql = pg_query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
                 plan = "\n".join(r[0] for r in await con.fetch("EXPLAIN " + sql, *params))
-                assert "Seq Scan" not in plan, plan
+                # The events and tags are never scanned. (The streams' rules, joined to each
+                # row read — store/_lifecycle.py — come from tables this small database
+                # holds a few rows of, which the planner rightly reads whole.)
+                assert "Seq Scan on events" not in plan and "Seq Scan on event_tags" not in plan, plan
                 assert rows(await con.fetch(sql, *params)) == expected(query, 10, 9000, 50, backward)
     finally:
         await con.close()

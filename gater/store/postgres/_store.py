@@ -23,6 +23,7 @@ from gater.errors import (
 )
 
 from .._append import streams_request, streams_results
+from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
 from .._pages import page_size, read_size
 from .._query import check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
@@ -40,6 +41,7 @@ from ..base import (
     StoreStatus,
     StreamAppend,
 )
+from . import _lifecycle as lifecycle
 from . import _sql
 from ._db import Database
 from ._sql import query
@@ -49,17 +51,6 @@ from ._writer import StoreWriter
 __all__ = ["PostgresEventStore"]
 
 _MAX_BIGINT = 2**63 - 1
-
-
-def _event(row: asyncpg.Record) -> RecordedEvent:
-    return RecordedEvent(
-        position=row["position"],
-        stream_id=row["stream_id"],
-        version=row["version"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        encoded=row["record"],
-    )
 
 
 class PostgresEventStore(EventStore):
@@ -103,6 +94,24 @@ class PostgresEventStore(EventStore):
     ) -> list[AppendResult]:
         return streams_results(await self._writer().submit(streams_request(appends, checks, condition)))
 
+    async def _visible(self, name: str, before: tuple[Any, ...], start: int, limit: int, backward: bool,
+                       key_at: int) -> list[RecordedEvent]:
+        """A page of the events a read statement finds from `start` that are still in view
+        (store/_lifecycle.py): hidden rows are passed over, page after page, so the page is
+        short only where there is nothing more to read."""
+        out: list[RecordedEvent] = []
+        key = start
+        while True:
+            rows = await self._db.fetch(name, self.store_id, *before, key, limit, store_id=self.store_id)
+            if not out and not rows:
+                await self._check_exists_if(True)
+            out.extend(keep_visible(rows, now_epoch_us()))
+            if len(out) >= limit or len(rows) < limit:
+                return out[:limit]
+            key = rows[-1][key_at] - 1 if backward else rows[-1][key_at] + 1
+            if key < 0:
+                return out
+
     async def read_stream(
         self, stream_id: str, start: int | None, limit: int, backward: bool = False
     ) -> list[RecordedEvent]:
@@ -110,32 +119,16 @@ class PostgresEventStore(EventStore):
             return await self.read_all(start, limit, backward)
         limit = read_size(limit, self._limits)
         if backward:
-            rows = await self._db.fetch(
-                "read_stream_backward", self.store_id, stream_id,
-                _MAX_BIGINT if start is None else start, limit, store_id=self.store_id,
+            return await self._visible(
+                "read_stream_backward", (stream_id,), _MAX_BIGINT if start is None else start, limit, True, 2
             )
-        else:
-            rows = await self._db.fetch(
-                "read_stream_forward", self.store_id, stream_id,
-                0 if start is None else start, limit, store_id=self.store_id,
-            )
-        await self._check_exists_if(not rows)
-        return [_event(r) for r in rows]
+        return await self._visible("read_stream_forward", (stream_id,), 0 if start is None else start, limit, False, 2)
 
     async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
         limit = read_size(limit, self._limits)
         if backward:
-            rows = await self._db.fetch(
-                "read_all_backward", self.store_id, _MAX_BIGINT if start is None else start, limit,
-                store_id=self.store_id,
-            )
-        else:
-            rows = await self._db.fetch(
-                "read_all_forward", self.store_id, 0 if start is None else start, limit,
-                store_id=self.store_id,
-            )
-        await self._check_exists_if(not rows)
-        return [_event(r) for r in rows]
+            return await self._visible("read_all_backward", (), _MAX_BIGINT if start is None else start, limit, True, 0)
+        return await self._visible("read_all_forward", (), 0 if start is None else start, limit, False, 0)
 
     async def read_query(
         self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
@@ -150,12 +143,21 @@ class PostgresEventStore(EventStore):
         if bounds is None:
             return [], head
         low, high = bounds
-        positions, params = positions_sql(
-            query, dialect="postgres", low=low, high=high, limit=limit, backward=backward, store_id=self.store_id
-        )  # its first parameter ($1) is the store id, which read_query.sql uses too
-        sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
-        rows = await self._db.fetch_sql(sql, *params, store_id=self.store_id)
-        return [_event(r) for r in rows], head
+        out: list[RecordedEvent] = []
+        while low <= high:
+            positions, params = positions_sql(
+                query, dialect="postgres", low=low, high=high, limit=limit, backward=backward, store_id=self.store_id
+            )  # its first parameter ($1) is the store id, which read_query.sql uses too
+            sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
+            rows = await self._db.fetch_sql(sql, *params, store_id=self.store_id)
+            out.extend(keep_visible(rows, now_epoch_us()))
+            if len(out) >= limit or len(rows) < limit:
+                break
+            if backward:
+                high = rows[-1][0] - 1
+            else:
+                low = rows[-1][0] + 1
+        return out[:limit], head
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:
@@ -168,6 +170,29 @@ class PostgresEventStore(EventStore):
         position = (await self._head())["last_position"]
         self._watch.advance(self.store_id, position)
         return position
+
+    # -- lifecycle (one short transaction each: _lifecycle.py) ------------------------------
+
+    async def delete_stream(self, stream_id: str, expected: int, tombstone: bool) -> int:
+        return await lifecycle.delete_stream(self._db, self.store_id, stream_id, expected, tombstone)
+
+    async def stream_metadata(self, stream_id: str) -> StreamMetadata:
+        return await lifecycle.metadata(self._db, self.store_id, stream_id)
+
+    async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
+        return await lifecycle.set_metadata(self._db, self.store_id, stream_id, metadata, expected)
+
+    async def scavenge(self, restart: bool = False) -> ScavengeStatus:
+        status = await lifecycle.scavenge_step(self._db, self.store_id, restart)
+        while status.running:  # one short transaction per step: appenders get the lock between
+            status = await lifecycle.scavenge_step(self._db, self.store_id, False)
+        return status
+
+    async def scavenge_status(self) -> ScavengeStatus:
+        return await lifecycle.scavenge_status(self._db, self.store_id)
+
+    async def redact(self, stream_id: str, version: int) -> None:
+        await lifecycle.redact(self._db, self.store_id, stream_id, version)
 
     async def list_streams(self, after: str, limit: int) -> list[tuple[str, int]]:
         rows = await self._db.fetch(

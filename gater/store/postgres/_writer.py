@@ -158,7 +158,11 @@ class StoreWriter:
             if last_position is None:
                 raise StoreNotFoundError(store_id)
             streams = request_streams(requests)
-            versions = dict(await con.fetch(query("append_stream_versions"), store_id, streams))
+            versions, deleted = {}, {}
+            for row in await con.fetch(query("append_stream_versions"), store_id, streams):
+                versions[row["stream_id"]] = row["version"]
+                if row["deleted"]:
+                    deleted[row["stream_id"]] = row["deleted"]
             # Conditional appends: the first stored event that fails each condition, read
             # under the store's lock (after it, so every earlier commit is seen), so nothing
             # can be written between check and insert — on any node.
@@ -178,6 +182,7 @@ class StoreWriter:
                     existing=existing,
                     created_epoch_us=created_epoch_us,
                     conflicts=conflicts,
+                    deleted=deleted,
                 )
 
             # Optimistic: most appends carry new ids, so plan as if none existed and let the

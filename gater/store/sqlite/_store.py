@@ -41,6 +41,7 @@ from gater.config import Limits
 from gater.errors import SnapshotNotFoundError, StoreNotFoundError, SubscriptionNotFoundError
 
 from .._append import AppendRequest, streams_request, streams_results
+from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
 from .._pages import page_size, read_size
 from .._query import check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
@@ -58,6 +59,7 @@ from ..base import (
     StoreStatus,
     StreamAppend,
 )
+from . import _lifecycle as lifecycle
 from . import _sql
 from ._db import Readers, open_files, run_once
 from ._errors import translate
@@ -284,11 +286,26 @@ class SqliteStore(EventStore):
         self._reads -= 1
         self._last_used = time.monotonic()
 
-    async def _events(self, name: str, *args: Any) -> list[RecordedEvent]:
+    async def _visible(self, name: str, before: tuple[Any, ...], start: int, limit: int, backward: bool,
+                       key_at: int) -> list[RecordedEvent]:
+        """A page of the events a read statement finds from `start` that are still in view
+        (store/_lifecycle.py): hidden rows are passed over, page after page, so the page is
+        short only where there is nothing more to read."""
         sql = query(name)
-        return await self._read(
-            "read events", lambda conn: [RecordedEvent(*row) for row in conn.execute(sql, args)]
-        )
+
+        def run(conn: sqlite3.Connection) -> list[RecordedEvent]:
+            out: list[RecordedEvent] = []
+            key = start
+            while True:
+                rows = conn.execute(sql, (*before, key, limit)).fetchall()
+                out.extend(keep_visible(rows, now_epoch_us()))
+                if len(out) >= limit or len(rows) < limit:
+                    return out[:limit]
+                key = rows[-1][key_at] - 1 if backward else rows[-1][key_at] + 1
+                if key < 0:
+                    return out
+
+        return await self._read("read events", run)
 
     async def read_stream(
         self, stream_id: str, start: int | None, limit: int, backward: bool = False
@@ -297,14 +314,16 @@ class SqliteStore(EventStore):
             return await self.read_all(start, limit, backward)
         limit = read_size(limit, self._limits)
         if backward:
-            return await self._events("read_stream_backward", stream_id, _MAX_POSITION if start is None else start, limit)
-        return await self._events("read_stream_forward", stream_id, 0 if start is None else start, limit)
+            return await self._visible(
+                "read_stream_backward", (stream_id,), _MAX_POSITION if start is None else start, limit, True, 2
+            )
+        return await self._visible("read_stream_forward", (stream_id,), 0 if start is None else start, limit, False, 2)
 
     async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
         limit = read_size(limit, self._limits)
         if backward:
-            return await self._events("read_all_backward", _MAX_POSITION if start is None else start, limit)
-        return await self._events("read_all_forward", 0 if start is None else start, limit)
+            return await self._visible("read_all_backward", (), _MAX_POSITION if start is None else start, limit, True, 0)
+        return await self._visible("read_all_forward", (), 0 if start is None else start, limit, False, 0)
 
     async def read_query(
         self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
@@ -317,12 +336,26 @@ class SqliteStore(EventStore):
         bounds = query_bounds(start, backward, head)
         if bounds is None:
             return [], head
-        low, high = bounds
-        positions, params = positions_sql(query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward)
-        sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
-        return await self._read(
-            "read events", lambda conn: [RecordedEvent(*row) for row in conn.execute(sql, params)]
-        ), head
+
+        def run(conn: sqlite3.Connection) -> list[RecordedEvent]:
+            low, high = bounds
+            out: list[RecordedEvent] = []
+            while low <= high:
+                positions, params = positions_sql(
+                    query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward
+                )
+                sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
+                rows = conn.execute(sql, params).fetchall()
+                out.extend(keep_visible(rows, now_epoch_us()))
+                if len(out) >= limit or len(rows) < limit:
+                    break
+                if backward:
+                    high = rows[-1][0] - 1
+                else:
+                    low = rows[-1][0] + 1
+            return out[:limit]
+
+        return await self._read("read events", run), head
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:
@@ -337,6 +370,29 @@ class SqliteStore(EventStore):
     async def last_position(self) -> int:
         self._require_open()
         return self._last_position
+
+    # -- lifecycle (the writes run as writer jobs: _lifecycle.py) -----------------------------
+
+    async def delete_stream(self, stream_id: str, expected: int, tombstone: bool) -> int:
+        return await self._job(lambda conn: lifecycle.delete_stream(conn, stream_id, expected, tombstone))
+
+    async def stream_metadata(self, stream_id: str) -> StreamMetadata:
+        return await self._read("read stream metadata", lambda conn: lifecycle.metadata(conn, stream_id))
+
+    async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
+        return await self._job(lambda conn: lifecycle.set_metadata(conn, stream_id, metadata, expected))
+
+    async def scavenge(self, restart: bool = False) -> ScavengeStatus:
+        status = await self._job(lambda conn: lifecycle.scavenge_step(conn, restart))
+        while status.running:  # one short job per step: appends queued meanwhile go first
+            status = await self._job(lambda conn: lifecycle.scavenge_step(conn, False))
+        return status
+
+    async def scavenge_status(self) -> ScavengeStatus:
+        return await self._read("read the scavenge status", lifecycle.scavenge_status)
+
+    async def redact(self, stream_id: str, version: int) -> None:
+        await self._job(lambda conn: lifecycle.redact(conn, stream_id, version))
 
     async def list_streams(self, after: str, limit: int) -> list[tuple[str, int]]:
         args = (after, page_size(limit, self._limits))

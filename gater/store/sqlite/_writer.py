@@ -243,7 +243,11 @@ class Writer:
         the last position after them."""
         requests = [a.request for a in appends]
         streams = json.dumps(request_streams(requests))
-        versions = dict(conn.execute(query("append_stream_versions"), (streams,)).fetchall())
+        versions, deleted = {}, {}
+        for stream_id, version, state in conn.execute(query("append_stream_versions"), (streams,)):
+            versions[stream_id] = version
+            if state:
+                deleted[stream_id] = state
         # Conditional appends: the first stored event that fails each condition, read in
         # this immediate transaction, so nothing can be written between check and insert.
         conflicts = {}
@@ -256,7 +260,7 @@ class Writer:
         def planned(existing: dict[str, ExistingEvent]) -> BatchPlan:
             return plan_batch(
                 requests, last_position=position, stream_versions=versions,
-                existing=existing, created_epoch_us=created, conflicts=conflicts,
+                existing=existing, created_epoch_us=created, conflicts=conflicts, deleted=deleted,
             )
 
         conn.execute("SAVEPOINT appends")

@@ -147,3 +147,9 @@ class AppendConditionFailed(_message.Message):
     conflicting_position: int
     head: int
     def __init__(self, conflicting_position: _Optional[int] = ..., head: _Optional[int] = ...) -> None: ...
+
+class StreamDeleted(_message.Message):
+    __slots__ = ("stream_id",)
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    def __init__(self, stream_id: _Optional[str] = ...) -> None: ...

@@ -5,7 +5,7 @@
 WITH streams_written AS (
     INSERT INTO streams (store_id, stream_id, version)
     SELECT $1, s.stream_id, s.version FROM unnest($2::text[], $3::bigint[]) AS s (stream_id, version)
-    ON CONFLICT (store_id, stream_id) DO UPDATE SET version = excluded.version
+    ON CONFLICT (store_id, stream_id) DO UPDATE SET version = excluded.version, deleted = 0
 ), head_written AS (
     UPDATE stores
     SET last_position = $4, stream_count = stream_count + $5, event_bytes = event_bytes + $6

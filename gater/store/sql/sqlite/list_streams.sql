@@ -1,1 +1,1 @@
-SELECT stream_id, version FROM streams WHERE stream_id > ? ORDER BY stream_id LIMIT ?
+SELECT stream_id, version FROM streams WHERE stream_id > ? AND deleted = 0 ORDER BY stream_id LIMIT ?

@@ -1,4 +1,7 @@
 -- A page of a DCB query read: {positions} is the statement of store/_query.positions_sql
--- (index ranges only), {order} ASC or DESC.
-SELECT position, stream_id, version, event_id, event_type, record FROM events
-WHERE position IN ({positions}) ORDER BY position {order}
+-- (index ranges only), {order} ASC or DESC; the columns are read_all_forward's.
+SELECT e.position, e.stream_id, e.version, e.event_id, e.event_type, e.record, e.created_epoch,
+       m.truncate_before, m.max_count, m.max_age_us,
+       CASE WHEN m.max_count IS NULL THEN NULL ELSE (SELECT version FROM streams s WHERE s.stream_id = e.stream_id) END
+FROM events e LEFT JOIN stream_meta m ON m.stream_id = e.stream_id
+WHERE e.position IN ({positions}) ORDER BY e.position {order}

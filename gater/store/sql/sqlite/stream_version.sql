@@ -1,1 +1,2 @@
-SELECT version FROM streams WHERE stream_id = ?
+-- A deleted stream reads as missing (-1).
+SELECT CASE WHEN deleted = 0 THEN version ELSE -1 END FROM streams WHERE stream_id = ?

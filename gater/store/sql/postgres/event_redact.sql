@@ -1,0 +1,1 @@
+UPDATE events SET record = $4 WHERE store_id = $1 AND stream_id = $2 AND version = $3

@@ -1,0 +1,1 @@
+SELECT next_position, started_epoch, running, removed FROM scavenges WHERE store_id = $1

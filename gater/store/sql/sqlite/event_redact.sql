@@ -1,0 +1,1 @@
+UPDATE events SET record = ? WHERE stream_id = ? AND version = ?

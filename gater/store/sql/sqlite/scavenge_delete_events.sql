@@ -1,0 +1,1 @@
+DELETE FROM events WHERE position IN (SELECT value FROM json_each(?))

@@ -1,0 +1,1 @@
+DELETE FROM event_tags WHERE position IN (SELECT value FROM json_each(?))

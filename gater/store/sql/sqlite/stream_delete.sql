@@ -1,0 +1,1 @@
+UPDATE streams SET deleted = ? WHERE stream_id = ?
