@@ -19,13 +19,14 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, struct_pb2
 
-from exesdb.v1 import cluster_pb2, subscriptions_pb2, types_pb2
+from exesdb.v1 import cluster_pb2, stores_pb2, streams_pb2, subscriptions_pb2, types_pb2
 
 from ..errors import STATUS_DETAILS_KEY, GaterError, InvalidArgumentError, decode_status
 from ..ids import uuid7
 from ._values import (
     ALL,
     BEGINNING,
+    EXPECTED_STATES,
     JSON,
     NOW,
     OCTETS,
@@ -34,7 +35,9 @@ from ._values import (
     Member,
     NewEvent,
     Query,
+    ScavengeStatus,
     Snapshot,
+    StreamMetadata,
     SubscriptionInfo,
     SubscriptionType,
 )
@@ -52,6 +55,11 @@ __all__ = [
     "selection",
     "snapshot",
     "start_from",
+    "scavenge_status",
+    "set_expected",
+    "stream_metadata",
+    "stream_metadata_message",
+    "struct_dict",
     "subscription_info",
     "when",
 ]
@@ -132,6 +140,57 @@ def new_event_message(event: NewEvent, index: int) -> types_pb2.NewEvent:
         message.metadata = meta
         message.metadata_content_type = meta_type
     return message
+
+
+def struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain JSON values, whole numbers as ints (a Struct holds every number as a
+    double: 2.0 reads back as 2, as it was written)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(json_format.MessageToDict(struct))
+
+
+def set_expected(request: Any, expected: int | str, int_field: str) -> None:
+    """Sets a request's `expected` oneof from ANY / NO_STREAM / STREAM_EXISTS or an int."""
+    if isinstance(expected, int) and not isinstance(expected, bool):
+        setattr(request, int_field, expected)
+    elif expected in EXPECTED_STATES:
+        request.expected_state = EXPECTED_STATES[expected]
+    else:
+        raise InvalidArgumentError(int_field, f'must be "any", "no_stream", "stream_exists" or an int, not {expected!r}')
+
+
+def stream_metadata_message(metadata: StreamMetadata) -> streams_pb2.StreamMetadata:
+    message = streams_pb2.StreamMetadata()
+    for name in ("max_count", "max_age_s", "truncate_before"):
+        if getattr(metadata, name) is not None:
+            setattr(message, name, getattr(metadata, name))
+    message.custom.update(dict(metadata.custom))
+    return message
+
+
+def stream_metadata(r: streams_pb2.GetStreamMetadataResponse) -> StreamMetadata:
+    m = r.metadata
+    return StreamMetadata(
+        max_count=m.max_count if m.HasField("max_count") else None,
+        max_age_s=m.max_age_s if m.HasField("max_age_s") else None,
+        truncate_before=m.truncate_before if m.HasField("truncate_before") else None,
+        custom=struct_dict(m.custom),
+        meta_version=r.meta_version,
+        state=streams_pb2.StreamState.Name(r.state).removeprefix("STREAM_STATE_").lower(),
+    )
+
+
+def scavenge_status(r: stores_pb2.ScavengeResponse) -> ScavengeStatus:
+    return ScavengeStatus(r.running, r.next_position, r.removed, when(r.started_at))
 
 
 def when(ts: Any) -> _dt.datetime | None:

@@ -96,6 +96,12 @@ class SyncClient:
     get_store_status = _sync("get_store_status")
     get_store_config = _sync("get_store_config")
     cluster_status = _sync("cluster_status")
+    delete_stream = _sync("delete_stream")
+    get_stream_metadata = _sync("get_stream_metadata")
+    set_stream_metadata = _sync("set_stream_metadata")
+    redact_event = _sync("redact_event")
+    scavenge = _sync("scavenge")
+    get_scavenge_status = _sync("get_scavenge_status")
 
     def subscribe(self, store: str, **kwargs: Any) -> SyncSubscription:
         """Starts a subscription (waiting for its confirmation) and returns its iterator."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from exesdb.v1 import subscriptions_pb2, types_pb2
@@ -267,6 +267,30 @@ class StoreStatus:
     snapshot_count: int
     subscription_count: int
     size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMetadata:
+    """What a stream keeps (docs/lifecycle.md); each rule None: no limit."""
+
+    max_count: int | None = None
+    max_age_s: int | None = None
+    truncate_before: int | None = None
+    custom: Mapping[str, Any] = field(default_factory=dict)
+    """The user's JSON object."""
+    meta_version: int = -1
+    """As read: 0 for the first write, +1 per write; -1 when none was written."""
+    state: str = "live"
+    """As read: "live", "soft_deleted" or "tombstoned"."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScavengeStatus:
+    running: bool
+    next_position: int
+    """Every position below it has been examined by the scavenge under way (or the last one)."""
+    removed: int
+    started_at: _dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)

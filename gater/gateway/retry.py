@@ -38,6 +38,8 @@ SAFE_TO_RETRY = frozenset(
         "/exesdb.v1.Streams/ReadEvents",
         "/exesdb.v1.Streams/GetVersion",
         "/exesdb.v1.Streams/ListStreams",
+        "/exesdb.v1.Streams/GetStreamMetadata",
+        "/exesdb.v1.Streams/RedactEvent",
         "/exesdb.v1.Subscriptions/SaveSubscription",
         "/exesdb.v1.Subscriptions/ListSubscriptions",
         "/exesdb.v1.Subscriptions/AckEvent",
@@ -50,6 +52,8 @@ SAFE_TO_RETRY = frozenset(
         "/exesdb.v1.Stores/ListStores",
         "/exesdb.v1.Stores/GetStoreStatus",
         "/exesdb.v1.Stores/GetStoreConfig",
+        "/exesdb.v1.Stores/Scavenge",
+        "/exesdb.v1.Stores/GetScavengeStatus",
     }
 )
 """Methods whose repetition has the same effect as one call (reads, acks, upserts). An

@@ -29,6 +29,7 @@ from ..tracing import Tracing, TracingConfig
 from ._audit import AUDITED, Auditor
 from ._convert import Edge
 from ._health import StorageHealth
+from ._lifecycle import Scavenger
 from ._memory import MemoryTrimmer
 from ._relay import OwnerRelay
 from .servicers import (
@@ -123,6 +124,7 @@ class NodeServer:
             metrics=self.metrics,
         )
         self.persistent = PersistentSubscriptions(self.backend, metrics=self.metrics)
+        self.scavenger = Scavenger(self.backend)
         self.auditor = Auditor(self.backend)
         self.policy = PolicySource(config.auth, on_reload=self.auditor.policy_reloaded)
         """The policy and credential files, re-read when they change or on reload()."""
@@ -188,6 +190,7 @@ class NodeServer:
         self.port = port
         self.node_id = cfg.node_id or f"{socket.gethostname()}:{port}"
         await self.persistent.start(self.node_id, self.advertised)
+        await self.scavenger.start()  # resumes the scavenges a crash interrupted
         await self.relay.start()
         edge = Edge(cfg.limits, cfg.default_store)
         identity = NodeIdentity(self.node_id, self.advertised, self.backend)
@@ -195,7 +198,7 @@ class NodeServer:
         servicers: dict[str, Any] = {
             "exesdb.v1.Streams": StreamsServicer(self.backend, edge, self.trimmer, record_trace=self.tracing.record_in_metadata),
             "exesdb.v1.Snapshots": SnapshotsServicer(self.backend, edge),
-            "exesdb.v1.Stores": StoresServicer(self.backend, edge, self._forget_store),
+            "exesdb.v1.Stores": StoresServicer(self.backend, edge, self._forget_store, self.scavenger),
             "exesdb.v1.Cluster": ClusterServicer(identity),
             "exesdb.v1.Subscriptions": SubscriptionsServicer(edge, self.hub, self.persistent, self.relay, self.node_id),
         }
@@ -280,9 +283,11 @@ class NodeServer:
         if self._server is not None:
             await self.health.enter_graceful_shutdown()
             # Subscription streams never end by themselves: end them first, then the calls.
+            await self.scavenger.stop()
             await self.persistent.stop()
             await self.hub.stop()
             await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
+        await self.scavenger.stop()
         await self.persistent.stop()
         await self.hub.stop()
         await self.relay.stop()

@@ -31,6 +31,13 @@ from ._dcb import (
     query_stream_id,
     read_query_messages,
 )
+from ._lifecycle import (
+    Scavenger,
+    expected_meta_version,
+    metadata_from_proto,
+    metadata_message,
+    scavenge_message,
+)
 from ._memory import MemoryTrimmer
 from ._reading import SendBudget, read_messages
 from ._session import serve_session
@@ -124,6 +131,43 @@ class StreamsServicer(_OverStorage):
         )
 
 
+    # -- the lifecycle of streams (_lifecycle.py, docs/lifecycle.md) ---------------------------
+
+    async def DeleteStream(self, request: streams_pb2.DeleteStreamRequest, context: Any) -> streams_pb2.DeleteStreamResponse:
+        store_id = self.edge.store(request.store)
+        stream_id = self.edge.stream_id(request.stream_id)
+        expected = self.edge.expected(request)
+        store = await self.backend.open_store(store_id)
+        version = await store.delete_stream(stream_id, expected, request.tombstone)
+        log.info("deleted stream", extra={"store": store_id, "stream": stream_id, "tombstone": request.tombstone})
+        return streams_pb2.DeleteStreamResponse(version=version)
+
+    async def GetStreamMetadata(self, request: streams_pb2.GetStreamMetadataRequest, context: Any) -> streams_pb2.GetStreamMetadataResponse:
+        store_id = self.edge.store(request.store)
+        stream_id = self.edge.stream_id(request.stream_id)
+        store = await self.backend.open_store(store_id)
+        return metadata_message(await store.stream_metadata(stream_id))
+
+    async def SetStreamMetadata(self, request: streams_pb2.SetStreamMetadataRequest, context: Any) -> streams_pb2.SetStreamMetadataResponse:
+        store_id = self.edge.store(request.store)
+        stream_id = self.edge.stream_id(request.stream_id)
+        metadata = metadata_from_proto(request.metadata, self.edge.limits.max_json_depth)
+        expected = expected_meta_version(request)
+        store = await self.backend.open_store(store_id)
+        return streams_pb2.SetStreamMetadataResponse(
+            meta_version=await store.set_stream_metadata(stream_id, metadata, expected)
+        )
+
+    async def RedactEvent(self, request: streams_pb2.RedactEventRequest, context: Any) -> streams_pb2.RedactEventResponse:
+        store_id = self.edge.store(request.store)
+        stream_id = self.edge.stream_id(request.stream_id)
+        version = self.edge.non_negative(request.version, "version")
+        store = await self.backend.open_store(store_id)
+        await store.redact(stream_id, version)
+        log.info("redacted event", extra={"store": store_id, "stream": stream_id, "version": version})
+        return streams_pb2.RedactEventResponse()
+
+
 class SnapshotsServicer(_OverStorage):
 
     async def RecordSnapshot(self, request: snapshots_pb2.RecordSnapshotRequest, context: Any) -> snapshots_pb2.RecordSnapshotResponse:
@@ -168,9 +212,16 @@ class SnapshotsServicer(_OverStorage):
 
 
 class StoresServicer(_OverStorage):
-    def __init__(self, backend: StorageBackend, edge: Edge, on_removed: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        edge: Edge,
+        on_removed: Callable[[str], None] = lambda _: None,
+        scavenger: Scavenger | None = None,
+    ) -> None:
         super().__init__(backend, edge)
         self.on_removed = on_removed
+        self.scavenger = scavenger if scavenger is not None else Scavenger(backend)
 
     async def CreateStore(self, request: stores_pb2.CreateStoreRequest, context: Any) -> stores_pb2.CreateStoreResponse:
         store_id = self.edge.store_id(request.store_id)
@@ -224,6 +275,19 @@ class StoresServicer(_OverStorage):
             max_message_bytes=self.edge.limits.max_message_bytes,
             created_at=timestamp(c.created_epoch),
         )
+
+
+    async def Scavenge(self, request: stores_pb2.ScavengeRequest, context: Any) -> stores_pb2.ScavengeResponse:
+        store_id = self.edge.store(request.store_id, "store_id")
+        store = await self.backend.open_store(store_id)
+        outcome = self.scavenger.scavenge(store_id, request.restart)
+        if request.wait:
+            return scavenge_message(await asyncio.shield(outcome))  # a caller leaving stops nothing
+        return scavenge_message(await store.scavenge_status())
+
+    async def GetScavengeStatus(self, request: stores_pb2.GetScavengeStatusRequest, context: Any) -> stores_pb2.ScavengeResponse:
+        store = await self.backend.open_store(self.edge.store(request.store_id, "store_id"))
+        return scavenge_message(await store.scavenge_status())
 
 
 class NodeIdentity:

@@ -30,6 +30,10 @@ ADMIN_METHODS = frozenset(
         "/exesdb.v1.Subscriptions/RemoveSubscription",
         "/exesdb.v1.Subscriptions/ReplayParkedEvents",
         "/exesdb.v1.Snapshots/DeleteSnapshot",
+        "/exesdb.v1.Streams/DeleteStream",
+        "/exesdb.v1.Streams/SetStreamMetadata",
+        "/exesdb.v1.Streams/RedactEvent",
+        "/exesdb.v1.Stores/Scavenge",
     }
 )
 """Calls recorded in the audit log (NackEvent is audited when it parks or skips)."""
@@ -96,6 +100,8 @@ def access_of(method: str, request: Any, default_store: str) -> Access:
             return Access(Operation.APPEND, store(request.store), request.stream_id)
         if name == "ListStreams":
             return Access(Operation.READ, store(request.store))
+        if name in ("DeleteStream", "SetStreamMetadata", "RedactEvent"):
+            return Access(Operation.STREAM_ADMIN, store(request.store), request.stream_id)
         operation, stream = _read_stream(request.stream_id)
         return Access(operation, store(request.store), stream)
     if service == "/exesdb.v1.Snapshots":

@@ -26,7 +26,10 @@ EVENT_TYPE = "admin_operation:v1"
 def target_of(method: str, request: Any) -> dict[str, Any]:
     """What an administrative call was about, from its request."""
     out: dict[str, Any] = {}
-    for field in ("store", "store_id", "name", "subscription_name", "source_uuid", "stream_uuid", "version"):
+    for field in (
+        "store", "store_id", "name", "subscription_name", "stream_id", "source_uuid", "stream_uuid", "version",
+        "tombstone", "restart",
+    ):
         if hasattr(request, field) and getattr(request, field):
             out[field] = getattr(request, field)
     if method.endswith("/NackEvent"):

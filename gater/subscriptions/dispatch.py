@@ -249,6 +249,9 @@ class Dispatcher:
         while (budget := self.state.read_budget) > 0 and self.state.next_position <= last:
             page = await self.store.read_all(self.state.next_position, PAGE)
             if not page:
+                # Nothing readers see up to `last`, read before: what is there is hidden by
+                # its stream's lifecycle (store/_lifecycle.py), and the checkpoint passes it.
+                self.state.offer([], scanned_up_to=last)
                 break
             matching = [e for e in page if self.filter.matches(EventView(e))]
             if len(matching) > budget:
@@ -270,6 +273,10 @@ class Dispatcher:
                 j += 1
             page = await self.store.read_all(first, missing[j] - first + 1)
             self.state.supply(page)
+            # A read passes over hidden and removed events and returns every visible one of
+            # the range (short only at the end of the log): what it did not return is gone.
+            found = {e.position for e in page}
+            self.state.gone(p for p in missing[i : j + 1] if p not in found)
             i = j + 1
 
     async def _persist(self) -> None:

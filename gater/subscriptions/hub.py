@@ -184,7 +184,8 @@ class StoreTailer:
                 continue
             while self.position < last and self._feeds:
                 page = await self.store.read_all(self.position + 1, PAGE)
-                if not page:
+                if not page:  # nothing visible up to `last` (read before): pass over it
+                    self._dispatch([], last)
                     break
                 self._dispatch(page)
 
@@ -209,8 +210,8 @@ class StoreTailer:
         await self.store.read_all(self.position + 1, 1)
         await asyncio.sleep(self.poll_s / 2)
 
-    def _dispatch(self, page: list[RecordedEvent]) -> None:
-        upto = page[-1].position
+    def _dispatch(self, page: list[RecordedEvent], upto: int | None = None) -> None:
+        upto = page[-1].position if upto is None else upto  # examined up to here (hidden: skipped)
         views = [EventView(e) for e in page]
         for feed in list(self._feeds):
             if feed.takes_everything:
@@ -513,6 +514,11 @@ class Hub:
                     else:
                         page = await (prefetch or store.read_all(feed.cursor + 1, PAGE))
                         prefetch = None
+                        if not page and (head := await store.last_position()) > feed.cursor:
+                            page = await store.read_all(feed.cursor + 1, PAGE)  # empty: hidden up to
+                            if not page:  # the head read before it (lifecycle): pass over them
+                                feed.cursor = head
+                                yield Checkpoint(feed.cursor)
                         ended()
                         if page:
                             feed.cursor = page[-1].position

@@ -398,6 +398,16 @@ class PersistentState:
                 taken += 1
         return taken
 
+    def gone(self, positions: Iterable[int]) -> int:
+        """`missing` positions whose events readers no longer see (deleted, hidden, scavenged)
+        finish as if skipped: nothing waits for them. Returns how many."""
+        gone = [e for e in map(self._entries.get, positions) if e is not None and e.event is None]
+        for entry in gone:
+            self._finish(entry, park=False)
+        if gone:
+            self._advance()
+        return len(gone)
+
     def next_deliveries(self, now: float) -> list[Delivery]:
         """What to send now: waiting events, lowest position first, each to the least-loaded
         consumer (round-robin among equals), while fewer than max_in_flight are out. Each is

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65xesdb/v1/stores.proto\x12\texesdb.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n\tStoreInfo\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x12\x43reateStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\":\n\x13\x43reateStoreResponse\x12#\n\x05store\x18\x01 \x01(\x0b\x32\x14.exesdb.v1.StoreInfo\"&\n\x12RemoveStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\x15\n\x13RemoveStoreResponse\"\x13\n\x11ListStoresRequest\":\n\x12ListStoresResponse\x12$\n\x06stores\x18\x01 \x03(\x0b\x32\x14.exesdb.v1.StoreInfo\")\n\x15GetStoreStatusRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xe7\x01\n\x16GetStoreStatusResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x14\n\x0cstream_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\x03 \x01(\x03\x12\x15\n\rlast_position\x18\x04 \x01(\x03\x12\x16\n\x0esnapshot_count\x18\x05 \x01(\x03\x12\x1a\n\x12subscription_count\x18\x06 \x01(\x03\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x0c\n\x04open\x18\x08 \x01(\x08\x12\x12\n\nopen_files\x18\t \x01(\x05\x12\x0f\n\x07threads\x18\n \x01(\x05\")\n\x15GetStoreConfigRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xcb\x01\n\x16GetStoreConfigResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x12\n\ndurability\x18\x04 \x01(\t\x12\x1d\n\x15max_events_per_append\x18\x05 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x9d\x03\n\x06Stores\x12L\n\x0b\x43reateStore\x12\x1d.exesdb.v1.CreateStoreRequest\x1a\x1e.exesdb.v1.CreateStoreResponse\x12L\n\x0bRemoveStore\x12\x1d.exesdb.v1.RemoveStoreRequest\x1a\x1e.exesdb.v1.RemoveStoreResponse\x12I\n\nListStores\x12\x1c.exesdb.v1.ListStoresRequest\x1a\x1d.exesdb.v1.ListStoresResponse\x12U\n\x0eGetStoreStatus\x12 .exesdb.v1.GetStoreStatusRequest\x1a!.exesdb.v1.GetStoreStatusResponse\x12U\n\x0eGetStoreConfig\x12 .exesdb.v1.GetStoreConfigRequest\x1a!.exesdb.v1.GetStoreConfigResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65xesdb/v1/stores.proto\x12\texesdb.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x0fScavengeRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07restart\x18\x02 \x01(\x08\x12\x0c\n\x04wait\x18\x03 \x01(\x08\",\n\x18GetScavengeStatusRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"{\n\x10ScavengeResponse\x12\x0f\n\x07running\x18\x01 \x01(\x08\x12\x15\n\rnext_position\x18\x02 \x01(\x03\x12\x0f\n\x07removed\x18\x03 \x01(\x03\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\tStoreInfo\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x12\x43reateStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\":\n\x13\x43reateStoreResponse\x12#\n\x05store\x18\x01 \x01(\x0b\x32\x14.exesdb.v1.StoreInfo\"&\n\x12RemoveStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\x15\n\x13RemoveStoreResponse\"\x13\n\x11ListStoresRequest\":\n\x12ListStoresResponse\x12$\n\x06stores\x18\x01 \x03(\x0b\x32\x14.exesdb.v1.StoreInfo\")\n\x15GetStoreStatusRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xe7\x01\n\x16GetStoreStatusResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x14\n\x0cstream_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\x03 \x01(\x03\x12\x15\n\rlast_position\x18\x04 \x01(\x03\x12\x16\n\x0esnapshot_count\x18\x05 \x01(\x03\x12\x1a\n\x12subscription_count\x18\x06 \x01(\x03\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x0c\n\x04open\x18\x08 \x01(\x08\x12\x12\n\nopen_files\x18\t \x01(\x05\x12\x0f\n\x07threads\x18\n \x01(\x05\")\n\x15GetStoreConfigRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xcb\x01\n\x16GetStoreConfigResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x12\n\ndurability\x18\x04 \x01(\t\x12\x1d\n\x15max_events_per_append\x18\x05 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xb9\x04\n\x06Stores\x12L\n\x0b\x43reateStore\x12\x1d.exesdb.v1.CreateStoreRequest\x1a\x1e.exesdb.v1.CreateStoreResponse\x12L\n\x0bRemoveStore\x12\x1d.exesdb.v1.RemoveStoreRequest\x1a\x1e.exesdb.v1.RemoveStoreResponse\x12I\n\nListStores\x12\x1c.exesdb.v1.ListStoresRequest\x1a\x1d.exesdb.v1.ListStoresResponse\x12U\n\x0eGetStoreStatus\x12 .exesdb.v1.GetStoreStatusRequest\x1a!.exesdb.v1.GetStoreStatusResponse\x12U\n\x0eGetStoreConfig\x12 .exesdb.v1.GetStoreConfigRequest\x1a!.exesdb.v1.GetStoreConfigResponse\x12\x43\n\x08Scavenge\x12\x1a.exesdb.v1.ScavengeRequest\x1a\x1b.exesdb.v1.ScavengeResponse\x12U\n\x11GetScavengeStatus\x12#.exesdb.v1.GetScavengeStatusRequest\x1a\x1b.exesdb.v1.ScavengeResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,28 +33,34 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'exesdb.v1.stores_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1'
-  _globals['_STOREINFO']._serialized_start=70
-  _globals['_STOREINFO']._serialized_end=147
-  _globals['_CREATESTOREREQUEST']._serialized_start=149
-  _globals['_CREATESTOREREQUEST']._serialized_end=187
-  _globals['_CREATESTORERESPONSE']._serialized_start=189
-  _globals['_CREATESTORERESPONSE']._serialized_end=247
-  _globals['_REMOVESTOREREQUEST']._serialized_start=249
-  _globals['_REMOVESTOREREQUEST']._serialized_end=287
-  _globals['_REMOVESTORERESPONSE']._serialized_start=289
-  _globals['_REMOVESTORERESPONSE']._serialized_end=310
-  _globals['_LISTSTORESREQUEST']._serialized_start=312
-  _globals['_LISTSTORESREQUEST']._serialized_end=331
-  _globals['_LISTSTORESRESPONSE']._serialized_start=333
-  _globals['_LISTSTORESRESPONSE']._serialized_end=391
-  _globals['_GETSTORESTATUSREQUEST']._serialized_start=393
-  _globals['_GETSTORESTATUSREQUEST']._serialized_end=434
-  _globals['_GETSTORESTATUSRESPONSE']._serialized_start=437
-  _globals['_GETSTORESTATUSRESPONSE']._serialized_end=668
-  _globals['_GETSTORECONFIGREQUEST']._serialized_start=670
-  _globals['_GETSTORECONFIGREQUEST']._serialized_end=711
-  _globals['_GETSTORECONFIGRESPONSE']._serialized_start=714
-  _globals['_GETSTORECONFIGRESPONSE']._serialized_end=917
-  _globals['_STORES']._serialized_start=920
-  _globals['_STORES']._serialized_end=1333
+  _globals['_SCAVENGEREQUEST']._serialized_start=70
+  _globals['_SCAVENGEREQUEST']._serialized_end=136
+  _globals['_GETSCAVENGESTATUSREQUEST']._serialized_start=138
+  _globals['_GETSCAVENGESTATUSREQUEST']._serialized_end=182
+  _globals['_SCAVENGERESPONSE']._serialized_start=184
+  _globals['_SCAVENGERESPONSE']._serialized_end=307
+  _globals['_STOREINFO']._serialized_start=309
+  _globals['_STOREINFO']._serialized_end=386
+  _globals['_CREATESTOREREQUEST']._serialized_start=388
+  _globals['_CREATESTOREREQUEST']._serialized_end=426
+  _globals['_CREATESTORERESPONSE']._serialized_start=428
+  _globals['_CREATESTORERESPONSE']._serialized_end=486
+  _globals['_REMOVESTOREREQUEST']._serialized_start=488
+  _globals['_REMOVESTOREREQUEST']._serialized_end=526
+  _globals['_REMOVESTORERESPONSE']._serialized_start=528
+  _globals['_REMOVESTORERESPONSE']._serialized_end=549
+  _globals['_LISTSTORESREQUEST']._serialized_start=551
+  _globals['_LISTSTORESREQUEST']._serialized_end=570
+  _globals['_LISTSTORESRESPONSE']._serialized_start=572
+  _globals['_LISTSTORESRESPONSE']._serialized_end=630
+  _globals['_GETSTORESTATUSREQUEST']._serialized_start=632
+  _globals['_GETSTORESTATUSREQUEST']._serialized_end=673
+  _globals['_GETSTORESTATUSRESPONSE']._serialized_start=676
+  _globals['_GETSTORESTATUSRESPONSE']._serialized_end=907
+  _globals['_GETSTORECONFIGREQUEST']._serialized_start=909
+  _globals['_GETSTORECONFIGREQUEST']._serialized_end=950
+  _globals['_GETSTORECONFIGRESPONSE']._serialized_start=953
+  _globals['_GETSTORECONFIGRESPONSE']._serialized_end=1156
+  _globals['_STORES']._serialized_start=1159
+  _globals['_STORES']._serialized_end=1728
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ScavengeRequest(_message.Message):
+    __slots__ = ("store_id", "restart", "wait")
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    RESTART_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    store_id: str
+    restart: bool
+    wait: bool
+    def __init__(self, store_id: _Optional[str] = ..., restart: _Optional[bool] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class GetScavengeStatusRequest(_message.Message):
+    __slots__ = ("store_id",)
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    store_id: str
+    def __init__(self, store_id: _Optional[str] = ...) -> None: ...
+
+class ScavengeResponse(_message.Message):
+    __slots__ = ("running", "next_position", "removed", "started_at")
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    NEXT_POSITION_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    running: bool
+    next_position: int
+    removed: int
+    started_at: _timestamp_pb2.Timestamp
+    def __init__(self, running: _Optional[bool] = ..., next_position: _Optional[int] = ..., removed: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class StoreInfo(_message.Message):
     __slots__ = ("store_id", "created_at")
     STORE_ID_FIELD_NUMBER: _ClassVar[int]

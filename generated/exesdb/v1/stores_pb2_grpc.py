@@ -59,6 +59,16 @@ class StoresStub:
                 request_serializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigRequest.SerializeToString,
                 response_deserializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigResponse.FromString,
                 _registered_method=True)
+        self.Scavenge = channel.unary_unary(
+                '/exesdb.v1.Stores/Scavenge',
+                request_serializer=exesdb_dot_v1_dot_stores__pb2.ScavengeRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_stores__pb2.ScavengeResponse.FromString,
+                _registered_method=True)
+        self.GetScavengeStatus = channel.unary_unary(
+                '/exesdb.v1.Stores/GetScavengeStatus',
+                request_serializer=exesdb_dot_v1_dot_stores__pb2.GetScavengeStatusRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_stores__pb2.ScavengeResponse.FromString,
+                _registered_method=True)
 
 
 class StoresServicer:
@@ -98,6 +108,27 @@ class StoresServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Scavenge(self, request, context):
+        """-- Scavenging (the lifecycle of streams, docs/lifecycle.md) -------------------------------
+        Removes from disk the events no reader sees any more (deleted, truncated, expired
+        streams), online, in steps of 1000 positions that appends pass between. Positions of the
+        remaining events never change; the store's last event stays on disk even when hidden.
+        Starts a scavenge on the node that answers, or joins the one under way there; a scavenge
+        interrupted (a crash) continues where its last step ended, by itself when the node
+        starts again. wait=false answers at once with the status; wait=true when it is done.
+        Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScavengeStatus(self, request, context):
+        """Where the scavenge of a store is (under way, or the last one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StoresServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +156,16 @@ def add_StoresServicer_to_server(servicer, server):
                     servicer.GetStoreConfig,
                     request_deserializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigRequest.FromString,
                     response_serializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigResponse.SerializeToString,
+            ),
+            'Scavenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Scavenge,
+                    request_deserializer=exesdb_dot_v1_dot_stores__pb2.ScavengeRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_stores__pb2.ScavengeResponse.SerializeToString,
+            ),
+            'GetScavengeStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScavengeStatus,
+                    request_deserializer=exesdb_dot_v1_dot_stores__pb2.GetScavengeStatusRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_stores__pb2.ScavengeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +303,60 @@ class Stores:
             '/exesdb.v1.Stores/GetStoreConfig',
             exesdb_dot_v1_dot_stores__pb2.GetStoreConfigRequest.SerializeToString,
             exesdb_dot_v1_dot_stores__pb2.GetStoreConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Scavenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exesdb.v1.Stores/Scavenge',
+            exesdb_dot_v1_dot_stores__pb2.ScavengeRequest.SerializeToString,
+            exesdb_dot_v1_dot_stores__pb2.ScavengeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScavengeStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exesdb.v1.Stores/GetScavengeStatus',
+            exesdb_dot_v1_dot_stores__pb2.GetScavengeStatusRequest.SerializeToString,
+            exesdb_dot_v1_dot_stores__pb2.ScavengeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,5 @@
 from exesdb.v1 import types_pb2 as _types_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -9,12 +10,105 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class StreamState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STREAM_STATE_LIVE: _ClassVar[StreamState]
+    STREAM_STATE_SOFT_DELETED: _ClassVar[StreamState]
+    STREAM_STATE_TOMBSTONED: _ClassVar[StreamState]
+
 class ReadDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     READ_DIRECTION_FORWARD: _ClassVar[ReadDirection]
     READ_DIRECTION_BACKWARD: _ClassVar[ReadDirection]
+STREAM_STATE_LIVE: StreamState
+STREAM_STATE_SOFT_DELETED: StreamState
+STREAM_STATE_TOMBSTONED: StreamState
 READ_DIRECTION_FORWARD: ReadDirection
 READ_DIRECTION_BACKWARD: ReadDirection
+
+class DeleteStreamRequest(_message.Message):
+    __slots__ = ("store", "stream_id", "expected_state", "expected_version", "tombstone")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOMBSTONE_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    stream_id: str
+    expected_state: _types_pb2.ExpectedState
+    expected_version: int
+    tombstone: bool
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_version: _Optional[int] = ..., tombstone: _Optional[bool] = ...) -> None: ...
+
+class DeleteStreamResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class StreamMetadata(_message.Message):
+    __slots__ = ("max_count", "max_age_s", "truncate_before", "custom")
+    MAX_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATE_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_FIELD_NUMBER: _ClassVar[int]
+    max_count: int
+    max_age_s: int
+    truncate_before: int
+    custom: _struct_pb2.Struct
+    def __init__(self, max_count: _Optional[int] = ..., max_age_s: _Optional[int] = ..., truncate_before: _Optional[int] = ..., custom: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class GetStreamMetadataRequest(_message.Message):
+    __slots__ = ("store", "stream_id")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    stream_id: str
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ...) -> None: ...
+
+class GetStreamMetadataResponse(_message.Message):
+    __slots__ = ("metadata", "meta_version", "state")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    META_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    metadata: StreamMetadata
+    meta_version: int
+    state: StreamState
+    def __init__(self, metadata: _Optional[_Union[StreamMetadata, _Mapping]] = ..., meta_version: _Optional[int] = ..., state: _Optional[_Union[StreamState, str]] = ...) -> None: ...
+
+class SetStreamMetadataRequest(_message.Message):
+    __slots__ = ("store", "stream_id", "metadata", "expected_state", "expected_meta_version")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_META_VERSION_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    stream_id: str
+    metadata: StreamMetadata
+    expected_state: _types_pb2.ExpectedState
+    expected_meta_version: int
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., metadata: _Optional[_Union[StreamMetadata, _Mapping]] = ..., expected_state: _Optional[_Union[_types_pb2.ExpectedState, str]] = ..., expected_meta_version: _Optional[int] = ...) -> None: ...
+
+class SetStreamMetadataResponse(_message.Message):
+    __slots__ = ("meta_version",)
+    META_VERSION_FIELD_NUMBER: _ClassVar[int]
+    meta_version: int
+    def __init__(self, meta_version: _Optional[int] = ...) -> None: ...
+
+class RedactEventRequest(_message.Message):
+    __slots__ = ("store", "stream_id", "version")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    stream_id: str
+    version: int
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class RedactEventResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class AppendEventsRequest(_message.Message):
     __slots__ = ("store", "stream_id", "expected_state", "expected_version", "events", "condition", "more_streams", "checks")

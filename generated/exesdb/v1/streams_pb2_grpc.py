@@ -59,6 +59,26 @@ class StreamsStub:
                 request_serializer=exesdb_dot_v1_dot_streams__pb2.ListStreamsRequest.SerializeToString,
                 response_deserializer=exesdb_dot_v1_dot_streams__pb2.ListStreamsResponse.FromString,
                 _registered_method=True)
+        self.DeleteStream = channel.unary_unary(
+                '/exesdb.v1.Streams/DeleteStream',
+                request_serializer=exesdb_dot_v1_dot_streams__pb2.DeleteStreamRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_streams__pb2.DeleteStreamResponse.FromString,
+                _registered_method=True)
+        self.GetStreamMetadata = channel.unary_unary(
+                '/exesdb.v1.Streams/GetStreamMetadata',
+                request_serializer=exesdb_dot_v1_dot_streams__pb2.GetStreamMetadataRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_streams__pb2.GetStreamMetadataResponse.FromString,
+                _registered_method=True)
+        self.SetStreamMetadata = channel.unary_unary(
+                '/exesdb.v1.Streams/SetStreamMetadata',
+                request_serializer=exesdb_dot_v1_dot_streams__pb2.SetStreamMetadataRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_streams__pb2.SetStreamMetadataResponse.FromString,
+                _registered_method=True)
+        self.RedactEvent = channel.unary_unary(
+                '/exesdb.v1.Streams/RedactEvent',
+                request_serializer=exesdb_dot_v1_dot_streams__pb2.RedactEventRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_streams__pb2.RedactEventResponse.FromString,
+                _registered_method=True)
 
 
 class StreamsServicer:
@@ -111,7 +131,52 @@ class StreamsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListStreams(self, request, context):
-        """Lists the streams of a store in id order, a page at a time.
+        """Lists the streams of a store in id order, a page at a time (deleted streams are left out).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteStream(self, request, context):
+        """-- The lifecycle of a stream (docs/lifecycle.md) ------------------------------------------
+        Reads, queries and every kind of subscription honour a delete and a stream's metadata
+        from the moment it is written; the events stay on disk until Stores.Scavenge removes them.
+        Positions never change.
+
+        Deletes a stream. Soft (the default): reads and GetVersion answer as for a missing
+        stream, ListStreams leaves it out, and an append brings it back, continuing its versions
+        with the old events still hidden (as KurrentDB: NO_STREAM and the last version both hold
+        after a soft delete, STREAM_EXISTS does not). Tombstone: the same, and the stream can
+        never be written again: every append, delete or metadata write is FAILED_PRECONDITION
+        with a StreamDeleted detail. NOT_FOUND when the stream has no events (or is soft-deleted
+        already, for a soft delete); a wrong expected version is FAILED_PRECONDITION with a
+        WrongExpectedVersion detail. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStreamMetadata(self, request, context):
+        """A stream's metadata, its own version (-1: never written) and its deletion state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetStreamMetadata(self, request, context):
+        """Replaces a stream's metadata if its meta version is what the request expects (a
+        mismatch is FAILED_PRECONDITION with a WrongExpectedVersion detail whose stream_id is
+        "$$metadata:<stream>"). A stream need not exist to get metadata. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedactEvent(self, request, context):
+        """Replaces one event's data and metadata with the JSON {"$redacted":true} (content types
+        become application/json), keeping its id, type, stream, version, position, tags and commit
+        time; for erasure (GDPR art. 17). Irreversible; repeating it is harmless. NOT_FOUND when
+        the stream has no event at that version (on disk). Audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,6 +209,26 @@ def add_StreamsServicer_to_server(servicer, server):
                     servicer.ListStreams,
                     request_deserializer=exesdb_dot_v1_dot_streams__pb2.ListStreamsRequest.FromString,
                     response_serializer=exesdb_dot_v1_dot_streams__pb2.ListStreamsResponse.SerializeToString,
+            ),
+            'DeleteStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteStream,
+                    request_deserializer=exesdb_dot_v1_dot_streams__pb2.DeleteStreamRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_streams__pb2.DeleteStreamResponse.SerializeToString,
+            ),
+            'GetStreamMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStreamMetadata,
+                    request_deserializer=exesdb_dot_v1_dot_streams__pb2.GetStreamMetadataRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_streams__pb2.GetStreamMetadataResponse.SerializeToString,
+            ),
+            'SetStreamMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStreamMetadata,
+                    request_deserializer=exesdb_dot_v1_dot_streams__pb2.SetStreamMetadataRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_streams__pb2.SetStreamMetadataResponse.SerializeToString,
+            ),
+            'RedactEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedactEvent,
+                    request_deserializer=exesdb_dot_v1_dot_streams__pb2.RedactEventRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_streams__pb2.RedactEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -281,6 +366,114 @@ class Streams:
             '/exesdb.v1.Streams/ListStreams',
             exesdb_dot_v1_dot_streams__pb2.ListStreamsRequest.SerializeToString,
             exesdb_dot_v1_dot_streams__pb2.ListStreamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exesdb.v1.Streams/DeleteStream',
+            exesdb_dot_v1_dot_streams__pb2.DeleteStreamRequest.SerializeToString,
+            exesdb_dot_v1_dot_streams__pb2.DeleteStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStreamMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exesdb.v1.Streams/GetStreamMetadata',
+            exesdb_dot_v1_dot_streams__pb2.GetStreamMetadataRequest.SerializeToString,
+            exesdb_dot_v1_dot_streams__pb2.GetStreamMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStreamMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exesdb.v1.Streams/SetStreamMetadata',
+            exesdb_dot_v1_dot_streams__pb2.SetStreamMetadataRequest.SerializeToString,
+            exesdb_dot_v1_dot_streams__pb2.SetStreamMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedactEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exesdb.v1.Streams/RedactEvent',
+            exesdb_dot_v1_dot_streams__pb2.RedactEventRequest.SerializeToString,
+            exesdb_dot_v1_dot_streams__pb2.RedactEventResponse.FromString,
             options,
             channel_credentials,
             insecure,
