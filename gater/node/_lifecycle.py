@@ -86,8 +86,8 @@ class Scavenger:
 
     def __init__(self, backend: StorageBackend) -> None:
         self.backend = backend
-        self._running: dict[str, asyncio.Future[ScavengeStatus]] = {}
-        """store id -> the outcome of its scavenge under way (what callers await)."""
+        self._running: dict[str, tuple[asyncio.Future[ScavengeStatus], asyncio.Future[ScavengeStatus]]] = {}
+        """store id -> (first step, outcome) of its scavenge under way (what callers await)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._group: asyncio.TaskGroup | None = None
         self._exit: contextlib.AsyncExitStack | None = None
@@ -105,10 +105,12 @@ class Scavenger:
         for task in self._tasks:
             task.cancel()
         await exit_stack.aclose()
-        for future in self._running.values():
-            if not future.done():
-                future.set_exception(UnavailableError("this node stopped during the scavenge: it resumes at its start"))
-                future.exception()  # read: nobody may be waiting
+        stopped = UnavailableError("this node stopped during the scavenge: it resumes at its start")
+        for running in self._running.values():
+            for future in running:
+                if not future.done():
+                    future.set_exception(stopped)
+                    future.exception()  # read: nobody may be waiting
         self._running.clear()
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -134,35 +136,45 @@ class Scavenger:
             except GaterError as e:
                 log.warning("could not look for a scavenge to resume", extra={"store": info.store_id, "error": e.message})
 
-    def scavenge(self, store_id: str, restart: bool) -> asyncio.Future[ScavengeStatus]:
-        """The outcome of the store's scavenge: the one under way, or a new one (`restart`
-        starts a new one only when none runs on this node; the storage's own progress is
-        restarted from 0 then)."""
-        future = self._running.get(store_id)
-        if future is not None and not future.done():
-            return future
-        future = asyncio.get_running_loop().create_future()
-        self._spawn(self._run(store_id, restart, future), f"scavenge-{store_id}")
-        self._running[store_id] = future
-        return future
+    def scavenge(self, store_id: str, restart: bool) -> tuple[asyncio.Future[ScavengeStatus], asyncio.Future[ScavengeStatus]]:
+        """(its first step, its outcome) of the store's scavenge: the one under way, or a new
+        one (`restart` starts a new one only when none runs on this node; the storage's own
+        progress is restarted from 0 then). The first step's status is the outcome's when the
+        scavenge ended at its first step."""
+        running = self._running.get(store_id)
+        if running is not None and not running[1].done():
+            return running
+        loop = asyncio.get_running_loop()
+        first, future = loop.create_future(), loop.create_future()
+        self._spawn(self._run(store_id, restart, first, future), f"scavenge-{store_id}")
+        self._running[store_id] = (first, future)
+        return first, future
 
-    async def _run(self, store_id: str, restart: bool, future: asyncio.Future[ScavengeStatus]) -> None:
+    async def _run(
+        self, store_id: str, restart: bool, first: asyncio.Future[ScavengeStatus], future: asyncio.Future[ScavengeStatus]
+    ) -> None:
+        def stepped(status: ScavengeStatus) -> None:
+            if not first.done():
+                first.set_result(status)
+
         try:
             store = await self.backend.open_store(store_id)
-            status = await store.scavenge(restart)
+            status = await store.scavenge(restart, stepped)
         except Exception as e:  # noqa: BLE001 - told to the caller, never to the TaskGroup
             if isinstance(e, GaterError):
                 log.warning("scavenge stopped", extra={"store": store_id, "error": e.message})
             else:
                 log.exception("scavenge failed", extra={"store": store_id})
                 e = InternalError("the scavenge failed (the node's log says why)")
-            if not future.done():
-                future.set_exception(e)
-                future.exception()  # read: the caller may have gone (wait=false)
+            for waited in (first, future):
+                if not waited.done():
+                    waited.set_exception(e)
+                    waited.exception()  # read: the caller may have gone (wait=false)
         else:
             log.info("scavenged", extra={"store": store_id, "removed": status.removed})
+            stepped(status)  # a scavenge of one step: its first is its last
             if not future.done():
                 future.set_result(status)
         finally:
-            if self._running.get(store_id) is future:
+            if self._running.get(store_id, (None, None))[1] is future:
                 del self._running[store_id]

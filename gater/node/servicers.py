@@ -279,11 +279,11 @@ class StoresServicer(_OverStorage):
 
     async def Scavenge(self, request: stores_pb2.ScavengeRequest, context: Any) -> stores_pb2.ScavengeResponse:
         store_id = self.edge.store(request.store_id, "store_id")
-        store = await self.backend.open_store(store_id)
-        outcome = self.scavenger.scavenge(store_id, request.restart)
-        if request.wait:
-            return scavenge_message(await asyncio.shield(outcome))  # a caller leaving stops nothing
-        return scavenge_message(await store.scavenge_status())
+        await self.backend.open_store(store_id)  # NOT_FOUND before anything starts
+        first_step, outcome = self.scavenger.scavenge(store_id, request.restart)
+        # A caller leaving stops nothing (shield); without `wait`, the answer says how far the
+        # first step (saved by then) got.
+        return scavenge_message(await asyncio.shield(outcome if request.wait else first_step))
 
     async def GetScavengeStatus(self, request: stores_pb2.GetScavengeStatusRequest, context: Any) -> stores_pb2.ScavengeResponse:
         store = await self.backend.open_store(self.edge.store(request.store_id, "store_id"))

@@ -13,7 +13,7 @@ paths never build protobuf messages.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -282,11 +282,14 @@ class EventStore(abc.ABC):
         meta version. Reads honour it at once."""
 
     @abc.abstractmethod
-    async def scavenge(self, restart: bool = False) -> ScavengeStatus:
+    async def scavenge(
+        self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None
+    ) -> ScavengeStatus:
         """Removes from disk the events no reader sees any more (deleted, truncated, expired),
         a bounded step at a time between appends, and returns when it has passed the head.
         Positions of the remaining events never change. Continues a scavenge that was under
-        way (after a crash) unless `restart`."""
+        way (after a crash) unless `restart`. `progress(status)` after each step but the
+        last (its progress is saved by then)."""
 
     @abc.abstractmethod
     async def scavenge_status(self) -> ScavengeStatus:

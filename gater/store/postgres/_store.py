@@ -182,9 +182,13 @@ class PostgresEventStore(EventStore):
     async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
         return await lifecycle.set_metadata(self._db, self.store_id, stream_id, metadata, expected)
 
-    async def scavenge(self, restart: bool = False) -> ScavengeStatus:
+    async def scavenge(
+        self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None
+    ) -> ScavengeStatus:
         status = await lifecycle.scavenge_step(self._db, self.store_id, restart)
         while status.running:  # one short transaction per step: appenders get the lock between
+            if progress is not None:
+                progress(status)
             status = await lifecycle.scavenge_step(self._db, self.store_id, False)
         return status
 

@@ -382,9 +382,13 @@ class SqliteStore(EventStore):
     async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
         return await self._job(lambda conn: lifecycle.set_metadata(conn, stream_id, metadata, expected))
 
-    async def scavenge(self, restart: bool = False) -> ScavengeStatus:
+    async def scavenge(
+        self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None
+    ) -> ScavengeStatus:
         status = await self._job(lambda conn: lifecycle.scavenge_step(conn, restart))
         while status.running:  # one short job per step: appends queued meanwhile go first
+            if progress is not None:
+                progress(status)
             status = await self._job(lambda conn: lifecycle.scavenge_step(conn, False))
         return status
 
