@@ -4,7 +4,7 @@ Owns: the `gater` group (exit codes mean the same in every command: a usage erro
 click's 2 means "not found" here) and the explicit list of its commands. The rooms:
 _servers (dev, node, gateway) over _security (their TLS, credential, limit flags and SIGHUP), _health
 (the probe), _keys (`gater keys`, `gater certs`: files, no server), the client commands _streams (append, read, subscribe,
-version, streams) and _admin (snapshot, stores, status) over _settings (connection flags,
+version, streams), _lifecycle (delete-stream, stream-meta, redact, scavenge) and _admin (snapshot, stores, status) over _settings (connection flags,
 run) and _output (printing, exit codes), and _console (`gater console`).
 The client-side modules import only gater.client and gater.errors; only _console imports the
 console; only _servers imports the servers. Flags, then environment (through click's
@@ -22,6 +22,7 @@ from ._admin import snapshot, status, stores
 from ._console import console
 from ._health import health
 from ._keys import certs, keys
+from ._lifecycle import delete_stream, redact, scavenge, stream_meta
 from ._servers import dev, gateway, node
 from ._streams import append, read, streams, subscribe, version
 
@@ -53,5 +54,8 @@ def main() -> None:
 
 
 # Every command, registered here and nowhere else (`gater --help` lists them by name).
-for _command in (dev, node, gateway, health, keys, certs, append, read, subscribe, version, streams, snapshot, stores, status, console):
+for _command in (
+    dev, node, gateway, health, keys, certs, append, read, subscribe, version, streams,
+    delete_stream, stream_meta, redact, scavenge, snapshot, stores, status, console,
+):
     main.add_command(_command)

@@ -23,6 +23,7 @@ from ..errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    StreamDeletedError,
     UnauthenticatedError,
     UnavailableError,
     WrongExpectedVersionError,
@@ -57,8 +58,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_BAD_INPUT: "usage or bad input",
-    EXIT_NOT_FOUND: "not found (store, snapshot, subscription)",
-    EXIT_WRONG_VERSION: "wrong expected version, or a failed append condition",
+    EXIT_NOT_FOUND: "not found (store, stream, event, snapshot, subscription)",
+    EXIT_WRONG_VERSION: "wrong expected version, a failed append condition, or a tombstoned stream",
     EXIT_UNAVAILABLE: "unavailable: cannot connect, no healthy node, or deadline exceeded",
     EXIT_SERVER: "other server error",
     EXIT_REFUSED: "refused: no valid credential (UNAUTHENTICATED) or not allowed (PERMISSION_DENIED)",
@@ -72,7 +73,7 @@ def exit_code_for(error: GaterError) -> int:
         return EXIT_BAD_INPUT
     if isinstance(error, NotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(error, WrongExpectedVersionError | AppendConditionFailedError):
+    if isinstance(error, WrongExpectedVersionError | AppendConditionFailedError | StreamDeletedError):
         return EXIT_WRONG_VERSION
     if isinstance(error, UnavailableError | DeadlineExceededError):
         return EXIT_UNAVAILABLE
