@@ -50,6 +50,7 @@ ALLOWED = {
     "gater/cli/_settings.py": _CLIENT_SIDE_CLI,
     "gater/cli/_streams.py": _CLIENT_SIDE_CLI,
     "gater/cli/_admin.py": _CLIENT_SIDE_CLI,
+    "gater/cli/_lifecycle.py": _CLIENT_SIDE_CLI,
     "gater/cli/_health.py": _CLIENT_SIDE_CLI,
     # `gater console` is the one CLI module that starts the console (and it needs no client).
     "gater/cli/_console.py": ("gater.console", "gater.errors", "gater.cli._output", "gater.cli._settings"),

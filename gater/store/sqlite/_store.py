@@ -109,6 +109,8 @@ class SqliteStore(EventStore):
         """Writers stopped by release() whose threads may not have ended yet."""
         self._last_position = last_position
         """What the event loop has seen committed."""
+        self._rules: bool | None = None
+        """Whether any stream has lifecycle metadata (None: not asked yet; _rules_exist)."""
         self._commit_event = asyncio.Event()
         self._closed = False
         self._reads = 0
@@ -291,6 +293,11 @@ class SqliteStore(EventStore):
         """A page of the events a read statement finds from `start` that are still in view
         (store/_lifecycle.py): hidden rows are passed over, page after page, so the page is
         short only where there is nothing more to read."""
+        if not await self._rules_exist():
+            plain = query(name + "_plain")
+            return await self._read(
+                "read events", lambda conn: [RecordedEvent(*row) for row in conn.execute(plain, (*before, start, limit))]
+            )
         sql = query(name)
 
         def run(conn: sqlite3.Connection) -> list[RecordedEvent]:
@@ -337,6 +344,8 @@ class SqliteStore(EventStore):
         if bounds is None:
             return [], head
 
+        rules = await self._rules_exist()
+
         def run(conn: sqlite3.Connection) -> list[RecordedEvent]:
             low, high = bounds
             out: list[RecordedEvent] = []
@@ -344,8 +353,10 @@ class SqliteStore(EventStore):
                 positions, params = positions_sql(
                     query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward
                 )
-                sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
-                rows = conn.execute(sql, params).fetchall()
+                sql = _sql.query("read_query" if rules else "read_query_plain")
+                rows = conn.execute(sql.format(positions=positions, order="DESC" if backward else "ASC"), params).fetchall()
+                if not rules:
+                    return [RecordedEvent(*row) for row in rows]
                 out.extend(keep_visible(rows, now_epoch_us()))
                 if len(out) >= limit or len(rows) < limit:
                     break
@@ -373,13 +384,26 @@ class SqliteStore(EventStore):
 
     # -- lifecycle (the writes run as writer jobs: _lifecycle.py) -----------------------------
 
+    async def _rules_exist(self) -> bool:
+        """Whether any stream of the store has metadata (a delete writes some too). Until one
+        has, reads run without the rules' join: a store that never used the lifecycle reads
+        as fast as before it existed. One process serves a SQLite store, so the answer read
+        once stays true until a lifecycle write, which sets it before it is submitted."""
+        if self._rules is None:
+            found = await self._read("read stream metadata", lambda conn: conn.execute(query("stream_meta_exists")).fetchone()[0])
+            if self._rules is None:  # else a lifecycle write said so meanwhile: it wins
+                self._rules = bool(found)
+        return self._rules
+
     async def delete_stream(self, stream_id: str, expected: int, tombstone: bool) -> int:
+        self._rules = True
         return await self._job(lambda conn: lifecycle.delete_stream(conn, stream_id, expected, tombstone))
 
     async def stream_metadata(self, stream_id: str) -> StreamMetadata:
         return await self._read("read stream metadata", lambda conn: lifecycle.metadata(conn, stream_id))
 
     async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
+        self._rules = True
         return await self._job(lambda conn: lifecycle.set_metadata(conn, stream_id, metadata, expected))
 
     async def scavenge(
