@@ -9,17 +9,26 @@ client-side modules.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from typing import Any
 
 import click
 
-from ..client import ANY, Client, ScavengeStatus, StreamMetadata
+from ..client import ANY, NO_STREAM, STREAM_EXISTS, Client, ScavengeStatus, StreamMetadata
 from ._output import EXIT_HELP, Output
 from ._settings import ClientCommand, ClientGroup, Settings, connection_options, run
-from ._streams import _expected, _json_arg
 
 __all__ = ["delete_stream", "redact", "scavenge", "stream_meta"]
+
+
+def _expected(value: str, flag: str) -> int | str:
+    if value in (ANY, NO_STREAM, STREAM_EXISTS):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not any, no_stream, stream_exists or a number", param_hint=flag) from None
 
 
 @click.command("delete-stream", cls=ClientCommand, epilog=EXIT_HELP)
@@ -33,7 +42,7 @@ def delete_stream(settings: Settings, stream: str, tombstone: bool, expected: st
     """Delete STREAM: soft (reads answer as for a missing stream; an append brings it back,
     continuing its versions) or --tombstone (never written again). The events stay on disk
     until `gater scavenge`."""
-    expected_version = _expected(expected)
+    expected_version = _expected(expected, "--expected-version")
     if tombstone and not yes:
         if not sys.stdin.isatty():
             raise click.UsageError("a tombstone needs --yes when nobody is at a terminal to confirm")
@@ -83,11 +92,14 @@ def stream_meta_set(
     custom: str, expected: str,
 ) -> None:
     """Replace STREAM's metadata (a rule not given is lifted); reads honour it at once."""
-    body = _json_arg(custom, "--custom")
+    try:
+        body = json.loads(custom)
+    except ValueError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--custom") from None
     if not isinstance(body, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--custom")
     meta = StreamMetadata(max_count=max_count, max_age_s=max_age_s, truncate_before=truncate_before, custom=body)
-    expected_version = _expected(expected)
+    expected_version = _expected(expected, "--expected-meta-version")
 
     async def work(client: Client, out: Output) -> None:
         version = await client.set_stream_metadata(settings.store, stream, meta, expected_version)
