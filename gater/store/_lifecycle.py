@@ -41,6 +41,8 @@ from .base import (
 __all__ = [
     "HIDE_ALL",
     "SCAVENGE_BATCH",
+    "SCAVENGE_STEPS",
+    "SCAVENGE_TRANSACTION_S",
     "LIVE",
     "MAX_CUSTOM_BYTES",
     "SOFT_DELETED",
@@ -66,8 +68,12 @@ HIDE_ALL = 1 << 62
 """The truncate_before of a tombstoned stream: every version is below it."""
 
 SCAVENGE_BATCH = 1000
-"""Positions one scavenge step examines, in one short transaction: appends wait for one step
-at most, never for a whole scavenge."""
+"""Positions one scavenge step examines."""
+SCAVENGE_TRANSACTION_S = 0.005
+"""One scavenge transaction runs steps until it has spent this long (at least one step, at
+most SCAVENGE_STEPS): appends wait for about that much at most, never for a whole scavenge,
+and a commit (a sync) is shared by several steps."""
+SCAVENGE_STEPS = 16
 
 REDACTED = b'{"$redacted":true}'
 """What a redacted event's data and metadata become (JSON)."""

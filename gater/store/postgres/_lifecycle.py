@@ -7,13 +7,15 @@ Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 
 Why the store's advisory lock (store_lock, the appenders' lock): a delete's expected version,
 a metadata write and a scavenge step must see the streams as no append is changing them, and
-a scavenge step must not delete under rules that a metadata write is lifting. Every step is
-one transaction over SCAVENGE_BATCH positions, so appenders wait for one short step at most;
-the step records its progress in the same transaction as its deletes (a crash repeats at
-most that step, and a step is idempotent).
+a scavenge step must not delete under rules that a metadata write is lifting. A transaction
+runs steps of SCAVENGE_BATCH positions for SCAVENGE_TRANSACTION_S at most, so appenders wait
+that much at most; it records its progress together with its deletes (a crash repeats at most
+that transaction, and a step is idempotent).
 """
 
 from __future__ import annotations
+
+import time
 
 import asyncpg
 
@@ -22,6 +24,8 @@ from gater.errors import NotFoundError, StoreNotFoundError
 from .._lifecycle import (
     LIVE,
     SCAVENGE_BATCH,
+    SCAVENGE_STEPS,
+    SCAVENGE_TRANSACTION_S,
     ScavengeStatus,
     StreamMetadata,
     check_metadata_write,
@@ -95,7 +99,10 @@ async def scavenge_status(db: Database, store_id: str) -> ScavengeStatus:
 
 
 async def scavenge_step(db: Database, store_id: str, restart: bool) -> ScavengeStatus:
-    """One step (see the module docstring); running=False once it has passed the head."""
+    """Steps in one transaction (see the module docstring): until the scavenge is done,
+    SCAVENGE_STEPS were taken or SCAVENGE_TRANSACTION_S was spent; running=False once it has
+    passed the head."""
+    started = time.monotonic()
     async with db.transaction(store_id) as con:
         await con.execute(query("store_lock"), store_id)
         head_row = await con.fetchrow(query("append_head"), store_id)
@@ -105,19 +112,22 @@ async def scavenge_step(db: Database, store_id: str, restart: bool) -> ScavengeS
         status = _status(await con.fetchrow(query("scavenge_state"), store_id))
         if restart or not status.running:
             status = ScavengeStatus(True, 0, 0, now_epoch_us())
-        low = status.next_position
-        high = low + SCAVENGE_BATCH
-        rows = await con.fetch(query("scavenge_page"), store_id, low, high)
-        gone = removable([tuple(r) for r in rows], now_epoch_us(), head)
-        if gone:
-            await con.execute(query("scavenge_allow"), store_id)
-            await con.execute(query("scavenge_delete"), store_id, gone)
-        running = high <= head
-        after = ScavengeStatus(running, high if running else head + 1, status.removed + len(gone), status.started_epoch)
+        await con.execute(query("scavenge_allow"), store_id)
+        for _ in range(SCAVENGE_STEPS):
+            low = status.next_position
+            high = low + SCAVENGE_BATCH
+            rows = await con.fetch(query("scavenge_page"), store_id, low, high)
+            gone = removable([tuple(r) for r in rows], now_epoch_us(), head)
+            if gone:
+                await con.execute(query("scavenge_delete"), store_id, gone)
+            running = high <= head
+            status = ScavengeStatus(running, high if running else head + 1, status.removed + len(gone), status.started_epoch)
+            if not running or time.monotonic() - started >= SCAVENGE_TRANSACTION_S:
+                break
         await con.execute(
-            query("scavenge_save"), store_id, after.next_position, after.started_epoch, after.running, after.removed
+            query("scavenge_save"), store_id, status.next_position, status.started_epoch, status.running, status.removed
         )
-    return after
+    return status
 
 
 async def redact(db: Database, store_id: str, stream_id: str, version: int) -> None:

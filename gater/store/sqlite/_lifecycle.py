@@ -6,22 +6,26 @@ transaction, in a SAVEPOINT of its own, between batches of appends): `delete_str
 store/_lifecycle.py's; this module reads what they need and writes what they decide.
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 
-Why the scavenger never stalls appends: one step examines SCAVENGE_BATCH positions and is one
-job of the writer, so an append waits for one short step at most; the step records its
-progress in the same transaction as its deletes, so a crash loses nothing and repeats at most
-that step (a step is idempotent: what it deletes is gone, what it keeps is re-examined).
+Why the scavenger never stalls appends: a step examines SCAVENGE_BATCH positions, and one job
+of the writer runs steps for SCAVENGE_TRANSACTION_S at most, so an append waits for that much
+at most; each step records its progress in the same transaction as its deletes, so a crash
+loses nothing and repeats at most that job (a step is idempotent: what it deleted is gone,
+what it kept is examined again).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 from gater.errors import NotFoundError
 
 from .._lifecycle import (
     LIVE,
     SCAVENGE_BATCH,
+    SCAVENGE_STEPS,
+    SCAVENGE_TRANSACTION_S,
     ScavengeStatus,
     StreamMetadata,
     check_metadata_write,
@@ -32,7 +36,7 @@ from .._lifecycle import (
 from .._records import now_epoch_us
 from ._sql import query
 
-__all__ = ["delete_stream", "metadata", "redact", "scavenge_status", "scavenge_step", "set_metadata"]
+__all__ = ["delete_stream", "metadata", "redact", "scavenge_status", "scavenge_step", "scavenge_steps", "set_metadata"]
 
 
 def _state(conn: sqlite3.Connection, stream_id: str) -> tuple:
@@ -108,6 +112,18 @@ def scavenge_step(conn: sqlite3.Connection, restart: bool) -> ScavengeStatus:
         query("scavenge_save"), (after.next_position, after.started_epoch, int(after.running), after.removed)
     )
     return after
+
+
+def scavenge_steps(conn: sqlite3.Connection, restart: bool) -> ScavengeStatus:
+    """Steps of the scavenge in one job (one transaction): until it is done, SCAVENGE_STEPS
+    were taken, or SCAVENGE_TRANSACTION_S was spent."""
+    started = time.monotonic()
+    status = scavenge_step(conn, restart)
+    for _ in range(SCAVENGE_STEPS - 1):
+        if not status.running or time.monotonic() - started >= SCAVENGE_TRANSACTION_S:
+            break
+        status = scavenge_step(conn, False)
+    return status
 
 
 def redact(conn: sqlite3.Connection, stream_id: str, version: int) -> None:

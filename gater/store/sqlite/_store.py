@@ -409,11 +409,11 @@ class SqliteStore(EventStore):
     async def scavenge(
         self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None
     ) -> ScavengeStatus:
-        status = await self._job(lambda conn: lifecycle.scavenge_step(conn, restart))
-        while status.running:  # one short job per step: appends queued meanwhile go first
+        status = await self._job(lambda conn: lifecycle.scavenge_steps(conn, restart))
+        while status.running:  # one short job at a time: appends queued meanwhile go first
             if progress is not None:
                 progress(status)
-            status = await self._job(lambda conn: lifecycle.scavenge_step(conn, False))
+            status = await self._job(lambda conn: lifecycle.scavenge_steps(conn, False))
         return status
 
     async def scavenge_status(self) -> ScavengeStatus:

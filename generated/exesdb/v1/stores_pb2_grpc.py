@@ -111,12 +111,12 @@ class StoresServicer:
     def Scavenge(self, request, context):
         """-- Scavenging (the lifecycle of streams, docs/lifecycle.md) -------------------------------
         Removes from disk the events no reader sees any more (deleted, truncated, expired
-        streams), online, in steps of 1000 positions that appends pass between. Positions of the
-        remaining events never change; the store's last event stays on disk even when hidden.
-        Starts a scavenge on the node that answers, or joins the one under way there; a scavenge
-        interrupted (a crash) continues where its last step ended, by itself when the node
-        starts again. wait=false answers at once with the status; wait=true when it is done.
-        Audited.
+        streams), online, in short transactions (steps of 1000 positions for 5 ms at most) that
+        appends pass between. Positions of the remaining events never change; the store's last
+        event stays on disk even when hidden. Starts a scavenge on the node that answers, or
+        joins the one under way there; a scavenge interrupted (a crash) continues where its last
+        transaction ended, by itself when the node starts again. wait=false answers once the
+        first transaction is saved; wait=true when the scavenge is done. Audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
