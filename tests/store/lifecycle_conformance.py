@@ -244,6 +244,15 @@ class LifecycleConformance:
         assert (result.version, result.position) == (3, 12)
         assert (await store.scavenge()).removed == 0
 
+    async def test_scavenge_removes_expired_events(self, store: EventStore, raw_sql) -> None:  # noqa: ANN001
+        await store.append("old", _events(3), EXPECT_ANY)  # 0..2
+        await store.set_stream_metadata("old", StreamMetadata(max_age_s=1), EXPECT_ANY)
+        await _until_expired(store, "old", max_age_s=1)
+        await store.append("new", _events(1), EXPECT_ANY)  # 3: the head
+        assert (await store.scavenge()).removed == 3
+        assert await self._stored_positions(store, raw_sql) == [3]
+        assert [p for _, _, p in await visible_positions(store)] == [3]
+
     async def test_scavenge_keeps_the_head_event(self, store: EventStore, raw_sql) -> None:  # noqa: ANN001
         await store.append("a", _events(2), EXPECT_ANY)
         await store.delete_stream("a", EXPECT_ANY, tombstone=False)
