@@ -1,0 +1,189 @@
+"""Stores.ExportStore and Stores.ImportEvents on a node: the portable transfer format.
+
+Owns: `export_messages` (a store's consistent export view → ExportStoreResponse messages whose
+`entries` are already framed as the file is: varint length, serialized TransferEntry) and
+`import_request` (an ImportEventsRequest checked and converted at the edge, then written as
+one batch). The format is docs/transfer.md's; the storage side is store/_transfer.py.
+Must not import gater.gateway.
+
+Event entries are framed by hand around the stored record bytes (an EventRecord is field 2 of
+TransferEntry): an export never parses or builds an event message, which is what makes it
+run at the speed of reading pages. An import parses each record once, checks it, and encodes
+it again with the append path's own encoder, so what is stored is exactly what an append of
+the same event at the same place and time would have stored (and equal to the source's).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from exesdb.v1 import stores_pb2, types_pb2
+
+from .._wire import varint
+from ..errors import InvalidArgumentError, LimitExceededError
+from ..store._query import check_tags
+from ..store._records import created_tail, encode_record, now_epoch_us
+from ..store._transfer import ImportedEvent
+from ..store.base import EventStore, NewEvent, Snapshot
+from ._convert import Edge, snapshot_message, timestamp
+
+__all__ = ["FORMAT_VERSION", "MAX_IMPORT_RECORDS", "export_messages", "import_request"]
+
+FORMAT_VERSION = 1
+MAX_IMPORT_RECORDS = 10_000
+"""Most records one ImportEvents call carries (README's limits table)."""
+_PAGE = 2000
+"""Events read per page of an export."""
+_MESSAGE_BYTES = 1024 * 1024
+"""An ExportStoreResponse is cut once its entries pass this (one event may make it bigger,
+never past what a read of that event would send)."""
+_EVENT_ENTRY = b"\x12"  # TransferEntry.event: field 2, length-delimited
+
+
+def _framed(entry: types_pb2.EventRecord | stores_pb2.TransferEntry) -> bytes:
+    raw = entry.SerializeToString()
+    return varint(len(raw)) + raw
+
+
+class _Chunks:
+    """Framed entries gathered into ExportStoreResponse messages of about _MESSAGE_BYTES: a
+    message is cut before an entry that would take it past that, so one holds at most one
+    entry more than fits — no bigger than a read of that event or snapshot would send."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = self.events = 0
+        self.last = -1
+
+    def add(self, framed: tuple[bytes, ...], size: int, position: int | None = None) -> bytes | None:
+        out = None
+        if self.parts and self.size + size > _MESSAGE_BYTES:
+            out = self.take()
+        self.parts += framed
+        self.size += size
+        if position is not None:
+            self.events += 1
+            self.last = position
+        return out
+
+    def take(self) -> bytes:
+        message = stores_pb2.ExportStoreResponse(entries=b"".join(self.parts), last_position=self.last, events=self.events)
+        self.parts, self.size, self.events, self.last = [], 0, 0, -1
+        return message.SerializeToString()
+
+
+async def export_messages(
+    store: EventStore, from_position: int, to_position: int | None, backend: str
+) -> AsyncIterator[bytes]:
+    """The ExportStore stream: a header, events from `from_position` to the head (or
+    `to_position`, when before it), snapshots, subscriptions, the end entry."""
+    async with store.export_view() as view:
+        head = view.head if to_position is None else min(to_position, view.head)
+        header = stores_pb2.TransferHeader(
+            format_version=FORMAT_VERSION, store_id=store.store_id, head=head,
+            exported_at=timestamp(now_epoch_us()), backend=backend,
+        )  # fmt: skip
+        yield stores_pb2.ExportStoreResponse(header=header, last_position=-1).SerializeToString()
+        chunks = _Chunks()
+        position = from_position
+        while position <= head:
+            page = await view.records(position, min(_PAGE, head - position + 1))
+            if not page:
+                break
+            for at, record in page:
+                length = varint(len(record))
+                entry_len = 1 + len(length) + len(record)
+                framed = (varint(entry_len), _EVENT_ENTRY, length, record)
+                if (out := chunks.add(framed, entry_len + 5, at)) is not None:
+                    yield out
+            position = page[-1][0] + 1
+        snapshots = await view.snapshots()
+        subscriptions = await view.subscriptions()
+        entries = [stores_pb2.TransferEntry(snapshot=snapshot_message(s)) for s in snapshots]
+        for name, definition, state in subscriptions:
+            subscription = stores_pb2.TransferSubscription(
+                name=name, definition_json=json.dumps(definition), state_json=json.dumps(state),
+                checkpoint=int(state.get("checkpoint", -1)),
+            )  # fmt: skip
+            entries.append(stores_pb2.TransferEntry(subscription=subscription))
+        end = stores_pb2.TransferEnd(events=head + 1, snapshots=len(snapshots), subscriptions=len(subscriptions))
+        entries.append(stores_pb2.TransferEntry(end=end))
+        for entry in entries:
+            framed = _framed(entry)
+            if (out := chunks.add((framed,), len(framed))) is not None:
+                yield out
+        yield chunks.take()
+
+
+def _event(raw: bytes, field: str, edge: Edge) -> ImportedEvent:
+    try:
+        r = types_pb2.EventRecord.FromString(raw)
+    except DecodeError:
+        raise InvalidArgumentError(field, "is not a serialized exesdb.v1.EventRecord") from None
+    if r.HasField("data_json") or r.HasField("metadata_json") or r.retry_count:
+        raise InvalidArgumentError(field, "must be a record as stored (bytes bodies, no retry_count)")
+    if r.position < 0 or r.version < 0:
+        raise InvalidArgumentError(f"{field}.position", "position and version must be >= 0")
+    if r.created_epoch <= 0:
+        raise InvalidArgumentError(f"{field}.created_epoch", "must be > 0")
+    try:
+        event_id = str(uuid.UUID(r.event_id))
+    except ValueError:
+        raise InvalidArgumentError(f"{field}.event_id", "must be a UUID") from None
+    stream_id = edge.stream_id(r.stream_id, f"{field}.stream_id")
+    tags = check_tags(tuple(r.tags), f"{field}.tags") if r.tags else ()
+    event = NewEvent(
+        event_id, edge.event_type(r.event_type, f"{field}.event_type"), r.data, r.metadata,
+        r.content_type, r.metadata_content_type, tags,
+    )  # fmt: skip
+    record = encode_record(stream_id, r.version, r.position, event, created_tail(r.created_epoch))
+    return ImportedEvent(r.position, stream_id, r.version, event_id, event.event_type, r.created_epoch, record, tags)
+
+
+async def import_request(
+    store: EventStore, request: stores_pb2.ImportEventsRequest, edge: Edge
+) -> stores_pb2.ImportEventsResponse:
+    if len(request.records) > MAX_IMPORT_RECORDS:
+        raise LimitExceededError(
+            "records", f"{len(request.records)} records, more than {MAX_IMPORT_RECORDS} in one call", "max_import_records"
+        )
+    events = [_event(raw, f"records[{i}]", edge) for i, raw in enumerate(request.records)]
+    snapshots = [_snapshot(s, f"snapshots[{i}]", edge) for i, s in enumerate(request.snapshots)]
+    subscriptions = [_subscription(s, f"subscriptions[{i}]") for i, s in enumerate(request.subscriptions)]
+    if events or snapshots:
+        last, written = await store.import_events(events, snapshots)
+    else:
+        last, written = await store.last_position(), 0
+    for name, definition, state in subscriptions:
+        if not await store.save_subscription(name, definition, state):
+            await store.save_subscription_state(name, state)  # its checkpoint moves forward only
+    return stores_pb2.ImportEventsResponse(last_position=last, imported=written)
+
+
+def _snapshot(message: types_pb2.SnapshotRecord, field: str, edge: Edge) -> Snapshot:
+    s = edge.snapshot(message, field)
+    if message.created_epoch <= 0:
+        raise InvalidArgumentError(f"{field}.created_epoch", "must be > 0")
+    return Snapshot(s.source_uuid, s.stream_uuid, s.source_version, s.source_type, s.data, s.metadata, message.created_epoch)
+
+
+def _subscription(message: stores_pb2.TransferSubscription, field: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    if not message.name:
+        raise InvalidArgumentError(f"{field}.name", "must not be empty")
+    parsed = []
+    for what in ("definition_json", "state_json"):
+        try:
+            value = json.loads(getattr(message, what))
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise InvalidArgumentError(f"{field}.{what}", "must be a JSON object")
+        parsed.append(value)
+    definition, state = parsed
+    state["checkpoint"] = int(state.get("checkpoint", message.checkpoint))
+    return message.name, definition, state
