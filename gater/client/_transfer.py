@@ -16,6 +16,7 @@ sends records as they are; the node checks them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -249,9 +250,9 @@ async def import_from_file(
         except grpc.aio.AioRpcError as e:
             raise convert.error_from_status(e) from None
 
-    moved = snapshots = subscriptions = 0
+    snapshots = subscriptions = 0
     complete = False
-    with path.open("rb") as f:
+    with path.open("rb") as f, _Pipeline(send, on_progress) as pipeline:
         entries = read_entries(f)
         first = next(entries, None)
         if first is None:
@@ -289,18 +290,13 @@ async def import_from_file(
             records.append(record)
             size += len(record)
             if len(records) >= batch_size or size >= _IMPORT_BATCH_BYTES:
-                answer = await send(stores_pb2.ImportEventsRequest(store_id=store_id, records=records))
-                moved += answer.imported
-                if on_progress is not None:
-                    on_progress(answer.imported)
+                await pipeline.put(stores_pb2.ImportEventsRequest(store_id=store_id, records=records))
                 overlap, records, size = records[-1], [], 0
-        if not records and overlap is not None and not moved:
+        if not records and overlap is not None and not pipeline.sent:
             records = [overlap]  # nothing left to write: still compare the store's last event
         if records:
-            answer = await send(stores_pb2.ImportEventsRequest(store_id=store_id, records=records))
-            moved += answer.imported
-            if on_progress is not None:
-                on_progress(answer.imported)
+            await pipeline.put(stores_pb2.ImportEventsRequest(store_id=store_id, records=records))
+        moved = await pipeline.drain()
         request = stores_pb2.ImportEventsRequest(store_id=store_id)
         size = 0
         for message in others:
@@ -318,6 +314,56 @@ async def import_from_file(
         if request.snapshots or request.subscriptions:
             await send(request)
     return TransferSummary(store_id, header.head, moved, snapshots, subscriptions, complete)
+
+
+class _Pipeline:
+    """Import batches with at most `depth` in flight, answered in order: the node parses and
+    checks the next batch while the one before commits. Batches are written in the order they
+    are taken (SQLite: the writer's queue; PostgreSQL: the store's lock); one taken before its
+    predecessor committed meets a head before its overlap and is refused, and is then sent
+    again once its predecessor is answered."""
+
+    def __init__(
+        self, send: Callable[[stores_pb2.ImportEventsRequest], Any], on_progress: Progress | None, depth: int = 2
+    ) -> None:
+        self._send, self._on_progress, self._depth = send, on_progress, depth
+        self._in_flight: collections.deque[asyncio.Task[Any]] = collections.deque()
+        self.sent = False
+        self.moved = 0
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for task in self._in_flight:  # a failure left them: their outcome no longer matters
+            task.cancel()
+
+    async def put(self, request: stores_pb2.ImportEventsRequest) -> None:
+        if len(self._in_flight) >= self._depth:
+            await self._settle_first()
+        previous = self._in_flight[-1] if self._in_flight else None
+        self._in_flight.append(asyncio.create_task(self._write(request, previous)))
+        self.sent = True
+
+    async def _write(self, request: stores_pb2.ImportEventsRequest, previous: asyncio.Task[Any] | None) -> Any:
+        try:
+            return await self._send(request)
+        except ImportMismatchError:
+            if previous is None:
+                raise
+            await asyncio.wait([previous])  # its own failure is raised where it is settled
+            return await self._send(request)
+
+    async def _settle_first(self) -> None:
+        answer = await self._in_flight.popleft()
+        self.moved += answer.imported
+        if self._on_progress is not None:
+            self._on_progress(answer.imported)
+
+    async def drain(self) -> int:
+        while self._in_flight:
+            await self._settle_first()
+        return self.moved
 
 
 async def _head(stub: Any, metadata: Any, store_id: str, timeout_s: float | None) -> int:

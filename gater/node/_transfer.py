@@ -8,14 +8,17 @@ Must not import gater.gateway.
 
 Event entries are framed by hand around the stored record bytes (an EventRecord is field 2 of
 TransferEntry): an export never parses or builds an event message, which is what makes it
-run at the speed of reading pages. An import parses each record once, checks it, and encodes
-it again with the append path's own encoder, so what is stored is exactly what an append of
-the same event at the same place and time would have stored (and equal to the source's).
+run at the speed of reading pages. An import parses each record once for the columns the
+store indexes (stream, version, position, id, type, created time, tags) and checks them; the
+record is stored as it came — byte for byte the source's — unless it is not in the form a
+store writes (an id not in canonical spelling, tags unsorted, `created` and `created_epoch`
+apart), which is then encoded again by the append path's own encoder.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -43,6 +46,7 @@ _MESSAGE_BYTES = 1024 * 1024
 """An ExportStoreResponse is cut once its entries pass this (one event may make it bigger,
 never past what a read of that event would send)."""
 _EVENT_ENTRY = b"\x12"  # TransferEntry.event: field 2, length-delimited
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _framed(entry: types_pb2.EventRecord | stores_pb2.TransferEntry) -> bytes:
@@ -131,18 +135,27 @@ def _event(raw: bytes, field: str, edge: Edge) -> ImportedEvent:
         raise InvalidArgumentError(f"{field}.position", "position and version must be >= 0")
     if r.created_epoch <= 0:
         raise InvalidArgumentError(f"{field}.created_epoch", "must be > 0")
-    try:
-        event_id = str(uuid.UUID(r.event_id))
-    except ValueError:
-        raise InvalidArgumentError(f"{field}.event_id", "must be a UUID") from None
+    event_id = r.event_id
+    if not _CANONICAL_UUID.fullmatch(event_id):  # stored ids are canonical: parse only the others
+        try:
+            event_id = str(uuid.UUID(event_id))
+        except ValueError:
+            raise InvalidArgumentError(f"{field}.event_id", "must be a UUID") from None
     stream_id = edge.stream_id(r.stream_id, f"{field}.stream_id")
     tags = check_tags(tuple(r.tags), f"{field}.tags") if r.tags else ()
-    event = NewEvent(
-        event_id, edge.event_type(r.event_type, f"{field}.event_type"), r.data, r.metadata,
-        r.content_type, r.metadata_content_type, tags,
-    )  # fmt: skip
-    record = encode_record(stream_id, r.version, r.position, event, created_tail(r.created_epoch))
-    return ImportedEvent(r.position, stream_id, r.version, event_id, event.event_type, r.created_epoch, record, tags)
+    event_type = edge.event_type(r.event_type, f"{field}.event_type")
+    if len(raw) > edge.limits.max_event_bytes:
+        raise LimitExceededError(
+            field, f"is {len(raw):,} bytes, over the {edge.limits.max_event_bytes:,} bytes an event may have "
+            "(max_event_bytes)", "max_event_bytes",
+        )  # fmt: skip
+    created = r.created
+    record = raw
+    if event_id != r.event_id or tags != tuple(r.tags) or created.seconds * 1_000_000 + created.nanos // 1000 != r.created_epoch:
+        # Not as a store writes it: stored in the form an append would have given it.
+        event = NewEvent(event_id, event_type, r.data, r.metadata, r.content_type, r.metadata_content_type, tags)
+        record = encode_record(stream_id, r.version, r.position, event, created_tail(r.created_epoch))
+    return ImportedEvent(r.position, stream_id, r.version, event_id, event_type, r.created_epoch, record, tags)
 
 
 async def import_request(
