@@ -79,7 +79,7 @@ async def export(address: str, path: Path, events: int, label: str) -> None:
         with Timer() as t:
             summary = await client.export_store(STORE, path)
     assert summary.events == events and summary.complete, summary
-    size = path.stat().st_size
+    size = await asyncio.to_thread(lambda: path.stat().st_size)
     report(f"export, {label} node -> file ({events:,} events, {size / 2**20:,.0f} MiB)", events / t.seconds, "events/s",
            EXPORT_TARGET)  # fmt: skip
 
