@@ -5,6 +5,7 @@ refusals of stores that are not a prefix of the file; what subscribers see."""
 from __future__ import annotations
 
 import contextlib
+import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from exesdb.v1 import stores_pb2, streams_pb2, subscriptions_pb2, types_pb2
 from gater.client import ALL, Client, NewEvent
+from gater.client._transfer import read_entries
 from gater.config import NodeConfig
 from gater.errors import ImportMismatchError
 from gater.node import NodeServer
@@ -229,3 +231,18 @@ async def test_bad_import_batches_name_what_is_wrong(api) -> None:
 
 def _fields(record: types_pb2.EventRecord) -> dict[str, object]:
     return {f.name: v for f, v in record.ListFields()}
+
+
+async def test_export_and_import_through_a_gateway(gateway, make_node: MakeNode, tmp_path: Path) -> None:
+    """Both RPCs pass through a gateway as they are (a server stream, unary batches)."""
+    source = await make_node("sqlite")
+    first, second = tmp_path / "a.gtx", tmp_path / "b.gtx"
+    async with await Client.connect(source.address) as cs, await Client.connect(gateway.address) as cg:
+        await fill(cs, "shop", events=50)
+        await cs.export_store("shop", first)
+        imported = await cg.import_store("shop", first)
+        assert imported.events == 51 and imported.complete
+        exported = await cg.export_store("shop", second)
+        assert exported.events == 51 and exported.complete
+    entries = [[e for e, _ in read_entries(io.BytesIO(f.read_bytes())) if e[:1] == b"\x12"] for f in (first, second)]
+    assert entries[0] == entries[1] and len(entries[0]) == 51
