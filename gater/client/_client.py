@@ -34,7 +34,7 @@ from ._session import Appender
 from ._subscription import Subscription
 from ._target import DEFAULT_TARGET, parse_target
 from ._tracing import ClientTracing
-from ._transfer import TransferSummary, export_to_file, import_from_file
+from ._transfer import IMPORT_BATCH, TransferSummary, export_to_file, import_from_file
 from ._values import (
     ANY,
     BACKWARD,
@@ -518,17 +518,17 @@ class Client:
     async def import_store(
         self, store_id: str, path: str | os.PathLike[str], *, create: bool = True,
         on_start: Callable[[int, int], None] | None = None, on_progress: Callable[[int], None] | None = None,
-        timeout_s: float | None = _UNSET,
+        batch_size: int = IMPORT_BATCH, timeout_s: float | None = _UNSET,
     ) -> TransferSummary:
         """Writes a transfer file into the store (created when missing and `create`), keeping
         every event's id, version, position, created time, tags and body. The store must be
         empty or hold a prefix of the file (then the import goes on after its head);
-        ImportMismatchError otherwise."""
+        ImportMismatchError otherwise. Events go in batches of `batch_size`, two in flight."""
         stubs = await self._stubs_now()
         return await import_from_file(
             stubs.stores, self.metadata or None, store_id, Path(path),
             create=(lambda: self.create_store(store_id)) if create else None,
-            on_start=on_start, on_progress=on_progress, timeout_s=self._deadline(timeout_s),
+            on_start=on_start, on_progress=on_progress, timeout_s=self._deadline(timeout_s), batch_size=batch_size,
         )  # fmt: skip
 
     # -- cluster -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from . import _convert as convert
 
 __all__ = [
     "FORMAT_VERSION",
+    "IMPORT_BATCH",
     "TransferSummary",
     "export_to_file",
     "import_from_file",
@@ -42,10 +43,10 @@ __all__ = [
 FORMAT_VERSION = 1
 _EVENT = 0x12  # TransferEntry.event: field 2, length-delimited
 _READ_BYTES = 4 * 1024 * 1024
-IMPORT_BATCH = 2000
+IMPORT_BATCH = 5000
 """Events per ImportEvents call (the node takes at most 10,000)."""
-_IMPORT_BATCH_BYTES = 2 * 1024 * 1024
-"""A batch is cut before it passes this many record bytes (under the 4 MiB message limit)."""
+_IMPORT_BATCH_BYTES = 3 * 1024 * 1024
+"""A batch is cut once it passes this many record bytes (well under the 16 MiB request limit)."""
 
 Progress = Callable[[int], None]
 """Called with the number of events just written (to the file, or into the store)."""

@@ -124,38 +124,57 @@ async def export_messages(
         yield chunks.take()
 
 
-def _event(raw: bytes, field: str, edge: Edge) -> ImportedEvent:
-    try:
-        r = types_pb2.EventRecord.FromString(raw)
-    except DecodeError:
-        raise InvalidArgumentError(field, "is not a serialized exesdb.v1.EventRecord") from None
-    if r.HasField("data_json") or r.HasField("metadata_json") or r.retry_count:
-        raise InvalidArgumentError(field, "must be a record as stored (bytes bodies, no retry_count)")
-    if r.position < 0 or r.version < 0:
-        raise InvalidArgumentError(f"{field}.position", "position and version must be >= 0")
-    if r.created_epoch <= 0:
-        raise InvalidArgumentError(f"{field}.created_epoch", "must be > 0")
-    event_id = r.event_id
-    if not _CANONICAL_UUID.fullmatch(event_id):  # stored ids are canonical: parse only the others
+class _Records:
+    """Checks and converts the records of one ImportEventsRequest. Stream ids and event types
+    repeat from record to record: each distinct one is checked once."""
+
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+        self.streams: set[str] = set()
+        self.types: set[str] = set()
+
+    def event(self, raw: bytes, i: int) -> ImportedEvent:
         try:
-            event_id = str(uuid.UUID(event_id))
-        except ValueError:
-            raise InvalidArgumentError(f"{field}.event_id", "must be a UUID") from None
-    stream_id = edge.stream_id(r.stream_id, f"{field}.stream_id")
-    tags = check_tags(tuple(r.tags), f"{field}.tags") if r.tags else ()
-    event_type = edge.event_type(r.event_type, f"{field}.event_type")
-    if len(raw) > edge.limits.max_event_bytes:
-        raise LimitExceededError(
-            field, f"is {len(raw):,} bytes, over the {edge.limits.max_event_bytes:,} bytes an event may have "
-            "(max_event_bytes)", "max_event_bytes",
-        )  # fmt: skip
-    created = r.created
-    record = raw
-    if event_id != r.event_id or tags != tuple(r.tags) or created.seconds * 1_000_000 + created.nanos // 1000 != r.created_epoch:
-        # Not as a store writes it: stored in the form an append would have given it.
-        event = NewEvent(event_id, event_type, r.data, r.metadata, r.content_type, r.metadata_content_type, tags)
-        record = encode_record(stream_id, r.version, r.position, event, created_tail(r.created_epoch))
-    return ImportedEvent(r.position, stream_id, r.version, event_id, event_type, r.created_epoch, record, tags)
+            r = types_pb2.EventRecord.FromString(raw)
+        except DecodeError:
+            raise InvalidArgumentError(f"records[{i}]", "is not a serialized exesdb.v1.EventRecord") from None
+        position, version, created_epoch = r.position, r.version, r.created_epoch
+        if r.retry_count or r.HasField("data_json") or r.HasField("metadata_json"):
+            raise InvalidArgumentError(f"records[{i}]", "must be a record as stored (bytes bodies, no retry_count)")
+        if position < 0 or version < 0:
+            raise InvalidArgumentError(f"records[{i}].position", "position and version must be >= 0")
+        if created_epoch <= 0:
+            raise InvalidArgumentError(f"records[{i}].created_epoch", "must be > 0")
+        edge = self.edge
+        if len(raw) > edge.limits.max_event_bytes:
+            raise LimitExceededError(
+                f"records[{i}]", f"is {len(raw):,} bytes, over the {edge.limits.max_event_bytes:,} bytes an event "
+                "may have (max_event_bytes)", "max_event_bytes",
+            )  # fmt: skip
+        event_id = r.event_id
+        canonical = _CANONICAL_UUID.fullmatch(event_id) is not None  # stored ids are: parse only the others
+        if not canonical:
+            try:
+                event_id = str(uuid.UUID(event_id))
+            except ValueError:
+                raise InvalidArgumentError(f"records[{i}].event_id", "must be a UUID") from None
+        stream_id, event_type = r.stream_id, r.event_type
+        if stream_id not in self.streams:
+            self.streams.add(edge.stream_id(stream_id, f"records[{i}].stream_id"))
+        if event_type not in self.types:
+            self.types.add(edge.event_type(event_type, f"records[{i}].event_type"))
+        tags: tuple[str, ...] = ()
+        as_stored = canonical
+        if r.tags:
+            given = tuple(r.tags)
+            tags = check_tags(given, f"records[{i}].tags")
+            as_stored = as_stored and tags == given
+        created = r.created
+        if not as_stored or created.seconds * 1_000_000 + created.nanos // 1000 != created_epoch:
+            # Not as a store writes it: stored in the form an append would have given it.
+            event = NewEvent(event_id, event_type, r.data, r.metadata, r.content_type, r.metadata_content_type, tags)
+            raw = encode_record(stream_id, version, position, event, created_tail(created_epoch))
+        return ImportedEvent(position, stream_id, version, event_id, event_type, created_epoch, raw, tags)
 
 
 async def import_request(
@@ -165,7 +184,8 @@ async def import_request(
         raise LimitExceededError(
             "records", f"{len(request.records)} records, more than {MAX_IMPORT_RECORDS} in one call", "max_import_records"
         )
-    events = [_event(raw, f"records[{i}]", edge) for i, raw in enumerate(request.records)]
+    convert = _Records(edge).event
+    events = [convert(raw, i) for i, raw in enumerate(request.records)]
     snapshots = [_snapshot(s, f"snapshots[{i}]", edge) for i, s in enumerate(request.snapshots)]
     subscriptions = [_subscription(s, f"subscriptions[{i}]") for i, s in enumerate(request.subscriptions)]
     if events or snapshots:

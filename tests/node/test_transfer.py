@@ -163,11 +163,11 @@ async def test_an_interrupted_import_resumes(make_node: MakeNode, tmp_path: Path
         await ca.export_store("shop", whole)
         data = whole.read_bytes()
         cut.write_bytes(data[: len(data) // 2])
-        first = await cb.import_store("shop", cut)
+        first = await cb.import_store("shop", cut, batch_size=7)  # many batches, two in flight
         assert not first.complete and 0 < first.events < 121
         held = (await cb.get_store_status("shop")).last_position
         assert held == first.events - 1
-        rest = await cb.import_store("shop", whole)
+        rest = await cb.import_store("shop", whole, batch_size=10)
         assert rest.events == 121 - first.events and rest.complete
         assert await contents(cb, b, "shop") == await contents(ca, a, "shop")
         # Once more: nothing is left to write, and nothing changes.
