@@ -4,6 +4,7 @@ refusals of stores that are not a prefix of the file; what subscribers see."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import uuid
@@ -14,7 +15,7 @@ import grpc
 import pytest
 
 from exesdb.v1 import stores_pb2, streams_pb2, subscriptions_pb2, types_pb2
-from gater.client import ALL, Client, NewEvent
+from gater.client import ALL, Client, NewEvent, SyncClient
 from gater.client._transfer import read_entries
 from gater.config import NodeConfig
 from gater.errors import ImportMismatchError
@@ -246,3 +247,17 @@ async def test_export_and_import_through_a_gateway(gateway, make_node: MakeNode,
         assert exported.events == 51 and exported.complete
     entries = [[e for e, _ in read_entries(io.BytesIO(f.read_bytes())) if e[:1] == b"\x12"] for f in (first, second)]
     assert entries[0] == entries[1] and len(entries[0]) == 51
+
+
+async def test_the_sync_client_exports_and_imports(node: NodeServer, tmp_path: Path) -> None:
+    file = tmp_path / "s.gtx"
+
+    def work() -> tuple[int, int]:
+        with SyncClient.connect(node.address) as c:
+            c.create_store("a")
+            c.append_events("a", "s", [NewEvent("x:v1", {"n": n}) for n in range(5)])
+            exported = c.export_store("a", file)
+            imported = c.import_store("b", file)
+            return exported.events, imported.events
+
+    assert await asyncio.to_thread(work) == (5, 5)
