@@ -42,7 +42,7 @@ class PostgresExportView(ExportView):
 
     async def records(self, start: int, limit: int) -> list[tuple[int, bytes]]:
         found = await self._con.fetch(query("export_records"), self._store_id, start, self.head, limit)
-        return [(r["position"], r["record"]) for r in found]
+        return [(r[0], r[1]) for r in found]
 
     async def snapshots(self) -> list[Snapshot]:
         found = await self._con.fetch(query("export_snapshots"), self._store_id)
