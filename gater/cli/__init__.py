@@ -4,8 +4,10 @@ Owns: the `gater` group (exit codes mean the same in every command: a usage erro
 click's 2 means "not found" here) and the explicit list of its commands. The rooms:
 _servers (dev, node, gateway) over _security (their TLS, credential, limit flags and SIGHUP), _health
 (the probe), _keys (`gater keys`, `gater certs`: files, no server), the client commands _streams (append, read, subscribe,
-version, streams), _lifecycle (delete-stream, stream-meta, redact, scavenge) and _admin (snapshot, stores, status) over _settings (connection flags,
-run) and _output (printing, exit codes), and _console (`gater console`).
+version, streams), _lifecycle (delete-stream, stream-meta, redact, scavenge), _admin (snapshot,
+stores, status) and _transfer (export, import) over _settings (connection flags, run) and
+_output (printing, exit codes); _backup (backup, restore: the SQLite file itself, or the
+portable format through _transfer); and _console (`gater console`).
 The client-side modules import only gater.client and gater.errors; only _console imports the
 console; only _servers imports the servers. Flags, then environment (through click's
 `envvar`; this package is the only reader of os.environ), then defaults.
@@ -19,12 +21,14 @@ import click
 
 from .. import __version__
 from ._admin import snapshot, status, stores
+from ._backup import backup, restore
 from ._console import console
 from ._health import health
 from ._keys import certs, keys
 from ._lifecycle import delete_stream, redact, scavenge, stream_meta
 from ._servers import dev, gateway, node
 from ._streams import append, read, streams, subscribe, version
+from ._transfer import export, import_
 
 __all__ = ["main"]
 
@@ -56,6 +60,7 @@ def main() -> None:
 # Every command, registered here and nowhere else (`gater --help` lists them by name).
 for _command in (
     dev, node, gateway, health, keys, certs, append, read, subscribe, version, streams,
-    delete_stream, stream_meta, redact, scavenge, snapshot, stores, status, console,
+    delete_stream, stream_meta, redact, scavenge, snapshot, stores, status,
+    export, import_, backup, restore, console,
 ):
     main.add_command(_command)

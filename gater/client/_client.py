@@ -10,7 +10,9 @@ Must not import anything from gater but gater.errors and this package.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,10 +30,12 @@ from ..errors import InvalidArgumentError
 from . import _convert as convert
 from ._connection import Connection, Stubs
 from ._credentials import check_credentials_travel, credential_metadata
+from ._lifecycle import UNSET, LifecycleCalls
 from ._session import Appender
 from ._subscription import Subscription
 from ._target import DEFAULT_TARGET, parse_target
 from ._tracing import ClientTracing
+from ._transfer import IMPORT_BATCH, TransferSummary, export_to_file, import_from_file
 from ._values import (
     ANY,
     BACKWARD,
@@ -46,13 +50,11 @@ from ._values import (
     NackAction,
     Query,
     QueryResult,
-    ScavengeStatus,
     Snapshot,
     StoreConfig,
     StoreInfo,
     StoreStatus,
     StreamInfo,
-    StreamMetadata,
     SubscriptionInfo,
     SubscriptionType,
     TLSConfig,
@@ -60,10 +62,10 @@ from ._values import (
 
 __all__ = ["Client"]
 
-_UNSET: Any = object()
+_UNSET: Any = UNSET
 
 
-class Client:
+class Client(LifecycleCalls):
     """A connection to one of several exesdb.v1 servers (nodes or gateways).
 
     ``client = await Client.connect(["10.0.0.1:50051", "10.0.0.2:50051"])`` dials the first
@@ -302,51 +304,6 @@ class Client:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    # -- the lifecycle of streams (docs/lifecycle.md) ----------------------------------------
-
-    async def delete_stream(
-        self, store: str, stream: str, expected_version: int | str = ANY, *, tombstone: bool = False,
-        timeout_s: float | None = _UNSET,
-    ) -> int:
-        """Soft-deletes a stream (reads as missing; an append brings it back, continuing its
-        versions) or, with `tombstone`, deletes it for good (StreamDeletedError on every later
-        write). Returns its last version. StreamNotFoundError, WrongExpectedVersionError."""
-        request = streams_pb2.DeleteStreamRequest(store=store, stream_id=stream, tombstone=tombstone)
-        convert.set_expected(request, expected_version, "expected_version")
-        return (await self._unary("streams", "DeleteStream", request, timeout_s, store)).version
-
-    async def get_stream_metadata(self, store: str, stream: str, *, timeout_s: float | None = _UNSET) -> StreamMetadata:
-        request = streams_pb2.GetStreamMetadataRequest(store=store, stream_id=stream)
-        return convert.stream_metadata(await self._unary("streams", "GetStreamMetadata", request, timeout_s, store))
-
-    async def set_stream_metadata(
-        self, store: str, stream: str, metadata: StreamMetadata, expected_meta_version: int | str = ANY, *,
-        timeout_s: float | None = _UNSET,
-    ) -> int:
-        """Replaces the stream's metadata (every rule left None is lifted) if its meta version
-        is `expected_meta_version` (ANY, NO_STREAM: none yet, or an int); returns the new one.
-        Reads and subscriptions honour it at once."""
-        message = convert.stream_metadata_message(metadata)
-        request = streams_pb2.SetStreamMetadataRequest(store=store, stream_id=stream, metadata=message)
-        convert.set_expected(request, expected_meta_version, "expected_meta_version")
-        return (await self._unary("streams", "SetStreamMetadata", request, timeout_s, store)).meta_version
-
-    async def redact_event(self, store: str, stream: str, version: int, *, timeout_s: float | None = _UNSET) -> None:
-        """Replaces the event's data and metadata with {"$redacted": true}; irreversible."""
-        request = streams_pb2.RedactEventRequest(store=store, stream_id=stream, version=version)
-        await self._unary("streams", "RedactEvent", request, timeout_s, store)
-
-    async def scavenge(
-        self, store_id: str, *, wait: bool = True, restart: bool = False, timeout_s: float | None = _UNSET
-    ) -> ScavengeStatus:
-        """Removes from disk what no reader sees any more; with `wait`, returns when done."""
-        request = stores_pb2.ScavengeRequest(store_id=store_id, wait=wait, restart=restart)
-        return convert.scavenge_status(await self._unary("stores", "Scavenge", request, timeout_s, store_id))
-
-    async def get_scavenge_status(self, store_id: str, *, timeout_s: float | None = _UNSET) -> ScavengeStatus:
-        request = stores_pb2.GetScavengeStatusRequest(store_id=store_id)
-        return convert.scavenge_status(await self._unary("stores", "GetScavengeStatus", request, timeout_s, store_id))
-
     def subscribe(
         self,
         store: str,
@@ -547,6 +504,33 @@ class Client:
         return StoreConfig(
             r.store_id, r.backend, r.location, r.durability, r.max_events_per_append, r.max_message_bytes, convert.when(r.created_at)
         )
+
+    async def export_store(
+        self, store_id: str, path: str | os.PathLike[str], *, resume: bool = False,
+        on_start: Callable[[int, int], None] | None = None, on_progress: Callable[[int], None] | None = None,
+    ) -> TransferSummary:
+        """Writes the store into a transfer file (docs/transfer.md), streaming, from one
+        consistent view of it. `resume`: continue a file an interrupted export left."""
+        stubs = await self._stubs_now()
+        return await export_to_file(
+            stubs.stores, self.metadata or None, store_id, Path(path), resume=resume, on_start=on_start, on_progress=on_progress
+        )
+
+    async def import_store(
+        self, store_id: str, path: str | os.PathLike[str], *, create: bool = True,
+        on_start: Callable[[int, int], None] | None = None, on_progress: Callable[[int], None] | None = None,
+        batch_size: int = IMPORT_BATCH, timeout_s: float | None = _UNSET,
+    ) -> TransferSummary:
+        """Writes a transfer file into the store (created when missing and `create`), keeping
+        every event's id, version, position, created time, tags and body. The store must be
+        empty or hold a prefix of the file (then the import goes on after its head);
+        ImportMismatchError otherwise. Events go in batches of `batch_size`, two in flight."""
+        stubs = await self._stubs_now()
+        return await import_from_file(
+            stubs.stores, self.metadata or None, store_id, Path(path),
+            create=(lambda: self.create_store(store_id)) if create else None,
+            on_start=on_start, on_progress=on_progress, timeout_s=self._deadline(timeout_s), batch_size=batch_size,
+        )  # fmt: skip
 
     # -- cluster -----------------------------------------------------------------------------
 

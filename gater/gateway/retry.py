@@ -52,6 +52,9 @@ SAFE_TO_RETRY = frozenset(
         "/exesdb.v1.Stores/ListStores",
         "/exesdb.v1.Stores/GetStoreStatus",
         "/exesdb.v1.Stores/GetStoreConfig",
+        # A read; and an import batch whose records the store holds already is a no-op.
+        "/exesdb.v1.Stores/ExportStore",
+        "/exesdb.v1.Stores/ImportEvents",
         "/exesdb.v1.Stores/Scavenge",
         "/exesdb.v1.Stores/GetScavengeStatus",
     }

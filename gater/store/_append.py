@@ -53,6 +53,7 @@ from .base import (
 )
 
 __all__ = [
+    "MAX_STREAM_CHECKS",
     "AppendRequest",
     "BatchPlan",
     "EventRow",
@@ -64,6 +65,9 @@ __all__ = [
     "streams_request",
     "streams_results",
 ]
+
+MAX_STREAM_CHECKS = 1_000
+"""Checks on streams not written that one multi-stream append may carry."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,6 +45,7 @@ from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
 from .._pages import page_size, read_size
 from .._query import check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
+from .._transfer import ExportView, ImportedEvent
 from ..base import (
     ALL_STREAM,
     AppendCondition,
@@ -64,6 +65,7 @@ from . import _sql
 from ._db import Readers, open_files, run_once
 from ._errors import translate
 from ._sql import query
+from ._transfer import SqliteExportView, import_job
 from ._writer import Append, Job, Settled, Writer
 
 if TYPE_CHECKING:
@@ -109,8 +111,7 @@ class SqliteStore(EventStore):
         """Writers stopped by release() whose threads may not have ended yet."""
         self._last_position = last_position
         """What the event loop has seen committed."""
-        self._rules: bool | None = None
-        """Whether any stream has lifecycle metadata (None: not asked yet; _rules_exist)."""
+        self._rules: bool | None = None  # any stream metadata? (None: not asked yet; _rules_exist)
         self._commit_event = asyncio.Event()
         self._closed = False
         self._reads = 0
@@ -260,8 +261,23 @@ class SqliteStore(EventStore):
         future: asyncio.Future[AppendResult] = self._loop.create_future()
         return streams_results(await self._write(Append(streams_request(appends, checks, condition), future)))
 
-    async def _job(self, run: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._write(Job(run, self._loop.create_future()))
+    async def _job(self, run: Callable[[sqlite3.Connection], T], moves_head: bool = False) -> T:
+        return await self._write(Job(run, self._loop.create_future(), moves_head))
+
+    # -- export and import (sqlite/_transfer.py) ------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def export_view(self) -> AsyncIterator[ExportView]:
+        await self._use()
+        view = SqliteExportView(self.path, self._synchronous, self._translate)
+        try:
+            await view.open()
+            yield view
+        finally:
+            await view.close()
+
+    async def import_events(self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = ()) -> tuple[int, int]:
+        return await self._job(import_job(events, snapshots), moves_head=True)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -290,9 +306,8 @@ class SqliteStore(EventStore):
 
     async def _visible(self, name: str, before: tuple[Any, ...], start: int, limit: int, backward: bool,
                        key_at: int) -> list[RecordedEvent]:
-        """A page of the events a read statement finds from `start` that are still in view
-        (store/_lifecycle.py): hidden rows are passed over, page after page, so the page is
-        short only where there is nothing more to read."""
+        """A page of what a read finds from `start` that is in view (store/_lifecycle.py):
+        hidden rows are passed over, so a page is short only at the end of what there is."""
         if not await self._rules_exist():
             plain = query(name + "_plain")
             return await self._read(
@@ -321,9 +336,7 @@ class SqliteStore(EventStore):
             return await self.read_all(start, limit, backward)
         limit = read_size(limit, self._limits)
         if backward:
-            return await self._visible(
-                "read_stream_backward", (stream_id,), _MAX_POSITION if start is None else start, limit, True, 2
-            )
+            return await self._visible("read_stream_backward", (stream_id,), _MAX_POSITION if start is None else start, limit, True, 2)
         return await self._visible("read_stream_forward", (stream_id,), 0 if start is None else start, limit, False, 2)
 
     async def read_all(self, start: int | None, limit: int, backward: bool = False) -> list[RecordedEvent]:
@@ -385,10 +398,8 @@ class SqliteStore(EventStore):
     # -- lifecycle (the writes run as writer jobs: _lifecycle.py) -----------------------------
 
     async def _rules_exist(self) -> bool:
-        """Whether any stream of the store has metadata (a delete writes some too). Until one
-        has, reads run without the rules' join: a store that never used the lifecycle reads
-        as fast as before it existed. One process serves a SQLite store, so the answer read
-        once stays true until a lifecycle write, which sets it before it is submitted."""
+        """Whether any stream has metadata (deletes write some): until then reads skip the rules'
+        join. One process serves the store: read once, then set by each lifecycle write."""
         if self._rules is None:
             found = await self._read("read stream metadata", lambda conn: conn.execute(query("stream_meta_exists")).fetchone()[0])
             if self._rules is None:  # else a lifecycle write said so meanwhile: it wins
@@ -406,9 +417,7 @@ class SqliteStore(EventStore):
         self._rules = True
         return await self._job(lambda conn: lifecycle.set_metadata(conn, stream_id, metadata, expected))
 
-    async def scavenge(
-        self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None
-    ) -> ScavengeStatus:
+    async def scavenge(self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None) -> ScavengeStatus:
         status = await self._job(lambda conn: lifecycle.scavenge_steps(conn, restart))
         while status.running:  # one short job at a time: appends queued meanwhile go first
             if progress is not None:
