@@ -50,6 +50,7 @@ from gater.store.base import (
 )
 
 from .dcb_conformance import DcbConformance
+from .prefix_conformance import PrefixConformance
 
 __all__ = [
     "WAIT_S",
@@ -104,7 +105,7 @@ async def read_stream_all(store: EventStore, stream_id: str, page: int = 5) -> l
         found.extend(batch)
 
 
-class StoreConformance(DcbConformance):
+class StoreConformance(DcbConformance, PrefixConformance):
     """Subclass as Test<Backend>Conformance and override `new_backend` and `raw_sql`."""
 
     shared_storage: bool = False

@@ -1,6 +1,6 @@
-"""Stores made before tags existed migrate: their events stay, type queries see them, new
-events carry tags. A store "from before" is made by undoing migration 0003 by hand on a real
-SQLite file and a real PostgreSQL database."""
+"""Stores made before tags and categories existed migrate: their events stay, type queries and
+prefix reads see them, new events carry tags. A store "from before" is made by undoing
+migrations 0003 and 0004 by hand on a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -29,14 +29,15 @@ BY_TAG = Query((QueryItem((), ("k:1",)),))
 async def before(backend: StorageBackend) -> None:
     await backend.create_store("main")
     store = await backend.open_store("main")
-    await store.append("s", [NewEvent(str(uuid.uuid4()), "old", b"{}") for _ in range(3)], EXPECT_ANY)
+    await store.append("s-1", [NewEvent(str(uuid.uuid4()), "old", b"{}") for _ in range(3)], EXPECT_ANY)
 
 
 async def after(backend: StorageBackend) -> None:
     store = await backend.open_store("main")
     assert [e.position for e in (await store.read_query(BY_TYPE, None, 10))[0]] == [0, 1, 2]
-    await store.append("s", [NewEvent(str(uuid.uuid4()), "new", b"{}", tags=("k:1",))], EXPECT_ANY)
+    await store.append("t", [NewEvent(str(uuid.uuid4()), "new", b"{}", tags=("k:1",))], EXPECT_ANY)
     assert [e.position for e in (await store.read_query(BY_TAG, None, 10))[0]] == [3]
+    assert [e.position for e in (await store.read_query(Query(), None, 10, stream_prefix="s-"))[0]] == [0, 1, 2]
 
 
 async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None:
@@ -47,14 +48,15 @@ async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None
         await before(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite", isolation_level=None)
     for statement in (
-        "DROP TABLE event_tags", "DROP INDEX events_type_position", "PRAGMA user_version = 2",
+        "DROP TABLE event_tags", "DROP INDEX events_type_position", "DROP INDEX events_category_position",
+        "PRAGMA user_version = 2",
     ):
         conn.execute(statement)
     conn.close()
     async with make() as backend:
         await after(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     conn.close()
 
 
@@ -67,7 +69,10 @@ async def test_a_postgres_database_from_before_tags_migrates(pg_database: str) -
         await before(backend)
     con = await asyncpg.connect(pg_database)
     try:
-        await con.execute("DROP TABLE event_tags; DROP INDEX events_type_position; DELETE FROM schema_migrations WHERE version = 3")
+        await con.execute(
+            "DROP TABLE event_tags; DROP INDEX events_type_position; DROP INDEX events_category_position;"
+            " DELETE FROM schema_migrations WHERE version >= 3"
+        )
     finally:
         await con.close()
     async with make() as backend:

@@ -42,7 +42,7 @@ from gater.errors import SnapshotNotFoundError, StoreNotFoundError, Subscription
 
 from .._append import AppendRequest, streams_request, streams_results
 from .._pages import page_size, read_size
-from .._query import check_query, positions_sql, query_bounds
+from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
 from ..base import (
     ALL_STREAM,
@@ -307,9 +307,16 @@ class SqliteStore(EventStore):
         return await self._events("read_all_forward", 0 if start is None else start, limit)
 
     async def read_query(
-        self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
+        self,
+        query: Query,
+        start: int | None,
+        limit: int,
+        backward: bool = False,
+        head: int | None = None,
+        stream_prefix: str = "",
     ) -> tuple[list[RecordedEvent], int]:
         query = check_query(query, "query")
+        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
         limit = read_size(limit, self._limits)
         if head is None:
             # Committed: every event up to it is visible to any reader from now on.
@@ -318,11 +325,24 @@ class SqliteStore(EventStore):
         if bounds is None:
             return [], head
         low, high = bounds
-        positions, params = positions_sql(query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward)
+        positions, params = positions_sql(
+            query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward, prefix=prefix
+        )
         sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
         return await self._read(
             "read events", lambda conn: [RecordedEvent(*row) for row in conn.execute(sql, params)]
         ), head
+
+    async def position_at(self, epoch_us: int) -> int:
+        bisection = TimeBisection(epoch_us, await self.last_position())
+        sql = query("first_event_at")
+
+        def bisect(conn: sqlite3.Connection) -> int:
+            while (probe := bisection.probe()) is not None:
+                bisection.found(conn.execute(sql, (probe,)).fetchone())
+            return bisection.start
+
+        return await self._read("find a time", bisect)
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:
