@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from exesdb.v1 import types_pb2 as exesdb_dot_v1_dot_types__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65xesdb/v1/streams.proto\x12\texesdb.v1\x1a\x15\x65xesdb/v1/types.proto\x1a\x17google/rpc/status.proto\"\xbe\x02\n\x13\x41ppendEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x03 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x05 \x03(\x0b\x32\x13.exesdb.v1.NewEvent\x12-\n\tcondition\x18\x06 \x01(\x0b\x32\x1a.exesdb.v1.AppendCondition\x12-\n\x0cmore_streams\x18\x07 \x03(\x0b\x32\x17.exesdb.v1.StreamEvents\x12&\n\x06\x63hecks\x18\x08 \x03(\x0b\x32\x16.exesdb.v1.StreamCheckB\n\n\x08\x65xpected\"\xa2\x01\n\x0cStreamEvents\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x13.exesdb.v1.NewEventB\n\n\x08\x65xpected\"|\n\x0bStreamCheck\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x42\n\n\x08\x65xpected\"^\n\x14\x41ppendSessionRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12.\n\x06\x61ppend\x18\x02 \x01(\x0b\x32\x1e.exesdb.v1.AppendEventsRequest\"\x93\x01\n\x15\x41ppendSessionResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12\x33\n\x08\x61ppended\x18\x02 \x01(\x0b\x32\x1f.exesdb.v1.AppendEventsResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"\xb2\x01\n\x14\x41ppendEventsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x10\n\x08position\x18\x02 \x01(\x03\x12\x15\n\rfirst_version\x18\x03 \x01(\x03\x12\x16\n\x0e\x66irst_position\x18\x04 \x01(\x03\x12\x11\n\tduplicate\x18\x05 \x01(\x08\x12\x35\n\x0cmore_streams\x18\x06 \x03(\x0b\x32\x1f.exesdb.v1.AppendEventsResponse\"\xe8\x01\n\x11ReadEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x19\n\x0c\x66rom_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12+\n\tdirection\x18\x05 \x01(\x0e\x32\x18.exesdb.v1.ReadDirection\x12\x0c\n\x04json\x18\x06 \x01(\x08\x12\x1f\n\x05query\x18\x07 \x01(\x0b\x32\x10.exesdb.v1.Query\x12\x11\n\x04head\x18\x08 \x01(\x03H\x01\x88\x01\x01\x42\x0f\n\r_from_versionB\x07\n\x05_head\"X\n\x12ReadEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.exesdb.v1.EventRecord\x12\x11\n\x04head\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_head\"5\n\x11GetVersionRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"J\n\x12ListStreamsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"V\n\x13ListStreamsResponse\x12&\n\x07streams\x18\x01 \x03(\x0b\x32\x15.exesdb.v1.StreamInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*H\n\rReadDirection\x12\x1a\n\x16READ_DIRECTION_FORWARD\x10\x00\x12\x1b\n\x17READ_DIRECTION_BACKWARD\x10\x01\x32\x98\x03\n\x07Streams\x12O\n\x0c\x41ppendEvents\x12\x1e.exesdb.v1.AppendEventsRequest\x1a\x1f.exesdb.v1.AppendEventsResponse\x12V\n\rAppendSession\x12\x1f.exesdb.v1.AppendSessionRequest\x1a .exesdb.v1.AppendSessionResponse(\x01\x30\x01\x12K\n\nReadEvents\x12\x1c.exesdb.v1.ReadEventsRequest\x1a\x1d.exesdb.v1.ReadEventsResponse0\x01\x12I\n\nGetVersion\x12\x1c.exesdb.v1.GetVersionRequest\x1a\x1d.exesdb.v1.GetVersionResponse\x12L\n\x0bListStreams\x12\x1d.exesdb.v1.ListStreamsRequest\x1a\x1e.exesdb.v1.ListStreamsResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65xesdb/v1/streams.proto\x12\texesdb.v1\x1a\x15\x65xesdb/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xbe\x02\n\x13\x41ppendEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x03 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x05 \x03(\x0b\x32\x13.exesdb.v1.NewEvent\x12-\n\tcondition\x18\x06 \x01(\x0b\x32\x1a.exesdb.v1.AppendCondition\x12-\n\x0cmore_streams\x18\x07 \x03(\x0b\x32\x17.exesdb.v1.StreamEvents\x12&\n\x06\x63hecks\x18\x08 \x03(\x0b\x32\x16.exesdb.v1.StreamCheckB\n\n\x08\x65xpected\"\xa2\x01\n\x0cStreamEvents\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x13.exesdb.v1.NewEventB\n\n\x08\x65xpected\"|\n\x0bStreamCheck\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x42\n\n\x08\x65xpected\"^\n\x14\x41ppendSessionRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12.\n\x06\x61ppend\x18\x02 \x01(\x0b\x32\x1e.exesdb.v1.AppendEventsRequest\"\x93\x01\n\x15\x41ppendSessionResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12\x33\n\x08\x61ppended\x18\x02 \x01(\x0b\x32\x1f.exesdb.v1.AppendEventsResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"\xb2\x01\n\x14\x41ppendEventsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x10\n\x08position\x18\x02 \x01(\x03\x12\x15\n\rfirst_version\x18\x03 \x01(\x03\x12\x16\n\x0e\x66irst_position\x18\x04 \x01(\x03\x12\x11\n\tduplicate\x18\x05 \x01(\x08\x12\x35\n\x0cmore_streams\x18\x06 \x03(\x0b\x32\x1f.exesdb.v1.AppendEventsResponse\"\xae\x02\n\x11ReadEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x19\n\x0c\x66rom_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12+\n\tdirection\x18\x05 \x01(\x0e\x32\x18.exesdb.v1.ReadDirection\x12\x0c\n\x04json\x18\x06 \x01(\x08\x12\x1f\n\x05query\x18\x07 \x01(\x0b\x32\x10.exesdb.v1.Query\x12\x11\n\x04head\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x15\n\rstream_prefix\x18\t \x01(\t\x12-\n\tfrom_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0f\n\r_from_versionB\x07\n\x05_head\"X\n\x12ReadEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.exesdb.v1.EventRecord\x12\x11\n\x04head\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_head\"5\n\x11GetVersionRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"J\n\x12ListStreamsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"V\n\x13ListStreamsResponse\x12&\n\x07streams\x18\x01 \x03(\x0b\x32\x15.exesdb.v1.StreamInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*H\n\rReadDirection\x12\x1a\n\x16READ_DIRECTION_FORWARD\x10\x00\x12\x1b\n\x17READ_DIRECTION_BACKWARD\x10\x01\x32\x98\x03\n\x07Streams\x12O\n\x0c\x41ppendEvents\x12\x1e.exesdb.v1.AppendEventsRequest\x1a\x1f.exesdb.v1.AppendEventsResponse\x12V\n\rAppendSession\x12\x1f.exesdb.v1.AppendSessionRequest\x1a .exesdb.v1.AppendSessionResponse(\x01\x30\x01\x12K\n\nReadEvents\x12\x1c.exesdb.v1.ReadEventsRequest\x1a\x1d.exesdb.v1.ReadEventsResponse0\x01\x12I\n\nGetVersion\x12\x1c.exesdb.v1.GetVersionRequest\x1a\x1d.exesdb.v1.GetVersionResponse\x12L\n\x0bListStreams\x12\x1d.exesdb.v1.ListStreamsRequest\x1a\x1e.exesdb.v1.ListStreamsResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,34 +35,34 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'exesdb.v1.streams_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1'
-  _globals['_READDIRECTION']._serialized_start=1758
-  _globals['_READDIRECTION']._serialized_end=1830
-  _globals['_APPENDEVENTSREQUEST']._serialized_start=87
-  _globals['_APPENDEVENTSREQUEST']._serialized_end=405
-  _globals['_STREAMEVENTS']._serialized_start=408
-  _globals['_STREAMEVENTS']._serialized_end=570
-  _globals['_STREAMCHECK']._serialized_start=572
-  _globals['_STREAMCHECK']._serialized_end=696
-  _globals['_APPENDSESSIONREQUEST']._serialized_start=698
-  _globals['_APPENDSESSIONREQUEST']._serialized_end=792
-  _globals['_APPENDSESSIONRESPONSE']._serialized_start=795
-  _globals['_APPENDSESSIONRESPONSE']._serialized_end=942
-  _globals['_APPENDEVENTSRESPONSE']._serialized_start=945
-  _globals['_APPENDEVENTSRESPONSE']._serialized_end=1123
-  _globals['_READEVENTSREQUEST']._serialized_start=1126
-  _globals['_READEVENTSREQUEST']._serialized_end=1358
-  _globals['_READEVENTSRESPONSE']._serialized_start=1360
-  _globals['_READEVENTSRESPONSE']._serialized_end=1448
-  _globals['_GETVERSIONREQUEST']._serialized_start=1450
-  _globals['_GETVERSIONREQUEST']._serialized_end=1503
-  _globals['_GETVERSIONRESPONSE']._serialized_start=1505
-  _globals['_GETVERSIONRESPONSE']._serialized_end=1542
-  _globals['_LISTSTREAMSREQUEST']._serialized_start=1544
-  _globals['_LISTSTREAMSREQUEST']._serialized_end=1618
-  _globals['_STREAMINFO']._serialized_start=1620
-  _globals['_STREAMINFO']._serialized_end=1668
-  _globals['_LISTSTREAMSRESPONSE']._serialized_start=1670
-  _globals['_LISTSTREAMSRESPONSE']._serialized_end=1756
-  _globals['_STREAMS']._serialized_start=1833
-  _globals['_STREAMS']._serialized_end=2241
+  _globals['_READDIRECTION']._serialized_start=1861
+  _globals['_READDIRECTION']._serialized_end=1933
+  _globals['_APPENDEVENTSREQUEST']._serialized_start=120
+  _globals['_APPENDEVENTSREQUEST']._serialized_end=438
+  _globals['_STREAMEVENTS']._serialized_start=441
+  _globals['_STREAMEVENTS']._serialized_end=603
+  _globals['_STREAMCHECK']._serialized_start=605
+  _globals['_STREAMCHECK']._serialized_end=729
+  _globals['_APPENDSESSIONREQUEST']._serialized_start=731
+  _globals['_APPENDSESSIONREQUEST']._serialized_end=825
+  _globals['_APPENDSESSIONRESPONSE']._serialized_start=828
+  _globals['_APPENDSESSIONRESPONSE']._serialized_end=975
+  _globals['_APPENDEVENTSRESPONSE']._serialized_start=978
+  _globals['_APPENDEVENTSRESPONSE']._serialized_end=1156
+  _globals['_READEVENTSREQUEST']._serialized_start=1159
+  _globals['_READEVENTSREQUEST']._serialized_end=1461
+  _globals['_READEVENTSRESPONSE']._serialized_start=1463
+  _globals['_READEVENTSRESPONSE']._serialized_end=1551
+  _globals['_GETVERSIONREQUEST']._serialized_start=1553
+  _globals['_GETVERSIONREQUEST']._serialized_end=1606
+  _globals['_GETVERSIONRESPONSE']._serialized_start=1608
+  _globals['_GETVERSIONRESPONSE']._serialized_end=1645
+  _globals['_LISTSTREAMSREQUEST']._serialized_start=1647
+  _globals['_LISTSTREAMSREQUEST']._serialized_end=1721
+  _globals['_STREAMINFO']._serialized_start=1723
+  _globals['_STREAMINFO']._serialized_end=1771
+  _globals['_LISTSTREAMSRESPONSE']._serialized_start=1773
+  _globals['_LISTSTREAMSRESPONSE']._serialized_end=1859
+  _globals['_STREAMS']._serialized_start=1936
+  _globals['_STREAMS']._serialized_end=2344
 # @@protoc_insertion_point(module_scope)
