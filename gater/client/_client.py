@@ -11,6 +11,7 @@ Must not import anything from gater but gater.errors and this package.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -193,24 +194,35 @@ class Client:
     async def read_query(
         self,
         store: str,
-        query: Query,
+        query: Query | None,
         start: int | None = None,
         count: int = 0,
         direction: str = FORWARD,
         *,
+        stream_prefix: str = "",
+        since: datetime | None = None,
         timeout_s: float | None = _UNSET,
     ) -> QueryResult:
-        """The events of the store matching a DCB query (answered from the server's tag and
-        type indexes), from global position `start`, at most `count` (0: all), and the head
-        the read was cut at — the `after` of an AppendCondition decided on them."""
+        """The events of the store matching a DCB query (None: any event; answered from the
+        server's tag and type indexes), from global position `start`, at most `count` (0:
+        all), and the head the read was cut at — the `after` of an AppendCondition decided on
+        them. `stream_prefix` ("order-", or the seed's "order-*") keeps the events of the
+        streams whose id starts with it; `since` (a timezone-aware datetime) starts at the
+        first event committed at or after it (backward: the last at or before it)."""
         if direction not in (FORWARD, BACKWARD):
             raise InvalidArgumentError("direction", f'must be "forward" or "backward", not {direction!r}')
         request = streams_pb2.ReadEventsRequest(
             store=store,
-            query=convert.query_message(query),
             count=count,
             direction=streams_pb2.READ_DIRECTION_BACKWARD if direction == BACKWARD else streams_pb2.READ_DIRECTION_FORWARD,
+            stream_prefix=stream_prefix,
         )
+        if query is not None or not (stream_prefix or since):
+            request.query.CopyFrom(convert.query_message(query or Query()))  # a filtered read, with its head
+        if since is not None:
+            if since.tzinfo is None:
+                raise InvalidArgumentError("since", f"must be a timezone-aware datetime, got {since!r}")
+            request.from_time.FromDatetime(since)
         if start is not None:
             request.from_version = start
         stubs = await self._stubs_now()
