@@ -497,9 +497,11 @@ class Hub:
                                 yield Delivery(chunk)
                             continue
                         feed.cursor = max(feed.cursor, last)
-                    elif event_filter.query is not None:
-                        # A DCB query: catch-up from the tag and type indexes, never a scan.
-                        page, head = await store.read_query(event_filter.query, feed.cursor + 1, PAGE)
+                    elif (indexed := event_filter.indexed) is not None:
+                        # A DCB query or a stream prefix: catch-up from the tag, type and
+                        # category indexes, never a scan.
+                        query, prefix = indexed
+                        page, head = await store.read_query(query, feed.cursor + 1, PAGE, stream_prefix=prefix)
                         ended()
                         if page:
                             feed.cursor = page[-1].position
