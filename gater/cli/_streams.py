@@ -364,6 +364,7 @@ def subscribe(settings: Settings, stream: str | None, event_type: str | None, pa
 
     \b
     gater subscribe '$all'
+    gater subscribe 'order-*'                       (every stream whose id starts with order-)
     gater subscribe --payload '%{operator: "John"}' --from now
     gater subscribe greenhouse1 --name workers      (persistent: saved, consumed, acked)
     gater subscribe --tag course:c1 --type student_subscribed   (a DCB query: from the indexes)

@@ -328,7 +328,8 @@ class Client:
         timeout_s: float | None = None,
     ) -> Subscription:
         """A subscription, as an async iterator of events (``async with`` it to be sure it is
-        confirmed before going on). Transient: give one of `stream` (default ALL),
+        confirmed before going on). Transient: give one of `stream` (default ALL; "order-*":
+        every stream whose id starts with "order-", caught up from the server's index),
         `event_type`, `pattern` (partial match on the record), `payload` (partial match on
         the JSON body; "_" matches any value) or `query` (a DCB Query: catch-up from the
         server's tag and type indexes). Persistent: `name` of a saved subscription —

@@ -98,3 +98,26 @@ async def test_reads_by_stream_prefix_and_since_a_time(client: Client) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         await client.read_query("", None, stream_prefix="a*b")
     assert caught.value.field == "stream_prefix"
+
+
+async def test_subscribe_by_stream_prefix(client: Client) -> None:
+    for stream in ("order-1", "orders", "order-2"):
+        await client.append_events("", stream, [NewEvent("placed", {})])
+    async with client.subscribe("", stream="order-*") as sub:
+        got = []
+        async for event in sub:
+            got.append((event.position, event.stream_id))
+            if len(got) == 2:
+                await client.append_events("", "order-3", [NewEvent("placed", {})])
+            if len(got) == 3:
+                break
+    assert got == [(0, "order-1"), (2, "order-2"), (3, "order-3")]
+    await client.save_subscription("", "orders", stream="order-*")
+    async with client.subscribe("", name="orders") as persistent:
+        seen = []
+        async for event in persistent:
+            seen.append(event.position)
+            await persistent.ack(event)
+            if len(seen) == 3:
+                break
+    assert seen == [0, 2, 3]
