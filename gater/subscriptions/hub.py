@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
 from ..metrics import Metric, Metrics, SubscriptionGauges, gauge
 from ..store.base import EventStore, RecordedEvent, StorageBackend
+from ._catch_up import index_pages
 from ._waits import abandon
 from .matching import EventFilter, EventView
 from .start import Start, resolve
@@ -499,18 +500,20 @@ class Hub:
                         feed.cursor = max(feed.cursor, last)
                     elif (indexed := event_filter.indexed) is not None:
                         # A DCB query or a stream prefix: catch-up from the tag, type and
-                        # category indexes, never a scan.
-                        query, prefix = indexed
-                        page, head = await store.read_query(query, feed.cursor + 1, PAGE, stream_prefix=prefix)
-                        ended()
-                        if page:
-                            feed.cursor = page[-1].position
-                            for chunk in _chunks(page, max_batch):
+                        # category indexes (the next page read ahead), never a scan.
+                        async with contextlib.aclosing(index_pages(store, *indexed, feed.cursor + 1, PAGE)) as pages:
+                            async for page, head in pages:
                                 ended()
-                                yield Delivery(chunk)
-                            continue
-                        if head > feed.cursor:  # nothing matches up to the head
-                            feed.cursor = head
+                                reached = head  # the last page's: nothing more matches up to it
+                                for chunk in _chunks(page, max_batch):
+                                    ended()
+                                    feed.handed = chunk[-1]
+                                    feed.cursor = chunk[-1].position
+                                    if delivered is not None:
+                                        delivered.inc(len(chunk))
+                                    yield Delivery(chunk)
+                        if reached > feed.cursor:
+                            feed.cursor = reached
                             yield Checkpoint(feed.cursor)
                     else:
                         page = await (prefetch or store.read_all(feed.cursor + 1, PAGE))
@@ -592,5 +595,5 @@ class Hub:
 
 def _chunks(events: list[RecordedEvent], size: int) -> list[list[RecordedEvent]]:
     if len(events) <= size:
-        return [events]
+        return [events] if events else []
     return [events[i : i + size] for i in range(0, len(events), size)]

@@ -182,3 +182,15 @@ async def test_a_prefix_selector_is_checked(counted: Any) -> None:
                 break
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert caught.value.details().startswith(message), caught.value.details()
+
+
+async def test_an_indexed_catch_up_that_finds_nothing_goes_live(counted: Any) -> None:
+    api, _ = counted
+    await seed(api)
+    sub = Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(selector="nobody-*")))
+    await sub.wait_for(lambda c: "caught_up" in c.messages)
+    assert sub.events == []
+    assert sub.last["caught_up"].position == NOISE * 2 + 3  # examined up to the head (the last of 804 events)
+    await append(api, "nobody-1", event("late"))
+    assert [e.stream_id for e in await sub.count(1)] == ["nobody-1"]
+    await sub.close()
