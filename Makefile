@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers for `make test` (TEST_WORKERS=0 runs the suite in one process).
+TEST_WORKERS ?= 2
 
 .PHONY: help install run test test-fast fuzz proto lint bench postgres clean
 
@@ -31,10 +33,10 @@ postgres:
 
 test: install postgres
 	GATER_TEST_POSTGRES_DSN=$${GATER_TEST_POSTGRES_DSN:-postgresql:///gater_test?host=/var/run/postgresql} \
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow and not postgres" $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not postgres" $(PYTEST_ARGS)
 
 # The fuzz suite's long mode: fresh draws from a printed seed (GATER_FUZZ_SEED=N repeats a run),
 # GATER_FUZZ_EXAMPLES per pass. `make test` runs the same suite bounded and derandomized.

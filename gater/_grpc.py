@@ -114,6 +114,18 @@ async def _fail(context: grpc.aio.ServicerContext, name: str, error: Exception) 
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
 
 
+async def _end_then_fail(call: Any, context: grpc.aio.ServicerContext, name: str, error: Exception) -> None:
+    """Ends the call's hooks with the failure, then aborts. In that order: abort sends the
+    status at once, and a caller told of a refusal must already find it in the audit log
+    (and the next call's record after it)."""
+    try:
+        if call is not None:
+            code, message = _code_and_message(error)
+            await call.end(code, message)
+    finally:
+        await _fail(context, name, error)
+
+
 _CLOSE_WAIT_S = 10.0
 """After a failed write, how long a stream handler waits for grpc to cancel it."""
 
@@ -147,22 +159,21 @@ def unary_handler(
 
     async def handle_with_hooks(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         call = hooks.start(name, False, context)
-        code, message = "OK", ""
         try:
             request = _decode(request_class, raw)
             await call.admit(request)
-            return await fn(request, context)
+            response = await fn(request, context)
         except grpc.aio.AbortError:
-            code = code_of(context)
+            await call.end(code_of(context))
             raise
         except asyncio.CancelledError:
-            code = "CANCELLED"
+            await call.end("CANCELLED")
             raise
         except Exception as e:  # noqa: BLE001 - the one place that catches everything
-            code, message = _code_and_message(e)
-            await _fail(context, name, e)
-        finally:
-            await call.end(code, message)
+            await _end_then_fail(call, context, name, e)
+            raise  # pragma: no cover - _fail aborts
+        await call.end("OK")
+        return response
 
     return grpc.unary_unary_rpc_method_handler(handle_with_hooks, response_serializer=_wire.serialize)
 
@@ -194,7 +205,7 @@ async def _write_stream(
     """Writes what `items()` gives (its failures, decoding and admission included, mapped to
     a status), ends the call's hooks with the outcome, and waits for grpc's cancellation when
     a write failed because the client went away."""
-    code, message = "OK", ""
+    code = "OK"
     try:
         if await _write_all(await items(), context):
             return
@@ -206,12 +217,12 @@ async def _write_stream(
         code = "CANCELLED"
         raise
     except Exception as e:  # noqa: BLE001 - the one place that catches everything
-        code, message = _code_and_message(e)
-        await _fail(context, name, e)
+        code = ""  # ended below, before the status goes out
+        await _end_then_fail(call, context, name, e)
         return
     finally:
-        if call is not None:
-            await call.end(code, message)
+        if call is not None and code:
+            await call.end(code)
     log.debug("stream ended by the client", extra={"method": name})
     # grpc cancels this task when it processes the close (at once, in practice). Returning
     # instead would run one more batch on the dead call, which fails the same way.

@@ -37,6 +37,7 @@ __all__ = [
     "DeadlineExceededError",
     "DuplicateEventIdError",
     "GaterError",
+    "ImportMismatchError",
     "InternalError",
     "InvalidArgumentError",
     "LeaseLostError",
@@ -234,6 +235,29 @@ class AppendConditionFailedError(GaterError):
 
     def typed_details(self) -> list[Message]:
         return [types_pb2.AppendConditionFailed(conflicting_position=self.conflicting_position, head=self.head)]
+
+
+class ImportMismatchError(GaterError):
+    """An import batch that does not fit the store: the store is not empty and not a prefix
+    of what is imported (a stored event differs, or the batch does not continue the head).
+    Carries the position where they part and the store's head."""
+
+    code = "FAILED_PRECONDITION"
+    reason = "IMPORT_MISMATCH"
+
+    def __init__(self, position: int, head: int, why: str) -> None:
+        super().__init__(f"import refused at position {position} (the store's head is {head}): {why}")
+        self.position = position
+        self.head = head
+
+    def info(self) -> dict[str, str]:
+        return {"position": str(self.position), "head": str(self.head)}
+
+    @classmethod
+    def from_info(cls, message: str, info: Mapping[str, str]) -> GaterError:
+        error = cls(_int(info.get("position"), -1), _int(info.get("head"), -1), "")
+        error.message = message
+        return error
 
 
 class NotFoundError(GaterError):

@@ -34,6 +34,9 @@ FORBIDDEN = {
                                "gater.cli._admin", "gater.cli._console"],
     "gater/cli/_keys.py": ["gater.store", "gater.node", "gater.gateway", "gater.console", "gater.cli._streams",
                            "gater.cli._admin", "gater.cli._console"],
+    # Backup and restore: the SQLite store's file functions and the client commands of _transfer.
+    "gater/cli/_backup.py": ["gater.node", "gater.gateway", "gater.subscriptions", "gater.console",
+                             "gater.cli._streams", "gater.cli._admin", "gater.cli._console", "gater.cli._servers"],
     # Their observability flags and log setup: configs only.
     "gater/cli/_observability.py": ["gater.store", "gater.subscriptions", "gater.node", "gater.gateway",
                                     "gater.console", "gater.cli._streams", "gater.cli._admin", "gater.cli._console"],
@@ -51,6 +54,7 @@ ALLOWED = {
     "gater/cli/_streams.py": _CLIENT_SIDE_CLI,
     "gater/cli/_admin.py": _CLIENT_SIDE_CLI,
     "gater/cli/_health.py": _CLIENT_SIDE_CLI,
+    "gater/cli/_transfer.py": _CLIENT_SIDE_CLI,
     # `gater console` is the one CLI module that starts the console (and it needs no client).
     "gater/cli/_console.py": ("gater.console", "gater.errors", "gater.cli._output", "gater.cli._settings"),
 }

@@ -4,8 +4,9 @@ Owns: the `gater` group (exit codes mean the same in every command: a usage erro
 click's 2 means "not found" here) and the explicit list of its commands. The rooms:
 _servers (dev, node, gateway) over _security (their TLS, credential, limit flags and SIGHUP), _health
 (the probe), _keys (`gater keys`, `gater certs`: files, no server), the client commands _streams (append, read, subscribe,
-version, streams) and _admin (snapshot, stores, status) over _settings (connection flags,
-run) and _output (printing, exit codes), and _console (`gater console`).
+version, streams), _admin (snapshot, stores, status) and _transfer (export, import) over
+_settings (connection flags, run) and _output (printing, exit codes); _backup (backup, restore:
+the SQLite file itself, or the portable format through _transfer); and _console (`gater console`).
 The client-side modules import only gater.client and gater.errors; only _console imports the
 console; only _servers imports the servers. Flags, then environment (through click's
 `envvar`; this package is the only reader of os.environ), then defaults.
@@ -19,11 +20,13 @@ import click
 
 from .. import __version__
 from ._admin import snapshot, status, stores
+from ._backup import backup, restore
 from ._console import console
 from ._health import health
 from ._keys import certs, keys
 from ._servers import dev, gateway, node
 from ._streams import append, read, streams, subscribe, version
+from ._transfer import export, import_
 
 __all__ = ["main"]
 
@@ -53,5 +56,6 @@ def main() -> None:
 
 
 # Every command, registered here and nowhere else (`gater --help` lists them by name).
-for _command in (dev, node, gateway, health, keys, certs, append, read, subscribe, version, streams, snapshot, stores, status, console):
+for _command in (dev, node, gateway, health, keys, certs, append, read, subscribe, version, streams, snapshot, stores, status,
+                 export, import_, backup, restore, console):
     main.add_command(_command)

@@ -9,7 +9,8 @@ mapping of gRPC statuses back onto gater.errors, connection strings (``gater://.
 Rooms: _values (what calls take and return), _convert (values ↔ messages, statuses →
 errors), _target (addresses and connection strings), _credentials (an API key or a bearer
 token as call metadata), _connection (the channel and failover),
-_client (the API methods), _subscription, _sync (the blocking facade).
+_client (the API methods), _subscription, _sync (the blocking facade), _transfer (transfer
+files: export to, import from).
 
 Must not import anything from gater except gater.errors and gater.ids (two leaves that import
 nothing of gater): it depends only on the generated stubs (exesdb.v1), grpc, google.protobuf /
@@ -26,6 +27,7 @@ from ._credentials import check_credentials_travel, credential_metadata
 from ._subscription import Subscription
 from ._sync import SyncClient, SyncSubscription
 from ._target import DEFAULT_TARGET, Target, parse_target
+from ._transfer import TransferSummary
 from ._values import (
     ALL,
     ANY,
@@ -90,6 +92,7 @@ __all__ = [
     "SyncSubscription",
     "TLSConfig",
     "Target",
+    "TransferSummary",
     "check_credentials_travel",
     "credential_metadata",
     "error_from_status",

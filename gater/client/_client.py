@@ -10,8 +10,10 @@ Must not import anything from gater but gater.errors and this package.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -33,6 +35,7 @@ from ._session import Appender
 from ._subscription import Subscription
 from ._target import DEFAULT_TARGET, parse_target
 from ._tracing import ClientTracing
+from ._transfer import IMPORT_BATCH, TransferSummary, export_to_file, import_from_file
 from ._values import (
     ANY,
     BACKWARD,
@@ -513,6 +516,33 @@ class Client:
         return StoreConfig(
             r.store_id, r.backend, r.location, r.durability, r.max_events_per_append, r.max_message_bytes, convert.when(r.created_at)
         )
+
+    async def export_store(
+        self, store_id: str, path: str | os.PathLike[str], *, resume: bool = False,
+        on_start: Callable[[int, int], None] | None = None, on_progress: Callable[[int], None] | None = None,
+    ) -> TransferSummary:
+        """Writes the store into a transfer file (docs/transfer.md), streaming, from one
+        consistent view of it. `resume`: continue a file an interrupted export left."""
+        stubs = await self._stubs_now()
+        return await export_to_file(
+            stubs.stores, self.metadata or None, store_id, Path(path), resume=resume, on_start=on_start, on_progress=on_progress
+        )
+
+    async def import_store(
+        self, store_id: str, path: str | os.PathLike[str], *, create: bool = True,
+        on_start: Callable[[int, int], None] | None = None, on_progress: Callable[[int], None] | None = None,
+        batch_size: int = IMPORT_BATCH, timeout_s: float | None = _UNSET,
+    ) -> TransferSummary:
+        """Writes a transfer file into the store (created when missing and `create`), keeping
+        every event's id, version, position, created time, tags and body. The store must be
+        empty or hold a prefix of the file (then the import goes on after its head);
+        ImportMismatchError otherwise. Events go in batches of `batch_size`, two in flight."""
+        stubs = await self._stubs_now()
+        return await import_from_file(
+            stubs.stores, self.metadata or None, store_id, Path(path),
+            create=(lambda: self.create_store(store_id)) if create else None,
+            on_start=on_start, on_progress=on_progress, timeout_s=self._deadline(timeout_s), batch_size=batch_size,
+        )  # fmt: skip
 
     # -- cluster -----------------------------------------------------------------------------
 

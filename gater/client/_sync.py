@@ -95,6 +95,8 @@ class SyncClient:
     list_stores = _sync("list_stores")
     get_store_status = _sync("get_store_status")
     get_store_config = _sync("get_store_config")
+    export_store = _sync("export_store")
+    import_store = _sync("import_store")
     cluster_status = _sync("cluster_status")
 
     def subscribe(self, store: str, **kwargs: Any) -> SyncSubscription:

@@ -50,6 +50,9 @@ SAFE_TO_RETRY = frozenset(
         "/exesdb.v1.Stores/ListStores",
         "/exesdb.v1.Stores/GetStoreStatus",
         "/exesdb.v1.Stores/GetStoreConfig",
+        # A read; and an import batch whose records the store holds already is a no-op.
+        "/exesdb.v1.Stores/ExportStore",
+        "/exesdb.v1.Stores/ImportEvents",
     }
 )
 """Methods whose repetition has the same effect as one call (reads, acks, upserts). An

@@ -17,6 +17,7 @@ from exesdb.v1 import streams_pb2, types_pb2
 from .. import _wire
 from ..config import Limits
 from ..errors import InvalidArgumentError, LimitExceededError
+from ..store._append import MAX_STREAM_CHECKS
 from ..store._query import check_query
 from ..store.base import (
     ALL_STREAM,
@@ -25,7 +26,6 @@ from ..store.base import (
     EventStore,
     NewEvent,
     Query,
-    QueryItem,
     RecordedEvent,
     StreamAppend,
 )
@@ -63,9 +63,7 @@ class ReadFilter:
 
 def query_from_proto(message: types_pb2.Query, field: str) -> Query:
     """The store's Query for a request's, checked (INVALID_ARGUMENT naming `field`...)."""
-    return check_query(
-        Query(tuple(QueryItem(tuple(item.types), tuple(item.tags)) for item in message.items)), field
-    )
+    return check_query(message, field)  # counts items, types and tags before converting any
 
 
 def condition_from_proto(request: streams_pb2.AppendEventsRequest) -> AppendCondition | None:
@@ -89,7 +87,22 @@ def more_streams(
 ) -> tuple[list[StreamAppend], list[tuple[str, int]]]:
     """The further streams and the checks of a multi-stream append, checked at the edge."""
     appends, checks = [], []
-    total = len(first)
+    most = edge.limits.max_events_per_append
+    # Counted before any event is read: every stream holds at least one event.
+    parts = request.more_streams
+    total = len(first) + (len(parts) if len(parts) > most else sum(len(part.events) for part in parts))
+    if total > most:
+        raise LimitExceededError(
+            "more_streams",
+            f"at most {most} events per append, all streams together, got {'at least ' if len(parts) > most else ''}"
+            f"{total} (max_events_per_append)",
+            limit="max_events_per_append",
+        )
+    if len(request.checks) > MAX_STREAM_CHECKS:
+        raise LimitExceededError(
+            "checks", f"at most {MAX_STREAM_CHECKS} checks per append, got {len(request.checks)} (max_stream_checks)",
+            limit="max_stream_checks",
+        )
     for k, part in enumerate(request.more_streams):
         prefix = f"more_streams[{k}]."
         try:
@@ -98,15 +111,7 @@ def more_streams(
             expected = edge.expected(part)  # type: ignore[arg-type] - the same `expected` oneof
         except InvalidArgumentError as e:
             raise _prefixed(e, prefix) from None
-        total += len(events)
         appends.append(StreamAppend(stream_id, events, expected))
-    if total > edge.limits.max_events_per_append:
-        raise LimitExceededError(
-            "more_streams",
-            f"at most {edge.limits.max_events_per_append} events per append, all streams together, got {total} "
-            "(max_events_per_append)",
-            limit="max_events_per_append",
-        )
     for k, check in enumerate(request.checks):
         try:
             checks.append((edge.read_stream_id(check.stream_id), edge.expected(check)))  # type: ignore[arg-type]

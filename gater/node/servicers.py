@@ -33,6 +33,7 @@ from ._dcb import (
 from ._memory import MemoryTrimmer
 from ._reading import SendBudget, read_messages
 from ._session import serve_session
+from ._transfer import export_messages, import_request
 
 __all__ = ["ClusterServicer", "NodeIdentity", "SnapshotsServicer", "StoresServicer", "StreamsServicer"]
 
@@ -223,6 +224,23 @@ class StoresServicer(_OverStorage):
             max_message_bytes=self.edge.limits.max_message_bytes,
             created_at=timestamp(c.created_epoch),
         )
+
+
+    def ExportStore(self, request: stores_pb2.ExportStoreRequest, context: Any) -> AsyncIterator[bytes]:
+        store_id = self.edge.store(request.store_id, "store_id")
+        start = self.edge.non_negative(request.from_position, "from_position")
+        end = self.edge.non_negative(request.to_position, "to_position") if request.HasField("to_position") else None
+        return self._export(store_id, start, end)
+
+    async def _export(self, store_id: str, start: int, end: int | None) -> AsyncIterator[bytes]:
+        store = await self.backend.open_store(store_id)
+        log.info("exporting store", extra={"store": store_id, "position": start})
+        async for message in export_messages(store, start, end, self.backend.name):
+            yield message
+
+    async def ImportEvents(self, request: stores_pb2.ImportEventsRequest, context: Any) -> stores_pb2.ImportEventsResponse:
+        store = await self.backend.open_store(self.edge.store(request.store_id, "store_id"))
+        return await import_request(store, request, self.edge)
 
 
 class NodeIdentity:

@@ -30,6 +30,8 @@ ADMIN_METHODS = frozenset(
         "/exesdb.v1.Subscriptions/RemoveSubscription",
         "/exesdb.v1.Subscriptions/ReplayParkedEvents",
         "/exesdb.v1.Snapshots/DeleteSnapshot",
+        "/exesdb.v1.Stores/ExportStore",
+        "/exesdb.v1.Stores/ImportEvents",
     }
 )
 """Calls recorded in the audit log (NackEvent is audited when it parks or skips)."""

@@ -51,6 +51,7 @@ from .base import (
 )
 
 __all__ = [
+    "MAX_STREAM_CHECKS",
     "AppendRequest",
     "BatchPlan",
     "EventRow",
@@ -62,6 +63,9 @@ __all__ = [
     "streams_request",
     "streams_results",
 ]
+
+MAX_STREAM_CHECKS = 1_000
+"""Checks on streams not written that one multi-stream append may carry."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from gater.errors import InvalidArgumentError, LimitExceededError
 
@@ -53,6 +54,7 @@ __all__ = [
     "TimeBisection",
     "Query",
     "QueryItem",
+    "QueryShape",
     "category_of",
     "check_prefix",
     "check_query",
@@ -77,22 +79,21 @@ MAX_TAGS_PER_ITEM = 8
 size; 32 items of 32 types is already 1,024 index ranges."""
 
 
-def check_tags(tags: Iterable[str], field: str) -> tuple[str, ...]:
+def check_tags(tags: Sequence[str], field: str) -> tuple[str, ...]:
     """The tags, sorted and without repeats; InvalidArgumentError naming `field[i]` for a bad
-    one, LimitExceededError beyond MAX_TAGS_PER_EVENT."""
-    seen: set[str] = set()
+    one, LimitExceededError beyond MAX_TAGS_PER_EVENT. Repeats count toward the limit: it is
+    checked before any tag is looked at, so a 4 MiB list of one tag costs nothing."""
+    if len(tags) > MAX_TAGS_PER_EVENT:
+        raise LimitExceededError(
+            field, f"at most {MAX_TAGS_PER_EVENT} tags per event (repeats count), got {len(tags)} (max_tags_per_event)",
+            limit="max_tags_per_event",
+        )
     for i, tag in enumerate(tags):
         if not isinstance(tag, str) or not _TAG.fullmatch(tag):
             raise InvalidArgumentError(
                 f"{field}[{i}]", f"a tag is 1..{MAX_TAG_BYTES} characters of {TAG_CHARACTERS}, got {tag!r}"
             )
-        seen.add(tag)
-    if len(seen) > MAX_TAGS_PER_EVENT:
-        raise LimitExceededError(
-            field, f"at most {MAX_TAGS_PER_EVENT} tags per event, got {len(seen)} (max_tags_per_event)",
-            limit="max_tags_per_event",
-        )
-    return tuple(sorted(seen))
+    return tuple(sorted(set(tags)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +124,20 @@ class AppendCondition:
     after: int = -1
 
 
-def check_query(query: Query, field: str) -> Query:
-    """The query with its tags normalised; InvalidArgumentError naming the field at fault."""
+class _ItemShape(Protocol):
+    types: Sequence[str]
+    tags: Sequence[str]
+
+
+class QueryShape(Protocol):
+    """A Query, or anything shaped like one (the protobuf message)."""
+
+    items: Sequence[_ItemShape]
+
+
+def check_query(query: QueryShape, field: str) -> Query:
+    """The query with its tags normalised; InvalidArgumentError naming the field at fault.
+    Every count is checked before the items are converted, so a 4 MiB query costs little."""
     if len(query.items) > MAX_QUERY_ITEMS:
         raise LimitExceededError(f"{field}.items", f"at most {MAX_QUERY_ITEMS} items, got {len(query.items)}",
                                  limit="max_query_items")
@@ -137,10 +150,10 @@ def check_query(query: Query, field: str) -> Query:
         for j, event_type in enumerate(item.types):
             if not event_type:
                 raise InvalidArgumentError(f"{where}.types[{j}]", "must not be empty")
-        tags = check_tags(item.tags, f"{where}.tags")
-        if len(tags) > MAX_TAGS_PER_ITEM:
-            raise LimitExceededError(f"{where}.tags", f"at most {MAX_TAGS_PER_ITEM} tags, got {len(tags)}",
+        if len(item.tags) > MAX_TAGS_PER_ITEM:  # repeats count, as for an event's tags
+            raise LimitExceededError(f"{where}.tags", f"at most {MAX_TAGS_PER_ITEM} tags, got {len(item.tags)}",
                                      limit="max_tags_per_item")
+        tags = check_tags(item.tags, f"{where}.tags")
         items.append(QueryItem(tuple(dict.fromkeys(item.types)), tags))
     return Query(tuple(items))
 

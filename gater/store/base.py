@@ -13,11 +13,15 @@ paths never build protobuf messages.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._query import AppendCondition, Query, QueryItem
+
+if TYPE_CHECKING:
+    from ._transfer import ExportView, ImportedEvent
 
 __all__ = [
     "ALL_STREAM",
@@ -343,6 +347,22 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def remove_subscription(self, name: str) -> None:
         """Raises SubscriptionNotFoundError."""
+
+    # -- export and import (store/_transfer.py) ---------------------------------------------
+
+    @abc.abstractmethod
+    def export_view(self) -> contextlib.AbstractAsyncContextManager[ExportView]:
+        """`async with store.export_view() as view`: one consistent, read-only view of the
+        whole store (its head, events, snapshots, subscriptions) while appends go on."""
+
+    @abc.abstractmethod
+    async def import_events(
+        self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = ()
+    ) -> tuple[int, int]:
+        """Writes one import batch in one transaction (the rules are `_transfer.plan_import`'s;
+        ImportMismatchError when it does not fit), preserving every field of each event, and
+        the snapshots with their created times. Returns (the last position after it, events
+        written); waiters and subscribers see the new head as after an append."""
 
     @abc.abstractmethod
     def known_position(self) -> int:

@@ -67,6 +67,15 @@ async def test_too_many_events_is_resource_exhausted(api):
     await assert_nothing_written(api)
 
 
+async def test_one_tag_repeated_past_the_limit_is_resource_exhausted(api):
+    """Repeats count toward max_tags_per_event, which is checked before any tag is read: a
+    message of one tag repeated ten thousand times is refused, not deduplicated at length."""
+    event = new_event()
+    event.tags.extend(["course:c1"] * 10_000)
+    await assert_rejected(append(api, events=[event]), grpc.StatusCode.RESOURCE_EXHAUSTED, "events[0].tags")
+    await assert_nothing_written(api)
+
+
 async def test_no_events(api):
     call = api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="s"))
     await assert_rejected(call, grpc.StatusCode.INVALID_ARGUMENT, "events")

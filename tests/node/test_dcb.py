@@ -193,6 +193,28 @@ async def test_multi_stream_append_names_the_bad_field(api: Any) -> None:
     assert caught.value.details().startswith("checks[0].stream_id")
 
 
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"checks": [streams_pb2.StreamCheck(stream_id="x")] * 1_001}, "checks"),
+        # More streams than events allowed: refused before any stream is read (each needs an event).
+        ({"more_streams": [streams_pb2.StreamEvents(stream_id="x")] * 20_000}, "more_streams"),
+    ],
+)
+async def test_long_lists_are_refused_before_they_are_read(api: Any, request_fields: dict[str, Any], field: str) -> None:
+    """Counts first: a 4 MiB list costs the node a length check, not a walk over every entry."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id="a", events=[tagged("x")], **request_fields))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, caught.value.details()
+    assert [d.field for d in details(caught.value)] == [field]
+    items = [types_pb2.QueryItem(types=["t"])] * 10_000
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await read_query(api.streams, types_pb2.Query(items=items))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert [d.field for d in details(caught.value)] == ["query.items"]
+    assert (await api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id="$all"))).version == -1
+
+
 async def test_a_read_pinned_to_a_head_stops_there_and_never_past_the_store(api: Any) -> None:
     await course(api.streams)
     c1 = query(((), ("course:c1",)))

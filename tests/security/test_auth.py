@@ -164,6 +164,11 @@ def matrix() -> list[tuple[str, str, object, str]]:
         ("billing", "streams.ReadEvents", streams_pb2.ReadEventsRequest(store="_audit", stream_id="$all"), "PERMISSION_DENIED"),
         ("billing", "streams.ReadEvents", streams_pb2.ReadEventsRequest(stream_id="$all"), "PERMISSION_DENIED"),
         ("billing", "stores.RemoveStore", stores_pb2.RemoveStoreRequest(store_id="other"), "PERMISSION_DENIED"),
+        # Export and import are administrative (store_admin).
+        ("billing", "stores.ImportEvents", stores_pb2.ImportEventsRequest(store_id="default"), "PERMISSION_DENIED"),
+        ("billing", "stores.ExportStore", stores_pb2.ExportStoreRequest(store_id="default"), "PERMISSION_DENIED"),
+        ("admin", "stores.ImportEvents", stores_pb2.ImportEventsRequest(store_id="other"), "OK"),
+        ("admin", "stores.ExportStore", stores_pb2.ExportStoreRequest(store_id="other"), "OK"),
     ]
 
 
@@ -172,7 +177,7 @@ async def _run_matrix(api: Stubs, setup: Setup) -> list[tuple[str, str, str, str
     for who, method, request, expected in matrix():
         service, name = method.split(".")
         rpc = getattr(getattr(api, service), name)
-        if name == "ReadEvents":
+        if name in ("ReadEvents", "ExportStore"):
             try:
                 async for _ in rpc(request, metadata=as_key(setup, who)):
                     pass

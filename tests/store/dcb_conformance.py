@@ -115,6 +115,13 @@ class DcbConformance:
             await store.append("s", [tagged("t", *many)], EXPECT_ANY)
         await store.append("s", [tagged("t", *many[:-1])], EXPECT_ANY)  # the limit itself is fine
 
+    async def test_repeated_tags_count_toward_the_limit(self, store: EventStore) -> None:
+        with pytest.raises(LimitExceededError):
+            await store.append("s", [tagged("t", *["a:1"] * (MAX_TAGS_PER_EVENT + 1))], EXPECT_ANY)
+        assert await store.last_position() == -1
+        await store.append("s", [tagged("t", "a:1", "a:1")], EXPECT_ANY)  # within it, repeats are dropped
+        assert tags_of((await store.read_all(None, 1))[0]) == ["a:1"]
+
     # -- query reads --------------------------------------------------------------------------
 
     async def test_query_semantics_or_and(self, store: EventStore) -> None:

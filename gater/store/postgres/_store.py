@@ -8,8 +8,9 @@ Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -26,6 +27,7 @@ from .._append import streams_request, streams_results
 from .._pages import page_size, read_size
 from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
+from .._transfer import ExportView, ImportedEvent
 from ..base import (
     ALL_STREAM,
     AppendCondition,
@@ -43,6 +45,7 @@ from ..base import (
 from . import _sql
 from ._db import Database
 from ._sql import query
+from ._transfer import PostgresExportView, import_batch
 from ._watch import PositionWatch
 from ._writer import StoreWriter
 
@@ -317,6 +320,24 @@ class PostgresEventStore(EventStore):
         async with self._db.connection(self.store_id) as con:
             status = await con.execute(query("subscription_release"), self.store_id, name, node_id, fence)
         await self._check_exists_if(status.endswith(" 0"))
+
+    # -- export and import (postgres/_transfer.py) ------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def export_view(self) -> AsyncIterator[ExportView]:
+        async with (
+            self._db.connection(self.store_id) as con,
+            con.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            view = PostgresExportView(con, self.store_id)
+            await view.open()
+            yield view
+
+    async def import_events(self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = ()) -> tuple[int, int]:
+        last, written = await import_batch(self._db, self.store_id, events, snapshots)
+        if written:
+            self._watch.advance(self.store_id, last)
+        return last, written
 
     # -- store ------------------------------------------------------------------------------
 

@@ -6,11 +6,21 @@ cluster id, the registry of stores, the janitor that closes idle stores), `_stor
 store's calls and what it holds while in use), `_writer` (the writer thread: group commit
 through the shared planner, store/_append.py), `_db` (connections, migrations, building a new
 store's file, the readers' connections), `_errors` (the one error translation), `_sql` and
-gater/store/sql/sqlite/ (every statement, the versioned migrations).
+gater/store/sql/sqlite/ (every statement, the versioned migrations), `_transfer` (export views
+and import batches), `_backup` (a store file's online backup and its restore).
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
 from ._backend import DEFAULT_IDLE_CLOSE_S, SqliteBackend
+from ._backup import SQLITE_MAGIC, DataDirInUseError, backup_file, restore_file
 from ._store import SqliteStore
 
-__all__ = ["DEFAULT_IDLE_CLOSE_S", "SqliteBackend", "SqliteStore"]
+__all__ = [
+    "DEFAULT_IDLE_CLOSE_S",
+    "SQLITE_MAGIC",
+    "DataDirInUseError",
+    "SqliteBackend",
+    "SqliteStore",
+    "backup_file",
+    "restore_file",
+]

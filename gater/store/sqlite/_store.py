@@ -32,7 +32,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +44,7 @@ from .._append import AppendRequest, streams_request, streams_results
 from .._pages import page_size, read_size
 from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
+from .._transfer import ExportView, ImportedEvent
 from ..base import (
     ALL_STREAM,
     AppendCondition,
@@ -62,6 +63,7 @@ from . import _sql
 from ._db import Readers, open_files, run_once
 from ._errors import translate
 from ._sql import query
+from ._transfer import SqliteExportView, import_job
 from ._writer import Append, Job, Settled, Writer
 
 if TYPE_CHECKING:
@@ -256,8 +258,23 @@ class SqliteStore(EventStore):
         future: asyncio.Future[AppendResult] = self._loop.create_future()
         return streams_results(await self._write(Append(streams_request(appends, checks, condition), future)))
 
-    async def _job(self, run: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._write(Job(run, self._loop.create_future()))
+    async def _job(self, run: Callable[[sqlite3.Connection], T], moves_head: bool = False) -> T:
+        return await self._write(Job(run, self._loop.create_future(), moves_head))
+
+    # -- export and import (sqlite/_transfer.py) ------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def export_view(self) -> AsyncIterator[ExportView]:
+        await self._use()
+        view = SqliteExportView(self.path, self._synchronous, self._translate)
+        try:
+            await view.open()
+            yield view
+        finally:
+            await view.close()
+
+    async def import_events(self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = ()) -> tuple[int, int]:
+        return await self._job(import_job(events, snapshots), moves_head=True)
 
     # -- reads --------------------------------------------------------------------------------
 

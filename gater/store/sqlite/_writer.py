@@ -78,6 +78,8 @@ class Job:
 
     run: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
+    moves_head: bool = False
+    """The job inserts events (an import): the writer reads the last position again after it."""
 
 
 class Writer:
@@ -208,6 +210,8 @@ class Writer:
                 last = self._append(conn, appends, position, settled)
             for job in others:
                 settled.append((job.future, self._run_job(conn, job)))
+            if any(job.moves_head for job in others):
+                last = conn.execute(query("last_position")).fetchone()[0]
             conn.execute("COMMIT")
             if self._observe is not None:
                 self._observe(*self._appended)

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from exesdb.v1 import types_pb2 as exesdb_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65xesdb/v1/stores.proto\x12\texesdb.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n\tStoreInfo\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x12\x43reateStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\":\n\x13\x43reateStoreResponse\x12#\n\x05store\x18\x01 \x01(\x0b\x32\x14.exesdb.v1.StoreInfo\"&\n\x12RemoveStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\x15\n\x13RemoveStoreResponse\"\x13\n\x11ListStoresRequest\":\n\x12ListStoresResponse\x12$\n\x06stores\x18\x01 \x03(\x0b\x32\x14.exesdb.v1.StoreInfo\")\n\x15GetStoreStatusRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xe7\x01\n\x16GetStoreStatusResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x14\n\x0cstream_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\x03 \x01(\x03\x12\x15\n\rlast_position\x18\x04 \x01(\x03\x12\x16\n\x0esnapshot_count\x18\x05 \x01(\x03\x12\x1a\n\x12subscription_count\x18\x06 \x01(\x03\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x0c\n\x04open\x18\x08 \x01(\x08\x12\x12\n\nopen_files\x18\t \x01(\x05\x12\x0f\n\x07threads\x18\n \x01(\x05\")\n\x15GetStoreConfigRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xcb\x01\n\x16GetStoreConfigResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x12\n\ndurability\x18\x04 \x01(\t\x12\x1d\n\x15max_events_per_append\x18\x05 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x9d\x03\n\x06Stores\x12L\n\x0b\x43reateStore\x12\x1d.exesdb.v1.CreateStoreRequest\x1a\x1e.exesdb.v1.CreateStoreResponse\x12L\n\x0bRemoveStore\x12\x1d.exesdb.v1.RemoveStoreRequest\x1a\x1e.exesdb.v1.RemoveStoreResponse\x12I\n\nListStores\x12\x1c.exesdb.v1.ListStoresRequest\x1a\x1d.exesdb.v1.ListStoresResponse\x12U\n\x0eGetStoreStatus\x12 .exesdb.v1.GetStoreStatusRequest\x1a!.exesdb.v1.GetStoreStatusResponse\x12U\n\x0eGetStoreConfig\x12 .exesdb.v1.GetStoreConfigRequest\x1a!.exesdb.v1.GetStoreConfigResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65xesdb/v1/stores.proto\x12\texesdb.v1\x1a\x15\x65xesdb/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n\tStoreInfo\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x12\x43reateStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\":\n\x13\x43reateStoreResponse\x12#\n\x05store\x18\x01 \x01(\x0b\x32\x14.exesdb.v1.StoreInfo\"&\n\x12RemoveStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\x15\n\x13RemoveStoreResponse\"\x13\n\x11ListStoresRequest\":\n\x12ListStoresResponse\x12$\n\x06stores\x18\x01 \x03(\x0b\x32\x14.exesdb.v1.StoreInfo\")\n\x15GetStoreStatusRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xe7\x01\n\x16GetStoreStatusResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x14\n\x0cstream_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x65vent_count\x18\x03 \x01(\x03\x12\x15\n\rlast_position\x18\x04 \x01(\x03\x12\x16\n\x0esnapshot_count\x18\x05 \x01(\x03\x12\x1a\n\x12subscription_count\x18\x06 \x01(\x03\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x0c\n\x04open\x18\x08 \x01(\x08\x12\x12\n\nopen_files\x18\t \x01(\x05\x12\x0f\n\x07threads\x18\n \x01(\x05\")\n\x15GetStoreConfigRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"\xcb\x01\n\x16GetStoreConfigResponse\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x12\n\ndurability\x18\x04 \x01(\t\x12\x1d\n\x15max_events_per_append\x18\x05 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x12\x45xportStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x15\n\rfrom_position\x18\x02 \x01(\x03\x12\x18\n\x0bto_position\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x0e\n\x0c_to_position\"x\n\x13\x45xportStoreResponse\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.exesdb.v1.TransferHeader\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x0c\x12\x15\n\rlast_position\x18\x03 \x01(\x03\x12\x0e\n\x06\x65vents\x18\x04 \x01(\x03\"\x8a\x01\n\x0eTransferHeader\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0c\n\x04head\x18\x03 \x01(\x03\x12/\n\x0b\x65xported_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\"e\n\x14TransferSubscription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x02 \x01(\t\x12\x12\n\nstate_json\x18\x03 \x01(\t\x12\x12\n\ncheckpoint\x18\x04 \x01(\x03\"G\n\x0bTransferEnd\x12\x0e\n\x06\x65vents\x18\x01 \x01(\x03\x12\x11\n\tsnapshots\x18\x02 \x01(\x03\x12\x15\n\rsubscriptions\x18\x03 \x01(\x03\"\xfd\x01\n\rTransferEntry\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.exesdb.v1.TransferHeaderH\x00\x12\'\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x16.exesdb.v1.EventRecordH\x00\x12-\n\x08snapshot\x18\x03 \x01(\x0b\x32\x19.exesdb.v1.SnapshotRecordH\x00\x12\x37\n\x0csubscription\x18\x04 \x01(\x0b\x32\x1f.exesdb.v1.TransferSubscriptionH\x00\x12%\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x16.exesdb.v1.TransferEndH\x00\x42\x07\n\x05\x65ntry\"\x9e\x01\n\x13ImportEventsRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12,\n\tsnapshots\x18\x03 \x03(\x0b\x32\x19.exesdb.v1.SnapshotRecord\x12\x36\n\rsubscriptions\x18\x04 \x03(\x0b\x32\x1f.exesdb.v1.TransferSubscription\"?\n\x14ImportEventsResponse\x12\x15\n\rlast_position\x18\x01 \x01(\x03\x12\x10\n\x08imported\x18\x02 \x01(\x03\x32\xbe\x04\n\x06Stores\x12L\n\x0b\x43reateStore\x12\x1d.exesdb.v1.CreateStoreRequest\x1a\x1e.exesdb.v1.CreateStoreResponse\x12L\n\x0bRemoveStore\x12\x1d.exesdb.v1.RemoveStoreRequest\x1a\x1e.exesdb.v1.RemoveStoreResponse\x12I\n\nListStores\x12\x1c.exesdb.v1.ListStoresRequest\x1a\x1d.exesdb.v1.ListStoresResponse\x12U\n\x0eGetStoreStatus\x12 .exesdb.v1.GetStoreStatusRequest\x1a!.exesdb.v1.GetStoreStatusResponse\x12U\n\x0eGetStoreConfig\x12 .exesdb.v1.GetStoreConfigRequest\x1a!.exesdb.v1.GetStoreConfigResponse\x12N\n\x0b\x45xportStore\x12\x1d.exesdb.v1.ExportStoreRequest\x1a\x1e.exesdb.v1.ExportStoreResponse0\x01\x12O\n\x0cImportEvents\x12\x1e.exesdb.v1.ImportEventsRequest\x1a\x1f.exesdb.v1.ImportEventsResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,28 +34,44 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'exesdb.v1.stores_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1'
-  _globals['_STOREINFO']._serialized_start=70
-  _globals['_STOREINFO']._serialized_end=147
-  _globals['_CREATESTOREREQUEST']._serialized_start=149
-  _globals['_CREATESTOREREQUEST']._serialized_end=187
-  _globals['_CREATESTORERESPONSE']._serialized_start=189
-  _globals['_CREATESTORERESPONSE']._serialized_end=247
-  _globals['_REMOVESTOREREQUEST']._serialized_start=249
-  _globals['_REMOVESTOREREQUEST']._serialized_end=287
-  _globals['_REMOVESTORERESPONSE']._serialized_start=289
-  _globals['_REMOVESTORERESPONSE']._serialized_end=310
-  _globals['_LISTSTORESREQUEST']._serialized_start=312
-  _globals['_LISTSTORESREQUEST']._serialized_end=331
-  _globals['_LISTSTORESRESPONSE']._serialized_start=333
-  _globals['_LISTSTORESRESPONSE']._serialized_end=391
-  _globals['_GETSTORESTATUSREQUEST']._serialized_start=393
-  _globals['_GETSTORESTATUSREQUEST']._serialized_end=434
-  _globals['_GETSTORESTATUSRESPONSE']._serialized_start=437
-  _globals['_GETSTORESTATUSRESPONSE']._serialized_end=668
-  _globals['_GETSTORECONFIGREQUEST']._serialized_start=670
-  _globals['_GETSTORECONFIGREQUEST']._serialized_end=711
-  _globals['_GETSTORECONFIGRESPONSE']._serialized_start=714
-  _globals['_GETSTORECONFIGRESPONSE']._serialized_end=917
-  _globals['_STORES']._serialized_start=920
-  _globals['_STORES']._serialized_end=1333
+  _globals['_STOREINFO']._serialized_start=93
+  _globals['_STOREINFO']._serialized_end=170
+  _globals['_CREATESTOREREQUEST']._serialized_start=172
+  _globals['_CREATESTOREREQUEST']._serialized_end=210
+  _globals['_CREATESTORERESPONSE']._serialized_start=212
+  _globals['_CREATESTORERESPONSE']._serialized_end=270
+  _globals['_REMOVESTOREREQUEST']._serialized_start=272
+  _globals['_REMOVESTOREREQUEST']._serialized_end=310
+  _globals['_REMOVESTORERESPONSE']._serialized_start=312
+  _globals['_REMOVESTORERESPONSE']._serialized_end=333
+  _globals['_LISTSTORESREQUEST']._serialized_start=335
+  _globals['_LISTSTORESREQUEST']._serialized_end=354
+  _globals['_LISTSTORESRESPONSE']._serialized_start=356
+  _globals['_LISTSTORESRESPONSE']._serialized_end=414
+  _globals['_GETSTORESTATUSREQUEST']._serialized_start=416
+  _globals['_GETSTORESTATUSREQUEST']._serialized_end=457
+  _globals['_GETSTORESTATUSRESPONSE']._serialized_start=460
+  _globals['_GETSTORESTATUSRESPONSE']._serialized_end=691
+  _globals['_GETSTORECONFIGREQUEST']._serialized_start=693
+  _globals['_GETSTORECONFIGREQUEST']._serialized_end=734
+  _globals['_GETSTORECONFIGRESPONSE']._serialized_start=737
+  _globals['_GETSTORECONFIGRESPONSE']._serialized_end=940
+  _globals['_EXPORTSTOREREQUEST']._serialized_start=942
+  _globals['_EXPORTSTOREREQUEST']._serialized_end=1045
+  _globals['_EXPORTSTORERESPONSE']._serialized_start=1047
+  _globals['_EXPORTSTORERESPONSE']._serialized_end=1167
+  _globals['_TRANSFERHEADER']._serialized_start=1170
+  _globals['_TRANSFERHEADER']._serialized_end=1308
+  _globals['_TRANSFERSUBSCRIPTION']._serialized_start=1310
+  _globals['_TRANSFERSUBSCRIPTION']._serialized_end=1411
+  _globals['_TRANSFEREND']._serialized_start=1413
+  _globals['_TRANSFEREND']._serialized_end=1484
+  _globals['_TRANSFERENTRY']._serialized_start=1487
+  _globals['_TRANSFERENTRY']._serialized_end=1740
+  _globals['_IMPORTEVENTSREQUEST']._serialized_start=1743
+  _globals['_IMPORTEVENTSREQUEST']._serialized_end=1901
+  _globals['_IMPORTEVENTSRESPONSE']._serialized_start=1903
+  _globals['_IMPORTEVENTSRESPONSE']._serialized_end=1966
+  _globals['_STORES']._serialized_start=1969
+  _globals['_STORES']._serialized_end=2543
 # @@protoc_insertion_point(module_scope)

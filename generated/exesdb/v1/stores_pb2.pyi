@@ -1,5 +1,6 @@
 import datetime
 
+from exesdb.v1 import types_pb2 as _types_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -102,3 +103,95 @@ class GetStoreConfigResponse(_message.Message):
     max_message_bytes: int
     created_at: _timestamp_pb2.Timestamp
     def __init__(self, store_id: _Optional[str] = ..., backend: _Optional[str] = ..., location: _Optional[str] = ..., durability: _Optional[str] = ..., max_events_per_append: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ExportStoreRequest(_message.Message):
+    __slots__ = ("store_id", "from_position", "to_position")
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_POSITION_FIELD_NUMBER: _ClassVar[int]
+    TO_POSITION_FIELD_NUMBER: _ClassVar[int]
+    store_id: str
+    from_position: int
+    to_position: int
+    def __init__(self, store_id: _Optional[str] = ..., from_position: _Optional[int] = ..., to_position: _Optional[int] = ...) -> None: ...
+
+class ExportStoreResponse(_message.Message):
+    __slots__ = ("header", "entries", "last_position", "events")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    LAST_POSITION_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    header: TransferHeader
+    entries: bytes
+    last_position: int
+    events: int
+    def __init__(self, header: _Optional[_Union[TransferHeader, _Mapping]] = ..., entries: _Optional[bytes] = ..., last_position: _Optional[int] = ..., events: _Optional[int] = ...) -> None: ...
+
+class TransferHeader(_message.Message):
+    __slots__ = ("format_version", "store_id", "head", "exported_at", "backend")
+    FORMAT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    EXPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    format_version: int
+    store_id: str
+    head: int
+    exported_at: _timestamp_pb2.Timestamp
+    backend: str
+    def __init__(self, format_version: _Optional[int] = ..., store_id: _Optional[str] = ..., head: _Optional[int] = ..., exported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backend: _Optional[str] = ...) -> None: ...
+
+class TransferSubscription(_message.Message):
+    __slots__ = ("name", "definition_json", "state_json", "checkpoint")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    STATE_JSON_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    definition_json: str
+    state_json: str
+    checkpoint: int
+    def __init__(self, name: _Optional[str] = ..., definition_json: _Optional[str] = ..., state_json: _Optional[str] = ..., checkpoint: _Optional[int] = ...) -> None: ...
+
+class TransferEnd(_message.Message):
+    __slots__ = ("events", "snapshots", "subscriptions")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
+    events: int
+    snapshots: int
+    subscriptions: int
+    def __init__(self, events: _Optional[int] = ..., snapshots: _Optional[int] = ..., subscriptions: _Optional[int] = ...) -> None: ...
+
+class TransferEntry(_message.Message):
+    __slots__ = ("header", "event", "snapshot", "subscription", "end")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    header: TransferHeader
+    event: _types_pb2.EventRecord
+    snapshot: _types_pb2.SnapshotRecord
+    subscription: TransferSubscription
+    end: TransferEnd
+    def __init__(self, header: _Optional[_Union[TransferHeader, _Mapping]] = ..., event: _Optional[_Union[_types_pb2.EventRecord, _Mapping]] = ..., snapshot: _Optional[_Union[_types_pb2.SnapshotRecord, _Mapping]] = ..., subscription: _Optional[_Union[TransferSubscription, _Mapping]] = ..., end: _Optional[_Union[TransferEnd, _Mapping]] = ...) -> None: ...
+
+class ImportEventsRequest(_message.Message):
+    __slots__ = ("store_id", "records", "snapshots", "subscriptions")
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
+    store_id: str
+    records: _containers.RepeatedScalarFieldContainer[bytes]
+    snapshots: _containers.RepeatedCompositeFieldContainer[_types_pb2.SnapshotRecord]
+    subscriptions: _containers.RepeatedCompositeFieldContainer[TransferSubscription]
+    def __init__(self, store_id: _Optional[str] = ..., records: _Optional[_Iterable[bytes]] = ..., snapshots: _Optional[_Iterable[_Union[_types_pb2.SnapshotRecord, _Mapping]]] = ..., subscriptions: _Optional[_Iterable[_Union[TransferSubscription, _Mapping]]] = ...) -> None: ...
+
+class ImportEventsResponse(_message.Message):
+    __slots__ = ("last_position", "imported")
+    LAST_POSITION_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    last_position: int
+    imported: int
+    def __init__(self, last_position: _Optional[int] = ..., imported: _Optional[int] = ...) -> None: ...

@@ -59,6 +59,16 @@ class StoresStub:
                 request_serializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigRequest.SerializeToString,
                 response_deserializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigResponse.FromString,
                 _registered_method=True)
+        self.ExportStore = channel.unary_stream(
+                '/exesdb.v1.Stores/ExportStore',
+                request_serializer=exesdb_dot_v1_dot_stores__pb2.ExportStoreRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_stores__pb2.ExportStoreResponse.FromString,
+                _registered_method=True)
+        self.ImportEvents = channel.unary_unary(
+                '/exesdb.v1.Stores/ImportEvents',
+                request_serializer=exesdb_dot_v1_dot_stores__pb2.ImportEventsRequest.SerializeToString,
+                response_deserializer=exesdb_dot_v1_dot_stores__pb2.ImportEventsResponse.FromString,
+                _registered_method=True)
 
 
 class StoresServicer:
@@ -98,6 +108,26 @@ class StoresServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportStore(self, request, context):
+        """Streams the whole store in the portable transfer format (docs/transfer.md): a header,
+        every event in position order up to the head at the call's start, then the snapshots and
+        the persistent subscriptions. Read from one consistent view of the store (SQLite: one read
+        transaction; PostgreSQL: one REPEATABLE READ transaction). An administrative operation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportEvents(self, request, context):
+        """Writes one bounded batch of a transfer file into a store, preserving event ids, versions,
+        positions, created times, tags and bodies, in one transaction. Records the store holds
+        already are compared byte for byte (so a repeated or resumed batch is a no-op); the rest
+        must continue the store's head. An administrative operation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StoresServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +155,16 @@ def add_StoresServicer_to_server(servicer, server):
                     servicer.GetStoreConfig,
                     request_deserializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigRequest.FromString,
                     response_serializer=exesdb_dot_v1_dot_stores__pb2.GetStoreConfigResponse.SerializeToString,
+            ),
+            'ExportStore': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportStore,
+                    request_deserializer=exesdb_dot_v1_dot_stores__pb2.ExportStoreRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_stores__pb2.ExportStoreResponse.SerializeToString,
+            ),
+            'ImportEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportEvents,
+                    request_deserializer=exesdb_dot_v1_dot_stores__pb2.ImportEventsRequest.FromString,
+                    response_serializer=exesdb_dot_v1_dot_stores__pb2.ImportEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +302,60 @@ class Stores:
             '/exesdb.v1.Stores/GetStoreConfig',
             exesdb_dot_v1_dot_stores__pb2.GetStoreConfigRequest.SerializeToString,
             exesdb_dot_v1_dot_stores__pb2.GetStoreConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportStore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/exesdb.v1.Stores/ExportStore',
+            exesdb_dot_v1_dot_stores__pb2.ExportStoreRequest.SerializeToString,
+            exesdb_dot_v1_dot_stores__pb2.ExportStoreResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/exesdb.v1.Stores/ImportEvents',
+            exesdb_dot_v1_dot_stores__pb2.ImportEventsRequest.SerializeToString,
+            exesdb_dot_v1_dot_stores__pb2.ImportEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

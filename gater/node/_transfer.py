@@ -1,0 +1,222 @@
+"""Stores.ExportStore and Stores.ImportEvents on a node: the portable transfer format.
+
+Owns: `export_messages` (a store's consistent export view → ExportStoreResponse messages whose
+`entries` are already framed as the file is: varint length, serialized TransferEntry) and
+`import_request` (an ImportEventsRequest checked and converted at the edge, then written as
+one batch). The format is docs/transfer.md's; the storage side is store/_transfer.py.
+Must not import gater.gateway.
+
+Event entries are framed by hand around the stored record bytes (an EventRecord is field 2 of
+TransferEntry): an export never parses or builds an event message, which is what makes it
+run at the speed of reading pages. An import parses each record once for the columns the
+store indexes (stream, version, position, id, type, created time, tags) and checks them; the
+record is stored as it came — byte for byte the source's — unless it is not in the form a
+store writes (an id not in canonical spelling, tags unsorted, `created` and `created_epoch`
+apart), which is then encoded again by the append path's own encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from exesdb.v1 import stores_pb2, types_pb2
+
+from .._wire import varint
+from ..errors import InvalidArgumentError, LimitExceededError
+from ..store._query import check_tags
+from ..store._records import created_tail, encode_record, now_epoch_us
+from ..store._transfer import ImportedEvent
+from ..store.base import EventStore, NewEvent, Snapshot
+from ._convert import Edge, snapshot_message, timestamp
+
+__all__ = ["FORMAT_VERSION", "MAX_IMPORT_RECORDS", "export_messages", "import_request"]
+
+FORMAT_VERSION = 1
+MAX_IMPORT_RECORDS = 10_000
+"""Most records one ImportEvents call carries (README's limits table)."""
+_PAGE = 2000
+"""Events read per page of an export."""
+_MESSAGE_BYTES = 1024 * 1024
+"""An ExportStoreResponse is cut once its entries pass this (one event may make it bigger,
+never past what a read of that event would send)."""
+_EVENT_ENTRY = b"\x12"  # TransferEntry.event: field 2, length-delimited
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _framed(entry: types_pb2.EventRecord | stores_pb2.TransferEntry) -> bytes:
+    raw = entry.SerializeToString()
+    return varint(len(raw)) + raw
+
+
+class _Chunks:
+    """Framed entries gathered into ExportStoreResponse messages of about _MESSAGE_BYTES: a
+    message is cut before an entry that would take it past that, so one holds at most one
+    entry more than fits — no bigger than a read of that event or snapshot would send."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = self.events = 0
+        self.last = -1
+
+    def add(self, framed: tuple[bytes, ...], size: int, position: int | None = None) -> bytes | None:
+        out = None
+        if self.parts and self.size + size > _MESSAGE_BYTES:
+            out = self.take()
+        self.parts += framed
+        self.size += size
+        if position is not None:
+            self.events += 1
+            self.last = position
+        return out
+
+    def take(self) -> bytes:
+        message = stores_pb2.ExportStoreResponse(entries=b"".join(self.parts), last_position=self.last, events=self.events)
+        self.parts, self.size, self.events, self.last = [], 0, 0, -1
+        return message.SerializeToString()
+
+
+async def export_messages(
+    store: EventStore, from_position: int, to_position: int | None, backend: str
+) -> AsyncIterator[bytes]:
+    """The ExportStore stream: a header, events from `from_position` to the head (or
+    `to_position`, when before it), snapshots, subscriptions, the end entry."""
+    async with store.export_view() as view:
+        head = view.head if to_position is None else min(to_position, view.head)
+        header = stores_pb2.TransferHeader(
+            format_version=FORMAT_VERSION, store_id=store.store_id, head=head,
+            exported_at=timestamp(now_epoch_us()), backend=backend,
+        )  # fmt: skip
+        yield stores_pb2.ExportStoreResponse(header=header, last_position=-1).SerializeToString()
+        chunks = _Chunks()
+        position = from_position
+        while position <= head:
+            page = await view.records(position, min(_PAGE, head - position + 1))
+            if not page:
+                break
+            for at, record in page:
+                length = varint(len(record))
+                entry_len = 1 + len(length) + len(record)
+                framed = (varint(entry_len), _EVENT_ENTRY, length, record)
+                if (out := chunks.add(framed, entry_len + 5, at)) is not None:
+                    yield out
+            position = page[-1][0] + 1
+        snapshots = await view.snapshots()
+        subscriptions = await view.subscriptions()
+        entries = [stores_pb2.TransferEntry(snapshot=snapshot_message(s)) for s in snapshots]
+        for name, definition, state in subscriptions:
+            subscription = stores_pb2.TransferSubscription(
+                name=name, definition_json=json.dumps(definition), state_json=json.dumps(state),
+                checkpoint=int(state.get("checkpoint", -1)),
+            )  # fmt: skip
+            entries.append(stores_pb2.TransferEntry(subscription=subscription))
+        end = stores_pb2.TransferEnd(events=head + 1, snapshots=len(snapshots), subscriptions=len(subscriptions))
+        entries.append(stores_pb2.TransferEntry(end=end))
+        for entry in entries:
+            framed = _framed(entry)
+            if (out := chunks.add((framed,), len(framed))) is not None:
+                yield out
+        yield chunks.take()
+
+
+class _Records:
+    """Checks and converts the records of one ImportEventsRequest. Stream ids and event types
+    repeat from record to record: each distinct one is checked once."""
+
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+        self.streams: set[str] = set()
+        self.types: set[str] = set()
+
+    def event(self, raw: bytes, i: int) -> ImportedEvent:
+        try:
+            r = types_pb2.EventRecord.FromString(raw)
+        except DecodeError:
+            raise InvalidArgumentError(f"records[{i}]", "is not a serialized exesdb.v1.EventRecord") from None
+        position, version, created_epoch = r.position, r.version, r.created_epoch
+        if r.retry_count or r.HasField("data_json") or r.HasField("metadata_json"):
+            raise InvalidArgumentError(f"records[{i}]", "must be a record as stored (bytes bodies, no retry_count)")
+        if position < 0 or version < 0:
+            raise InvalidArgumentError(f"records[{i}].position", "position and version must be >= 0")
+        if created_epoch <= 0:
+            raise InvalidArgumentError(f"records[{i}].created_epoch", "must be > 0")
+        edge = self.edge
+        if len(raw) > edge.limits.max_event_bytes:
+            raise LimitExceededError(
+                f"records[{i}]", f"is {len(raw):,} bytes, over the {edge.limits.max_event_bytes:,} bytes an event "
+                "may have (max_event_bytes)", "max_event_bytes",
+            )  # fmt: skip
+        event_id = r.event_id
+        canonical = _CANONICAL_UUID.fullmatch(event_id) is not None  # stored ids are: parse only the others
+        if not canonical:
+            try:
+                event_id = str(uuid.UUID(event_id))
+            except ValueError:
+                raise InvalidArgumentError(f"records[{i}].event_id", "must be a UUID") from None
+        stream_id, event_type = r.stream_id, r.event_type
+        if stream_id not in self.streams:
+            self.streams.add(edge.stream_id(stream_id, f"records[{i}].stream_id"))
+        if event_type not in self.types:
+            self.types.add(edge.event_type(event_type, f"records[{i}].event_type"))
+        tags: tuple[str, ...] = ()
+        as_stored = canonical
+        if r.tags:
+            given = tuple(r.tags)
+            tags = check_tags(given, f"records[{i}].tags")
+            as_stored = as_stored and tags == given
+        created = r.created
+        if not as_stored or created.seconds * 1_000_000 + created.nanos // 1000 != created_epoch:
+            # Not as a store writes it: stored in the form an append would have given it.
+            event = NewEvent(event_id, event_type, r.data, r.metadata, r.content_type, r.metadata_content_type, tags)
+            raw = encode_record(stream_id, version, position, event, created_tail(created_epoch))
+        return ImportedEvent(position, stream_id, version, event_id, event_type, created_epoch, raw, tags)
+
+
+async def import_request(
+    store: EventStore, request: stores_pb2.ImportEventsRequest, edge: Edge
+) -> stores_pb2.ImportEventsResponse:
+    if len(request.records) > MAX_IMPORT_RECORDS:
+        raise LimitExceededError(
+            "records", f"{len(request.records)} records, more than {MAX_IMPORT_RECORDS} in one call", "max_import_records"
+        )
+    convert = _Records(edge).event
+    events = [convert(raw, i) for i, raw in enumerate(request.records)]
+    snapshots = [_snapshot(s, f"snapshots[{i}]", edge) for i, s in enumerate(request.snapshots)]
+    subscriptions = [_subscription(s, f"subscriptions[{i}]") for i, s in enumerate(request.subscriptions)]
+    if events or snapshots:
+        last, written = await store.import_events(events, snapshots)
+    else:
+        last, written = await store.last_position(), 0
+    for name, definition, state in subscriptions:
+        if not await store.save_subscription(name, definition, state):
+            await store.save_subscription_state(name, state)  # its checkpoint moves forward only
+    return stores_pb2.ImportEventsResponse(last_position=last, imported=written)
+
+
+def _snapshot(message: types_pb2.SnapshotRecord, field: str, edge: Edge) -> Snapshot:
+    s = edge.snapshot(message, field)
+    if message.created_epoch <= 0:
+        raise InvalidArgumentError(f"{field}.created_epoch", "must be > 0")
+    return Snapshot(s.source_uuid, s.stream_uuid, s.source_version, s.source_type, s.data, s.metadata, message.created_epoch)
+
+
+def _subscription(message: stores_pb2.TransferSubscription, field: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    if not message.name:
+        raise InvalidArgumentError(f"{field}.name", "must not be empty")
+    parsed = []
+    for what in ("definition_json", "state_json"):
+        try:
+            value = json.loads(getattr(message, what))
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise InvalidArgumentError(f"{field}.{what}", "must be a JSON object")
+        parsed.append(value)
+    definition, state = parsed
+    state["checkpoint"] = int(state.get("checkpoint", message.checkpoint))
+    return message.name, definition, state

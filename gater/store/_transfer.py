@@ -1,0 +1,143 @@
+"""Export and import at the storage level: the view an export reads, and the plan of an import.
+
+Owns: `ExportView` (what a backend gives an export: one consistent view of a store — its head,
+its events in pages, its snapshots and subscriptions), `ImportedEvent` (one event to import,
+with everything the source stored: id, version, position, created time, tags, the record),
+and `plan_import`, a function with no I/O that decides what one import batch writes, given
+the store's head, the stored records it overlaps and its streams' versions. Each backend's
+writer reads those while it alone may write (SQLite: its writer thread; PostgreSQL: under the
+store's advisory lock), calls `plan_import` and inserts the rows in the same transaction.
+Must not import a database driver, grpc, gater.subscriptions, gater.node or gater.gateway.
+
+The rules of an import batch (every one checked before anything is written):
+- its events are at dense, increasing positions;
+- events at positions the store holds must equal the stored records byte for byte (a repeated
+  or resumed batch is then a no-op);
+- when the store is not empty, the batch starts at or before the store's head: the overlap is
+  what proves the store holds a prefix of the same source (a batch into a store with other
+  events fails at the first stored record that differs);
+- the first event past the head is at head + 1, and each event is the next version of its
+  stream.
+Anything else is ImportMismatchError (FAILED_PRECONDITION) naming the position.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gater.errors import ImportMismatchError
+
+from .base import Snapshot
+
+__all__ = ["ExportView", "ImportPlan", "ImportedEvent", "held_range", "plan_import"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedEvent:
+    """One event to import, as its source stored it."""
+
+    position: int
+    stream_id: str
+    version: int
+    event_id: str
+    event_type: str
+    created_epoch: int
+    record: bytes
+    """The exesdb.v1.EventRecord, serialized as the store keeps it."""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ImportPlan:
+    rows: list[tuple[int, str, int, str, str, int, bytes]] = field(default_factory=list)
+    """(position, stream_id, version, event_id, event_type, created_epoch, record) to insert."""
+    tag_rows: list[tuple[str, int]] = field(default_factory=list)
+    stream_versions: dict[str, int] = field(default_factory=dict)
+    """The new version of every stream written."""
+    new_streams: int = 0
+    record_bytes: int = 0
+    last_position: int = -1
+
+
+class ExportView(abc.ABC):
+    """One consistent view of a store for an export, open for the duration of one export:
+    what `head` says is what the pages give, whatever is appended meanwhile."""
+
+    head: int
+    """The store's last position when the view was opened (-1: empty)."""
+
+    @abc.abstractmethod
+    async def records(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """(position, record) of the events from `start` on, at most `limit`, none past `head`."""
+
+    @abc.abstractmethod
+    async def snapshots(self) -> list[Snapshot]:
+        """Every snapshot of the store, with its data."""
+
+    @abc.abstractmethod
+    async def subscriptions(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(name, definition, state) of every persistent subscription."""
+
+
+def held_range(events: Sequence[ImportedEvent], head: int) -> tuple[int, int] | None:
+    """The positions (first, last) of the batch that the store holds already, whose stored
+    records the writer reads for `plan_import` to compare; None when there are none."""
+    if not events or events[0].position > head:
+        return None
+    return events[0].position, min(head, events[-1].position)
+
+
+def plan_import(
+    events: Sequence[ImportedEvent],
+    *,
+    head: int,
+    stored: Mapping[int, bytes],
+    stream_versions: Mapping[str, int],
+) -> ImportPlan:
+    """What the batch writes into a store whose last position is `head`; `stored` holds the
+    records at the batch's positions the store has (`held_range`), `stream_versions` the
+    current versions of the batch's streams that exist. Raises ImportMismatchError."""
+    plan = ImportPlan(last_position=head)
+    if not events:
+        return plan
+    first = events[0].position
+    if head >= 0 and first > head:
+        raise ImportMismatchError(
+            first, head, "the store is not empty: a batch must start at or before its head, so the "
+            "stored events can be compared with the imported ones",
+        )
+    if first > head + 1:
+        raise ImportMismatchError(first, head, f"positions must be dense and increasing: expected {head + 1}")
+    expected = first
+    versions = dict(stream_versions)
+    for event in events:
+        position = event.position
+        if position != expected:
+            raise ImportMismatchError(position, head, f"positions must be dense and increasing: expected {expected}")
+        expected += 1
+        if position <= head:
+            if stored.get(position) != event.record:
+                raise ImportMismatchError(
+                    position, head, "the store holds a different event there: it is not a prefix of the import"
+                )
+            continue
+        current = versions.get(event.stream_id, -1)
+        if event.version != current + 1:
+            raise ImportMismatchError(
+                position, head, f"event version {event.version} of stream {event.stream_id!r} does not "
+                f"follow the stream's version {current}",
+            )
+        if current == -1:
+            plan.new_streams += 1
+        versions[event.stream_id] = event.version
+        plan.stream_versions[event.stream_id] = event.version
+        plan.rows.append(
+            (position, event.stream_id, event.version, event.event_id, event.event_type, event.created_epoch, event.record)
+        )
+        plan.tag_rows.extend((tag, position) for tag in event.tags)
+        plan.record_bytes += len(event.record)
+        plan.last_position = position
+    return plan

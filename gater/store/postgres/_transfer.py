@@ -1,0 +1,98 @@
+"""Export and import on the PostgreSQL backend.
+
+Owns: `PostgresExportView` — one pooled connection holding one REPEATABLE READ, READ ONLY
+transaction for the whole export: its first statement fixes the snapshot, so the head it reads
+and every page, snapshot and subscription after it are one consistent view while other nodes
+go on appending — and `import_batch`, one import batch in one transaction under the store's
+advisory lock (the lock every append takes: see _writer.py for why that keeps positions
+dense and in commit order), ending with the same head update and notification as an append.
+Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from gater.errors import StoreNotFoundError
+
+from .._transfer import ExportView, ImportedEvent, held_range, plan_import
+from ..base import Snapshot
+from ._db import Database
+from ._sql import query
+
+__all__ = ["PostgresExportView", "import_batch"]
+
+
+class PostgresExportView(ExportView):
+    def __init__(self, con: asyncpg.Connection, store_id: str) -> None:
+        self._con = con
+        self._store_id = store_id
+        self.head = -1
+
+    async def open(self) -> None:
+        """Reads the head: the transaction's first statement, which fixes its snapshot."""
+        row = await self._con.fetchrow(query("append_head"), self._store_id)
+        if row is None:
+            raise StoreNotFoundError(self._store_id)
+        self.head = row["last_position"]
+
+    async def records(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        found = await self._con.fetch(query("export_records"), self._store_id, start, self.head, limit)
+        return [(r[0], r[1]) for r in found]
+
+    async def snapshots(self) -> list[Snapshot]:
+        found = await self._con.fetch(query("export_snapshots"), self._store_id)
+        return [Snapshot(*r) for r in found]
+
+    async def subscriptions(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        found = await self._con.fetch(query("subscription_list"), self._store_id)
+        return [(r["name"], json.loads(r["definition"]), json.loads(r["state"])) for r in found]
+
+
+async def import_batch(
+    db: Database, store_id: str, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot]
+) -> tuple[int, int]:
+    """(last position after the batch, events written)."""
+    async with db.transaction(store_id) as con:
+        await con.execute(query("store_lock"), store_id)
+        row = await con.fetchrow(query("append_head"), store_id)
+        if row is None:
+            raise StoreNotFoundError(store_id)
+        head = row["last_position"]
+        held = held_range(events, head)
+        stored = {}
+        if held is not None:
+            stored = {r["position"]: r["record"] for r in await con.fetch(query("import_held"), store_id, *held)}
+        streams = sorted({e.stream_id for e in events if e.position > head})
+        versions = dict(await con.fetch(query("append_stream_versions"), store_id, streams)) if streams else {}
+        plan = plan_import(events, head=head, stored=stored, stream_versions=versions)
+        if plan.rows:
+            columns = list(zip(*plan.rows, strict=True))
+            await con.execute(query("import_insert_events"), store_id, *(list(c) for c in columns))
+            if plan.tag_rows:
+                tags, positions = zip(*plan.tag_rows, strict=True)
+                await con.execute(query("append_insert_tags"), store_id, list(tags), list(positions))
+            await con.execute(
+                query("append_finish"),
+                store_id,
+                list(plan.stream_versions),
+                list(plan.stream_versions.values()),
+                plan.last_position,
+                plan.new_streams,
+                plan.record_bytes,
+                f"{store_id}:{plan.last_position}",
+            )
+        if snapshots:
+            await con.executemany(
+                query("snapshot_record"),
+                [
+                    (store_id, s.source_uuid, s.stream_uuid, s.source_version, s.source_type, s.data, s.metadata,
+                     s.created_epoch)
+                    for s in snapshots
+                ],
+            )
+    return max(head, plan.last_position), len(plan.rows)

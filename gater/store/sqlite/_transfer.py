@@ -1,0 +1,119 @@
+"""Export and import on the SQLite backend.
+
+Owns: `SqliteExportView` — one read-only connection of its own holding one read transaction
+for the whole export (WAL mode: a reader's snapshot stays fixed while the writer goes on
+committing), so the head it read first and every page after it are one consistent view — and
+`import_job`, the import batch as a writer job: it runs in the store's writer thread, inside
+the writer's transaction, so nothing else writes between reading the head and inserting.
+Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._transfer import ExportView, ImportedEvent, held_range, plan_import
+from ..base import Snapshot
+from ._db import connect
+from ._sql import query, rows
+
+__all__ = ["SqliteExportView", "import_job"]
+
+_ROWS_PER_INSERT = 256  # x 7 columns, as the writer's appends
+
+
+class SqliteExportView(ExportView):
+    """Opened by `open()`, closed by `close()`; its calls run one at a time in worker threads."""
+
+    def __init__(self, path: Path, synchronous: str, translate: Callable[[BaseException, str], Exception]) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._translate = translate
+        self._conn: sqlite3.Connection | None = None
+        self.head = -1
+
+    async def _run(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def work() -> Any:
+            try:
+                assert self._conn is not None
+                return fn(self._conn)
+            except (sqlite3.Error, OSError) as e:
+                raise self._translate(e, what) from e
+
+        return await asyncio.to_thread(work)
+
+    async def open(self) -> None:
+        def begin() -> int:
+            try:
+                self._conn = connect(self._path, self._synchronous, readonly=True)
+                # The first read fixes the transaction's snapshot: the head and every page after.
+                self._conn.execute("BEGIN")
+                return int(self._conn.execute(query("last_position")).fetchone()[0])
+            except (sqlite3.Error, OSError) as e:
+                raise self._translate(e, "export") from e
+
+        self.head = await asyncio.to_thread(begin)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.to_thread(conn.close)  # ends the read transaction
+
+    async def records(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        args = (start, self.head, limit)
+        return await self._run("export events", lambda conn: conn.execute(query("export_records"), args).fetchall())
+
+    async def snapshots(self) -> list[Snapshot]:
+        found = await self._run("export snapshots", lambda conn: conn.execute(query("export_snapshots")).fetchall())
+        return [Snapshot(*row) for row in found]
+
+    async def subscriptions(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        found = await self._run("export subscriptions", lambda conn: conn.execute(query("subscription_list")).fetchall())
+        return [(name, json.loads(definition), json.loads(state)) for name, definition, state in found]
+
+
+def import_job(
+    events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot]
+) -> Callable[[sqlite3.Connection], tuple[int, int]]:
+    """The writer job of one import batch: (last position after it, events written)."""
+
+    def run(conn: sqlite3.Connection) -> tuple[int, int]:
+        head = conn.execute(query("last_position")).fetchone()[0]
+        held = held_range(events, head)
+        stored = dict(conn.execute(query("import_held"), held).fetchall()) if held else {}
+        streams = json.dumps(sorted({e.stream_id for e in events if e.position > head}))
+        versions = dict(conn.execute(query("append_stream_versions"), (streams,)).fetchall())
+        plan = plan_import(events, head=head, stored=stored, stream_versions=versions)
+        for i in range(0, len(plan.rows), _ROWS_PER_INSERT):
+            chunk = plan.rows[i : i + _ROWS_PER_INSERT]
+            conn.execute(
+                rows("append_insert_events", len(chunk), "(?, ?, ?, ?, ?, ?, ?)"),
+                list(itertools.chain.from_iterable(chunk)),
+            )
+        for i in range(0, len(plan.tag_rows), _ROWS_PER_INSERT):
+            chunk = plan.tag_rows[i : i + _ROWS_PER_INSERT]
+            conn.execute(rows("append_insert_tags", len(chunk), "(?, ?)"), list(itertools.chain.from_iterable(chunk)))
+        created = {stream_id: created_epoch for _, stream_id, _, _, _, created_epoch, _ in reversed(plan.rows)}
+        versions_written = list(plan.stream_versions.items())
+        for i in range(0, len(versions_written), _ROWS_PER_INSERT):
+            chunk = versions_written[i : i + _ROWS_PER_INSERT]
+            conn.execute(
+                rows("append_streams", len(chunk), "(?, ?, ?)"),
+                [v for stream_id, version in chunk for v in (stream_id, version, created[stream_id])],
+            )
+        conn.executemany(
+            query("snapshot_record"),
+            [
+                (s.source_uuid, s.stream_uuid, s.source_version, s.source_type, s.data, s.metadata, s.created_epoch)
+                for s in snapshots
+            ],
+        )
+        return max(head, plan.last_position), len(plan.rows)
+
+    return run
