@@ -6,8 +6,11 @@
    (its own tag, after the head it read): the cost of the condition as a ratio of times per
    append (target <= 1.3).
 2. With `--events` events in the store (10 types; each tagged with one of 100 courses, so a
-   course is 1% of the store, and one of 1,000 students): a query read of one course against
-   a full read of `$all` (target: >= 50x faster).
+   course is 1% of the store, and one of 1,000 students; one batch in 100 written to a
+   "rare-" stream, so that category is 1% too): a query read of one course, and a read by
+   stream prefix "rare-", against a full read of `$all` (target: >= 50x faster).
+3. A transient subscription by one course's tag from the start: how fast it catches up
+   (matching events/s until `caught_up`; target >= 100,000).
 Both phases run the appends the way bench.streams does (UUIDv7 ids, 100-event batches for the
 preload).
 """
@@ -19,9 +22,16 @@ import asyncio
 import contextlib
 
 import grpc
+from google.protobuf import struct_pb2
 
 from bench._common import Timer, fresh_postgres, node_processes, report
-from exesdb.v1 import streams_pb2, streams_pb2_grpc, types_pb2
+from exesdb.v1 import (
+    streams_pb2,
+    streams_pb2_grpc,
+    subscriptions_pb2,
+    subscriptions_pb2_grpc,
+    types_pb2,
+)
 from gater.ids import uuid7
 
 BODY = b'{"seat":1,"course":"c1","student":"s7"}'
@@ -69,7 +79,8 @@ async def preload(stub, total: int) -> None:  # noqa: ANN001
             size = min(100, left)
             base = n * per_task + (per_task - left)
             events = [event(k, f"course:c{k % 100}", f"student:s{k % 1000}") for k in range(base, base + size)]
-            await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=f"preload-{n}-{i % 20}", events=events))
+            stream_id = f"rare-{n}" if i % 100 == 0 else f"preload-{n}-{i % 20}"  # "rare-": 1% of the events
+            await stub.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=stream_id, events=events))
             left -= size
             i += 1
 
@@ -115,11 +126,46 @@ async def main(args: argparse.Namespace) -> None:
         for _ in range(2):
             everything, took = await read(stub, streams_pb2.ReadEventsRequest(stream_id="$all"))
             scan_s = min(scan_s, took)
+        prefix_s = float("inf")
+        for _ in range(2):
+            in_prefix, took = await read(stub, streams_pb2.ReadEventsRequest(stream_prefix="rare-"))
+            prefix_s = min(prefix_s, took)
         report(f"{backend}: query read of one course ({matched:,} events): ms", query_s * 1000, "ms")
+        report(f"{backend}: prefix read of rare- ({in_prefix:,} events): ms", prefix_s * 1000, "ms")
         report(f"{backend}: full read of $all ({everything:,} events): ms", scan_s * 1000, "ms")
         speedup = scan_s / query_s
         print(f"{backend}: query read faster than the full read{'':<21} {speedup:>12.1f} x  "
               f"(target >= 50: {'met' if speedup >= 50 else 'MISSED'})", flush=True)
+        speedup = scan_s / prefix_s
+        print(f"{backend}: prefix read faster than the full read{'':<20} {speedup:>12.1f} x  "
+              f"(target >= 50: {'met' if speedup >= 50 else 'MISSED'})", flush=True)
+        subscriptions = subscriptions_pb2_grpc.SubscriptionsStub(channel)
+        best = 0.0
+        for course in ("course:c43", "course:c44"):
+            caught, took = await catch_up(subscriptions, course)
+            best = max(best, caught / took)
+        report(f"{backend}: subscription by tag, catch-up of {caught:,} events: events/s", best, "events/s")
+        print(f"{backend}: subscription by tag catch-up{'':<31} {best:>12,.0f} /s "
+              f"(target >= 100,000: {'met' if best >= 100_000 else 'MISSED'})", flush=True)
+
+
+async def catch_up(stub, tag: str) -> tuple[int, float]:  # noqa: ANN001
+    """A transient subscription by one tag from the start: events until caught_up, seconds."""
+    query = struct_pb2.Struct()
+    query.update({"items": [{"tags": [tag]}]})
+    count = 0
+    call = stub.Subscribe(subscriptions_pb2.SubscribeRequest(
+        type=subscriptions_pb2.SUBSCRIPTION_TYPE_BY_QUERY, pattern=query, max_batch=1000,
+    ))
+    with Timer() as t:
+        async for message in call:
+            kind = message.WhichOneof("message")
+            if kind == "events":
+                count += len(message.events.events)
+            elif kind == "caught_up":
+                break
+    call.cancel()
+    return count, t.seconds
 
 
 if __name__ == "__main__":

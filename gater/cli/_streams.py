@@ -13,6 +13,7 @@ import json
 import random
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import click
@@ -229,9 +230,14 @@ def _event_row(e: Event) -> dict[str, Any]:
               help="Query read of $all (DCB): only events of this type (repeat: any of them).")
 @click.option("--tag", "tags", multiple=True,
               help="Query read of $all (DCB): only events carrying this tag (repeat: all of them).")
+@click.option("--prefix", "stream_prefix", default="", metavar="PREFIX",
+              help='Filtered read of $all: only streams whose id starts with PREFIX ("order-" or "order-*").')
+@click.option("--since", default=None, metavar="TIME",
+              help="Filtered read of $all: start at the first event committed at or after TIME "
+                   "(ISO 8601 with a zone, e.g. 2026-11-30T10:00:00Z; --backward: the last at or before it).")
 @connection_options
 def read(settings: Settings, stream: str | None, start: int | None, count: int, backward: bool,
-         types: tuple[str, ...], tags: tuple[str, ...]) -> None:  # fmt: skip
+         types: tuple[str, ...], tags: tuple[str, ...], stream_prefix: str, since: str | None) -> None:  # fmt: skip
     """Read the events of STREAM ($all: every stream, in global order), one JSON line each.
 
     \b
@@ -239,18 +245,22 @@ def read(settings: Settings, stream: str | None, start: int | None, count: int, 
     gater read '$all' --from 100 --count 10
     gater read greenhouse1 --backward --count 1
     gater read --type student_subscribed --tag course:c1     (a DCB query read of $all)
+    gater read --prefix order- --since 2026-11-30T10:00:00Z  (streams order-*, from a time)
 
-    A query read (--type/--tag) answers from the server's indexes and ends with the head it
-    was cut at: a last JSON line {"head": N} (on a terminal, a note), the --after of an
-    append decided on what it printed.
+    A filtered read (--type/--tag/--prefix/--since, which combine) answers from the server's
+    indexes and ends with the head it was cut at: a last JSON line {"head": N} (on a
+    terminal, a note), the --after of an append decided on what it printed.
     """
-    if types or tags:
+    if types or tags or stream_prefix or since is not None:
         if stream not in (None, ALL):
-            raise click.UsageError("--type/--tag read $all: give no STREAM (or '$all')")
-        _read_query(settings, Query.of(types=types, tags=tags), start, count, backward)
+            raise click.UsageError("--type/--tag/--prefix/--since read $all: give no STREAM (or '$all')")
+        query = Query.of(types=types, tags=tags) if types or tags else None
+        _read_query(settings, query, start, count, backward, stream_prefix, _time(since))
         return
     if stream is None:
-        raise click.UsageError("Missing argument 'STREAM' ('$all' for every event), or give --type/--tag for a query read")
+        raise click.UsageError(
+            "Missing argument 'STREAM' ('$all' for every event), or give --type/--tag/--prefix/--since for a filtered read"
+        )
 
     async def work(client: Client, out: Output) -> None:
         total = None
@@ -282,9 +292,27 @@ def read(settings: Settings, stream: str | None, start: int | None, count: int, 
     run(settings, work)
 
 
-def _read_query(settings: Settings, query: Query, start: int | None, count: int, backward: bool) -> None:
+def _time(value: str | None) -> datetime | None:
+    """--since: an ISO 8601 time that says its zone."""
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint="--since") from None
+    if at.tzinfo is None:
+        raise click.BadParameter(f"give the time zone (2026-11-30T10:00:00Z or +01:00): {value!r}", param_hint="--since")
+    return at
+
+
+def _read_query(
+    settings: Settings, query: Query | None, start: int | None, count: int, backward: bool,
+    stream_prefix: str = "", since: datetime | None = None,
+) -> None:  # fmt: skip
     async def work(client: Client, out: Output) -> None:
-        result = await client.read_query(settings.store, query, start, count, BACKWARD if backward else FORWARD)
+        result = await client.read_query(
+            settings.store, query, start, count, BACKWARD if backward else FORWARD, stream_prefix=stream_prefix, since=since
+        )
         if out.json:
             for e in result.events:
                 out.line(_event_row(e))
@@ -294,7 +322,7 @@ def _read_query(settings: Settings, query: Query, start: int | None, count: int,
             out.records(
                 [{"pos": e.position, "stream": e.stream_id, "type": e.event_type, "tags": " ".join(e.tags),
                   "data": e.data if not isinstance(e.data, bytes) else f"<{len(e.data)} bytes>"} for e in result.events],
-                title=f"query ({len(result.events)} events)",
+                title=f"filtered read ({len(result.events)} events)",
             )  # fmt: skip
         else:
             out.note("no events match")
@@ -336,6 +364,7 @@ def subscribe(settings: Settings, stream: str | None, event_type: str | None, pa
 
     \b
     gater subscribe '$all'
+    gater subscribe 'order-*'                       (every stream whose id starts with order-)
     gater subscribe --payload '%{operator: "John"}' --from now
     gater subscribe greenhouse1 --name workers      (persistent: saved, consumed, acked)
     gater subscribe --tag course:c1 --type student_subscribed   (a DCB query: from the indexes)

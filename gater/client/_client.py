@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,24 +198,35 @@ class Client(LifecycleCalls):
     async def read_query(
         self,
         store: str,
-        query: Query,
+        query: Query | None,
         start: int | None = None,
         count: int = 0,
         direction: str = FORWARD,
         *,
+        stream_prefix: str = "",
+        since: datetime | None = None,
         timeout_s: float | None = _UNSET,
     ) -> QueryResult:
-        """The events of the store matching a DCB query (answered from the server's tag and
-        type indexes), from global position `start`, at most `count` (0: all), and the head
-        the read was cut at — the `after` of an AppendCondition decided on them."""
+        """The events of the store matching a DCB query (None: any event; answered from the
+        server's tag and type indexes), from global position `start`, at most `count` (0:
+        all), and the head the read was cut at — the `after` of an AppendCondition decided on
+        them. `stream_prefix` ("order-", or the seed's "order-*") keeps the events of the
+        streams whose id starts with it; `since` (a timezone-aware datetime) starts at the
+        first event committed at or after it (backward: the last at or before it)."""
         if direction not in (FORWARD, BACKWARD):
             raise InvalidArgumentError("direction", f'must be "forward" or "backward", not {direction!r}')
         request = streams_pb2.ReadEventsRequest(
             store=store,
-            query=convert.query_message(query),
             count=count,
             direction=streams_pb2.READ_DIRECTION_BACKWARD if direction == BACKWARD else streams_pb2.READ_DIRECTION_FORWARD,
+            stream_prefix=stream_prefix,
         )
+        if query is not None or not (stream_prefix or since):
+            request.query.CopyFrom(convert.query_message(query or Query()))  # a filtered read, with its head
+        if since is not None:
+            if since.tzinfo is None:
+                raise InvalidArgumentError("since", f"must be a timezone-aware datetime, got {since!r}")
+            request.from_time.FromDatetime(since)
         if start is not None:
             request.from_version = start
         stubs = await self._stubs_now()
@@ -320,7 +332,8 @@ class Client(LifecycleCalls):
         timeout_s: float | None = None,
     ) -> Subscription:
         """A subscription, as an async iterator of events (``async with`` it to be sure it is
-        confirmed before going on). Transient: give one of `stream` (default ALL),
+        confirmed before going on). Transient: give one of `stream` (default ALL; "order-*":
+        every stream whose id starts with "order-", caught up from the server's index),
         `event_type`, `pattern` (partial match on the record), `payload` (partial match on
         the JSON body; "_" matches any value) or `query` (a DCB Query: catch-up from the
         server's tag and type indexes). Persistent: `name` of a saved subscription —

@@ -1,10 +1,11 @@
-"""Resuming a DCB query read on another node: after the last event the client got, with the
-count reduced by what it got, cut at the head the read began with.
+"""Resuming a filtered read (by DCB query, stream prefix and/or from a time) on another node:
+after the last event the client got, with the count reduced by what it got, cut at the head
+the read began with.
 
-Owns: `QueryReadResume` (pure: messages in, the next request out). A query read's positions
-are not contiguous, so unlike a plain read it counts the events of every message; each carries
-the read's head, which the resumed request pins (ReadEventsRequest.head), so the client sees
-one read, cut at one head, whichever nodes served it.
+Owns: `QueryReadResume` (pure: messages in, the next request out). A filtered read's
+positions are not contiguous, so unlike a plain read it counts the events of every message;
+each carries the read's head, which the resumed request pins (ReadEventsRequest.head), so the
+client sees one read, cut at one head, whichever nodes served it.
 Must not import gater.store, gater.subscriptions, gater.node, grpc or asyncio.
 """
 
@@ -29,13 +30,15 @@ class QueryReadResume:
 
     @classmethod
     def of(cls, request: bytes) -> QueryReadResume | None:
-        """The resume of a query read; None for any other request (or one that does not parse:
-        the node will say why)."""
+        """The resume of a filtered read (query, stream_prefix or from_time); None for any other
+        request (or one that does not parse: the node will say why). A resumed read keeps its
+        from_time: the node starts at the later of it and from_version (backward: the earlier)."""
         try:
             parsed = streams_pb2.ReadEventsRequest.FromString(request)
         except DecodeError:
             return None
-        return cls(parsed) if parsed.HasField("query") else None
+        filtered = parsed.HasField("query") or parsed.stream_prefix or parsed.HasField("from_time")
+        return cls(parsed) if filtered else None
 
     def passes(self, message: bytes) -> None:
         response = streams_pb2.ReadEventsResponse.FromString(message)

@@ -26,7 +26,7 @@ from ..config import Limits
 from ..errors import InvalidArgumentError, LimitExceededError
 from ..ids import uuid7
 from ..security import AUDIT_STORE
-from ..store._query import check_tags
+from ..store._query import check_prefix, check_tags
 from ..store.base import (
     ALL_STREAM,
     EXPECT_ANY,
@@ -364,6 +364,12 @@ class Edge:
         if value == ALL_STREAM:
             return value
         return self.stream_id(value[1:] if value.startswith("$") else value, field)
+
+    def stream_prefix(self, value: str, field: str = "stream_prefix") -> str:
+        """A prefix of stream ids to read or subscribe by ("order-"; "order-*" and the seed's
+        "$order-*" say the same): `_query.check_prefix`, then a stream id's length and
+        character rules."""
+        return self._name(check_prefix(value, field), field, self.limits.max_stream_id_bytes)
 
     def streams_page_token(self, token: str, field: str = "page_token") -> str:
         """The stream id a ListStreams token carries; "" for no token."""

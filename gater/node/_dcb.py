@@ -1,13 +1,16 @@
 """The node's side of the Dynamic Consistency Boundary: converting queries and append
-conditions at the edge, and query reads as a paced stream of messages that carry the head.
+conditions at the edge, and filtered reads of "$all" (by query, stream prefix and/or from a
+time) as a paced stream of messages that carry the head.
 
-Owns: `query_from_proto`, `condition_from_proto`, `read_query_messages`.
+Owns: `query_from_proto`, `condition_from_proto`, `ReadFilter` and `read_filter` (a request's
+filters, checked), `read_query_messages`.
 Must not import grpc's runtime or gater.gateway.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from exesdb.v1 import streams_pb2, types_pb2
 
@@ -30,17 +33,32 @@ from ._convert import Edge
 from ._reading import SendBudget, paged_messages
 
 __all__ = [
+    "ReadFilter",
     "append_response",
     "condition_from_proto",
     "more_streams",
     "query_from_proto",
     "query_stream_id",
+    "read_filter",
     "read_query_messages",
     "with_head",
 ]
 
 _HEAD = b"\x10"  # ReadEventsResponse.head: field 2, varint
 _INT64 = (1 << 64) - 1
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+"""google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFilter:
+    """What a filtered read of "$all" selects, checked at the edge."""
+
+    query: Query = Query()
+    stream_prefix: str = ""
+    """"" for every stream; else `_query.check_prefix`'s form ("order-")."""
+    from_time_us: int | None = None
+    """Start at this time (µs since the epoch, rounded up) rather than at a position."""
 
 
 def query_from_proto(message: types_pb2.Query, field: str) -> Query:
@@ -113,9 +131,32 @@ def append_response(result: AppendResult) -> streams_pb2.AppendEventsResponse:
 
 
 def query_stream_id(value: str) -> None:
-    """A query read is a read of "$all" (empty says the same)."""
+    """A filtered read is a read of "$all" (empty says the same)."""
     if value not in ("", ALL_STREAM):
-        raise InvalidArgumentError("stream_id", 'a read with a query reads "$all" (or leave stream_id empty)')
+        raise InvalidArgumentError(
+            "stream_id", 'a read with a query, stream_prefix or from_time reads "$all" (or leave stream_id empty)'
+        )
+
+
+def read_filter(edge: Edge, request: streams_pb2.ReadEventsRequest) -> ReadFilter | None:
+    """The filters of a ReadEventsRequest, checked (INVALID_ARGUMENT naming the field); None
+    for a plain read of a stream or of "$all"."""
+    if not (request.HasField("query") or request.stream_prefix or request.HasField("from_time")):
+        return None
+    query_stream_id(request.stream_id)
+    query = query_from_proto(request.query, "query") if request.HasField("query") else Query()
+    prefix = ""
+    if request.stream_prefix:
+        prefix = edge.stream_prefix(request.stream_prefix)
+    from_time_us = None
+    if request.HasField("from_time"):
+        seconds, nanos = request.from_time.seconds, request.from_time.nanos
+        if not 0 <= nanos < 1_000_000_000:
+            raise InvalidArgumentError("from_time.nanos", f"must be 0..999,999,999, got {nanos}")
+        if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+            raise InvalidArgumentError("from_time.seconds", f"must be a time in years 1..9999, got {seconds}")
+        from_time_us = seconds * 1_000_000 + -(-nanos // 1000)  # events are stamped in whole µs
+    return ReadFilter(query, prefix, from_time_us)
 
 
 def with_head(message: bytes, head: int) -> bytes:
@@ -125,7 +166,7 @@ def with_head(message: bytes, head: int) -> bytes:
 
 async def read_query_messages(
     store: EventStore,
-    query: Query,
+    read: ReadFilter,
     start: int | None,
     count: int,
     backward: bool,
@@ -135,19 +176,28 @@ async def read_query_messages(
     limits: Limits,
     budget: SendBudget,
 ) -> AsyncIterator[bytes]:
-    """ReadEventsResponse messages of a query read, each carrying the head of its first page
-    (every later page is cut at the same head; `head` given: at that one); one empty message
-    when nothing matches.
+    """ReadEventsResponse messages of a filtered read, each carrying the head of its first
+    page (every later page is cut at the same head; `head` given: at that one); one empty
+    message when nothing matches.
     Paced as `_reading.read_messages`: the next page is read once the client took a message."""
     if head is not None:
         # A resumed read's head (from a gateway): never past what the store holds, so no
         # client can name a head beyond the events it could have seen.
         head = min(head, await store.last_position())
+    if read.from_time_us is not None:
+        # Forward: the first event at or after the time; backward: the last at or before it
+        # (-1: none, which reads nothing). A resumed read's from_version moves it further.
+        if backward:
+            at = await store.position_at(read.from_time_us + 1) - 1
+            start = at if start is None else min(start, at)
+        else:
+            at = await store.position_at(read.from_time_us)
+            start = at if start is None else max(start, at)
     cut = head
 
     async def fetch(key: int | None, wanted: int) -> list[RecordedEvent]:
         nonlocal cut
-        page, cut = await store.read_query(query, key, wanted, backward, cut)
+        page, cut = await store.read_query(read.query, key, wanted, backward, cut, read.stream_prefix)
         return page
 
     sent = False

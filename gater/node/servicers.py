@@ -27,8 +27,7 @@ from ._dcb import (
     append_response,
     condition_from_proto,
     more_streams,
-    query_from_proto,
-    query_stream_id,
+    read_filter,
     read_query_messages,
 )
 from ._lifecycle import (
@@ -91,14 +90,14 @@ class StreamsServicer(_OverStorage):
         return append_response(await store.append(stream_id, events, expected, condition))
 
     async def ReadEvents(self, request: streams_pb2.ReadEventsRequest, context: Any) -> AsyncIterator[bytes]:
-        if request.HasField("query"):
-            query_stream_id(request.stream_id)
+        filtered = read_filter(self.edge, request)
+        if filtered is not None:
             request.stream_id = "$all"
         store_id, stream_id, start, count, backward = self.edge.read(request)
         store = await self.backend.open_store(store_id)
-        if request.HasField("query"):
+        if filtered is not None:
             messages = read_query_messages(
-                store, query_from_proto(request.query, "query"), start, count, backward,
+                store, filtered, start, count, backward,
                 self.edge.non_negative(request.head, "head") if request.HasField("head") else None,
                 as_json=request.json, limits=self.edge.limits, budget=self.budget,
             )

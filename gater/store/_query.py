@@ -2,9 +2,11 @@
 from the indexes.
 
 Owns: the tag rules (`check_tags`: how many, how long, which characters), `QueryItem`, `Query`
-and `AppendCondition`, `matches` (pure: does an event of this type with these tags match), and
-`positions_sql` — the statement that finds the positions of matching events for either
-dialect, using only the index on (tag, position) and the one on (event type, position).
+and `AppendCondition`, `matches` (pure: does an event of this type with these tags match), the
+stream-prefix rules (`check_prefix`, `category_of`), `positions_sql` — the statement that finds
+the positions of matching events for either dialect, using only the index on (tag, position),
+the one on (event type, position) and, for a stream prefix, the one on (category, position) —
+and `TimeBisection` (pure: which position to look at next to find where a time begins).
 Must not import a database driver, grpc, gater.subscriptions, gater.node or gater.gateway.
 
 Semantics. A query is a list of items, OR'ed; an item matches an event whose type is one of
@@ -19,6 +21,17 @@ scan that is already in position order — the first tag's (tag, position) range
 position). Each arm keeps only its first `limit` positions; the union of the arms, in position
 order, keeps the first `limit` again. So a page costs a few index ranges of at most `limit`
 entries each, never a scan of the events, however many events the store holds.
+
+Stream prefixes. `stream_prefix` "order-" selects the events of the streams whose id starts
+with "order-" ("order-1", "order-17/x"; not "orders", not "order"); the seed's "order-*"
+spelling says the same. A stream's *category* is its id up to and including its first "-"
+("order-1" → "order-"; no "-": ""), and migration 0004 indexes (category, position) on both
+backends. A prefix that contains a "-" is answered from that index: the range of its
+category (the prefix up to its first "-"), in position order, further checked against the
+whole prefix when it is longer. A prefix without a "-" ("ord") cannot name a category; it is
+answered from the stream-id index range of the prefix (every stream id starting with it),
+sorted by position: it costs the prefix's events in the read's window, not the store's.
+With a query, every arm is also checked against the prefix.
 """
 
 from __future__ import annotations
@@ -38,9 +51,12 @@ __all__ = [
     "MAX_TYPES_PER_ITEM",
     "TAG_CHARACTERS",
     "AppendCondition",
+    "TimeBisection",
     "Query",
     "QueryItem",
     "QueryShape",
+    "category_of",
+    "check_prefix",
     "check_query",
     "check_tags",
     "matches",
@@ -164,17 +180,78 @@ class _Params:
         return f"${len(self.values)}" if self._numbered else "?"
 
 
+def check_prefix(value: str, field: str) -> str:
+    """The stream prefix a read or subscription names: the seed's "order-*" spelling is taken
+    (one trailing "*" is dropped, as is a leading "$"); InvalidArgumentError naming `field`
+    when nothing is left or a "*" is elsewhere."""
+    prefix = value[1:] if value.startswith("$") else value
+    prefix = prefix[:-1] if prefix.endswith("*") else prefix
+    if not prefix:
+        raise InvalidArgumentError(field, f'must name a prefix of stream ids (e.g. "order-" or "order-*"), got {value!r}')
+    if "*" in prefix:
+        raise InvalidArgumentError(field, f'"*" may only end the prefix, got {value!r}')
+    return prefix
+
+
+def category_of(stream_id: str) -> str:
+    """A stream's category, as the (category, position) index keys it: the id up to and
+    including its first "-" ("order-1" → "order-"), "" when it has none."""
+    return stream_id[: stream_id.find("-") + 1]
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string greater than every string starting with `prefix` (code-point order,
+    which is SQLite's BINARY and PostgreSQL's "C" order of UTF-8); None when there is none."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= last <= 0xDFFF else last)
+        prefix = prefix[:-1]
+    return None
+
+
+def _category_expr(alias: str, dialect: str) -> str:
+    """The indexed expression of migration 0004, spelled exactly as the index spells it (a
+    planner only uses an expression index for the same expression)."""
+    find = "strpos" if dialect == "postgres" else "instr"
+    return f"substr({alias}.stream_id, 1, {find}({alias}.stream_id, '-'))"
+
+
+def _in_prefix(alias: str, prefix: str, p: _Params, dialect: str) -> str:
+    """The condition that `alias`'s stream id starts with `prefix`: its category's equality
+    (the index's key) when the prefix names one, and the stream-id range when the category
+    alone does not say it all."""
+    parts = []
+    category = category_of(prefix)
+    if category:
+        parts.append(f"{_category_expr(alias, dialect)} = {p(category)}")
+    if prefix != category:
+        parts.append(f"{alias}.stream_id >= {p(prefix)}")
+        upper = _after_prefix(prefix)
+        if upper is not None:
+            parts.append(f"{alias}.stream_id < {p(upper)}")
+    return " AND ".join(parts)
+
+
 def _conjunction(
-    event_type: str | None, tags: Sequence[str], p: _Params, store_id: str | None, low: int, high: int
+    event_type: str | None,
+    tags: Sequence[str],
+    p: _Params,
+    store_id: str | None,
+    low: int,
+    high: int,
+    prefix: str = "",
+    dialect: str = "sqlite",
 ) -> str:
     """SELECT position ... of the events of `event_type` (None: any) carrying every tag, in
-    low..high, driven by one index range."""
+    streams starting with `prefix` ("": any), in low..high, driven by one index range."""
     store = (lambda alias: f"{alias}.store_id = {p(store_id)} AND ") if store_id is not None else (lambda alias: "")
     if not tags:
         in_store = store("e")  # first: on PostgreSQL the store id is always $1
         of_type = f"e.event_type = {p(event_type)} AND " if event_type is not None else ""
+        in_prefix = f"{_in_prefix('e', prefix, p, dialect)} AND " if prefix else ""
         return (
-            f"SELECT e.position AS position FROM events e WHERE {in_store}{of_type}"
+            f"SELECT e.position AS position FROM events e WHERE {in_store}{of_type}{in_prefix}"
             f"e.position >= {p(low)} AND e.position <= {p(high)}"
         )
     first, *others = tags
@@ -187,20 +264,28 @@ def _conjunction(
             f" AND EXISTS (SELECT 1 FROM event_tags t{n} WHERE {store(f't{n}')}t{n}.tag = {p(tag)}"
             f" AND t{n}.position = t0.position)"
         )
-    if event_type is not None:
-        sql += (
-            f" AND EXISTS (SELECT 1 FROM events e WHERE {store('e')}e.position = t0.position"
-            f" AND e.event_type = {p(event_type)})"
-        )
+    if event_type is not None or prefix:
+        of_type = f" AND e.event_type = {p(event_type)}" if event_type is not None else ""
+        in_prefix = f" AND {_in_prefix('e', prefix, p, dialect)}" if prefix else ""
+        sql += f" AND EXISTS (SELECT 1 FROM events e WHERE {store('e')}e.position = t0.position{of_type}{in_prefix})"
     return sql
 
 
 def positions_sql(
-    query: Query, *, dialect: str, low: int, high: int, limit: int, backward: bool, store_id: str | None = None
+    query: Query,
+    *,
+    dialect: str,
+    low: int,
+    high: int,
+    limit: int,
+    backward: bool,
+    store_id: str | None = None,
+    prefix: str = "",
 ) -> tuple[str, list[object]]:
     """(statement, parameters) selecting the positions of the first `limit` matching events in
-    low..high (inclusive), ascending — or, `backward`, the last ones, descending. `store_id`
-    is given for PostgreSQL, whose tables hold every store."""
+    low..high (inclusive), ascending — or, `backward`, the last ones, descending — of the
+    streams starting with `prefix` ("": every stream). `store_id` is given for PostgreSQL,
+    whose tables hold every store."""
     p = _Params(dialect)
     order = "DESC" if backward else "ASC"
     if query.matches_all:
@@ -208,14 +293,55 @@ def positions_sql(
     else:
         conjunctions = [(event_type, item.tags) for item in query.items for event_type in (item.types or (None,))]
     if len(conjunctions) == 1:
-        arm = _conjunction(*conjunctions[0], p, store_id, low, high)
+        arm = _conjunction(*conjunctions[0], p, store_id, low, high, prefix, dialect)
         return f"{arm} ORDER BY position {order} LIMIT {p(limit)}", p.values
     arms = []
     for n, (event_type, tags) in enumerate(conjunctions):
         # Parameters are numbered (or, for "?", bound) in the order they appear in the text.
-        arm = _conjunction(event_type, tags, p, store_id, low, high)
+        arm = _conjunction(event_type, tags, p, store_id, low, high, prefix, dialect)
         arms.append(f"SELECT position FROM ({arm} ORDER BY position {order} LIMIT {p(limit)}) AS a{n}")
     return f"{' UNION '.join(arms)} ORDER BY position {order} LIMIT {p(limit)}", p.values
+
+
+class TimeBisection:
+    """Where the events committed at or after a time begin: the first position whose event's
+    `created` is >= `epoch_us`, found by bisection over positions 0..head.
+
+    Why bisection is exact: a position is taken by the writer in commit order and `created` is
+    stamped at commit, so `created` does not decrease along positions — as long as the
+    writer's clock does not step back (and, on PostgreSQL, the nodes' clocks agree). Then
+    log2(head) look-ups of the primary key find the start, with no index on time and nothing
+    more to write per append. Positions may have holes (events removed from disk): a look-up
+    asks for the first event at or after a position.
+
+    Sans-IO: `probe()` is the position to look up next (None: done, `start` is the answer);
+    `found(position, created_epoch_us)` gives the first event at or after it (None: none)."""
+
+    __slots__ = ("_high", "_low", "_probe", "epoch_us")
+
+    def __init__(self, epoch_us: int, head: int) -> None:
+        self.epoch_us = epoch_us
+        self._low, self._high = 0, head + 1
+        self._probe = 0
+
+    def probe(self) -> int | None:
+        if self._low >= self._high:
+            return None
+        self._probe = (self._low + self._high) // 2
+        return self._probe
+
+    def found(self, event: tuple[int, int] | None) -> None:
+        if event is None or event[0] >= self._high or event[1] >= self.epoch_us:
+            # Nothing in probe..high-1 is before the time: the start is at or before the probe
+            # (reading on from the probe reads the same events as from what it found).
+            self._high = self._probe
+        else:
+            self._low = event[0] + 1
+
+    @property
+    def start(self) -> int:
+        """The first position of the read (head + 1: every event is older)."""
+        return self._low
 
 
 def query_bounds(start: int | None, backward: bool, head: int) -> tuple[int, int] | None:

@@ -249,14 +249,28 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     async def read_query(
-        self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
+        self,
+        query: Query,
+        start: int | None,
+        limit: int,
+        backward: bool = False,
+        head: int | None = None,
+        stream_prefix: str = "",
     ) -> tuple[list[RecordedEvent], int]:
-        """One page of the events of "$all" that match a DCB query (see `_query`), from
-        global position `start` with read_all's rules, answered from the tag and type
-        indexes; and the head the page was cut at: `head` when given (the next pages of one
-        read pass the first page's), else the last position when read. Only events at or
-        before the head are returned, so "nothing matches after head" is exactly what the
+        """One page of the events of "$all" that match a DCB query (see `_query`) — and, with
+        a `stream_prefix`, belong to a stream whose id starts with it (`_query.check_prefix`)
+        — from global position `start` with read_all's rules, answered from the tag, type and
+        category indexes; and the head the page was cut at: `head` when given (the next pages
+        of one read pass the first page's), else the last position when read. Only events at
+        or before the head are returned, so "nothing matches after head" is exactly what the
         page says — a conditional append may take it as its `after`."""
+
+    @abc.abstractmethod
+    async def position_at(self, epoch_us: int) -> int:
+        """Where the events committed at or after `epoch_us` (µs since the epoch) begin: the
+        first position whose event's created_epoch is >= it, or the last position + 1 when
+        every event is older (`_query.TimeBisection`: log2(head) primary-key look-ups). A
+        read forward from a time starts here; backward, at position_at(t + 1) - 1."""
 
     @abc.abstractmethod
     async def stream_version(self, stream_id: str) -> int:

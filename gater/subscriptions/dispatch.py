@@ -246,7 +246,21 @@ class Dispatcher:
     async def _read_more(self) -> int:
         """Offers matching events while the state wants more; returns the last position."""
         last = await self.store.last_position()
+        indexed = self.filter.indexed
         while (budget := self.state.read_budget) > 0 and self.state.next_position <= last:
+            if indexed is not None:
+                # A DCB query or a stream prefix: only matching events, from the indexes; a
+                # page that ends short says nothing else matches up to `last`.
+                matching, _ = await self.store.read_query(
+                    indexed[0], self.state.next_position, PAGE, head=last, stream_prefix=indexed[1]
+                )
+                scanned = matching[-1].position if matching else last
+                if len(matching) > budget:
+                    matching = matching[:budget]
+                    self.state.offer(matching, scanned_up_to=matching[-1].position)
+                    break
+                self.state.offer(matching, scanned_up_to=scanned)
+                continue
             page = await self.store.read_all(self.state.next_position, PAGE)
             if not page:
                 # Nothing readers see up to `last`, read before: what is there is hidden by

@@ -17,9 +17,9 @@ tailer is ahead, the subscriber reads the difference from the store first and tr
 A subscriber whose queue is full is dropped from the tailer (never blocking it, never
 buffering without bound) and catches up from the store from its cursor.
 
-Why a tailer never spins: every wait that returns with nothing new before its time is
-followed by a read that raises when the store is gone (a closed store may answer waits at
-once) and by a pause, so a dead store costs a tailer two reads a second, not a core.
+Why a tailer never spins: a wait that returns early with nothing new is followed by a read
+that raises when the store is gone, and a pause; a read that finds nothing visible (hidden by
+the lifecycle) after a head read before it moves the cursor to that head.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
 from ..metrics import Metric, Metrics, SubscriptionGauges, gauge
 from ..store.base import EventStore, RecordedEvent, StorageBackend
+from ._catch_up import index_pages
 from ._waits import abandon
 from .matching import EventFilter, EventView
 from .start import Start, resolve
@@ -103,11 +104,9 @@ class Feed:
     queue: asyncio.Queue[_Batch | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_BATCHES))
     """Batches from the tailer; None wakes the subscriber to look at `dropped` and `error`."""
     dropped: bool = False
-    """Set by the tailer when the queue was full (or the tailer stopped): the subscriber
-    must catch up from the store."""
+    """Set by the tailer when the queue was full (or it stopped): catch up from the store."""
     error: GaterError | None = None
-    """Set when the subscription must end (store removed, node stopping): nothing more is
-    handed to the subscriber."""
+    """Set when the subscription must end (store removed, node stopping): nothing more comes."""
     tailer: StoreTailer | None = None
     streams: Callable[[str], bool] | None = None
     """Only events of the streams this allows (the subscriber's permissions); None: all."""
@@ -263,8 +262,7 @@ class StoreTailer:
 
 
 class Hub:
-    """The transient subscriptions of a node and the tailers serving them, one per store, each
-    a task in this hub's TaskGroup."""
+    """A node's transient subscriptions and their tailers (one per store, tasks of its group)."""
 
     def __init__(
         self,
@@ -295,8 +293,7 @@ class Hub:
         self._group = await self._exit.enter_async_context(asyncio.TaskGroup())
 
     async def stop(self) -> None:
-        """Ends every subscription (UNAVAILABLE: the client may go to another node) and every
-        tailer. Idempotent."""
+        """Ends every subscription (UNAVAILABLE: go to another node) and tailer. Idempotent."""
         if self._exit is None:
             return
         stopping = UnavailableError("this node is shutting down: subscribe again (another node serves it)")
@@ -498,26 +495,29 @@ class Hub:
                                 yield Delivery(chunk)
                             continue
                         feed.cursor = max(feed.cursor, last)
-                    elif event_filter.query is not None:
-                        # A DCB query: catch-up from the tag and type indexes, never a scan.
-                        page, head = await store.read_query(event_filter.query, feed.cursor + 1, PAGE)
-                        ended()
-                        if page:
-                            feed.cursor = page[-1].position
-                            for chunk in _chunks(page, max_batch):
+                    elif (indexed := event_filter.indexed) is not None:
+                        # A DCB query or a stream prefix: catch-up from the tag, type and
+                        # category indexes (the next page read ahead), never a scan.
+                        async with contextlib.aclosing(index_pages(store, *indexed, feed.cursor + 1, PAGE)) as pages:
+                            async for page, head in pages:
                                 ended()
-                                yield Delivery(chunk)
-                            continue
-                        if head > feed.cursor:  # nothing matches up to the head
-                            feed.cursor = head
+                                reached = head  # the last page's: nothing more matches up to it
+                                for chunk in _chunks(page, max_batch):
+                                    ended()
+                                    feed.handed = chunk[-1]
+                                    feed.cursor = chunk[-1].position
+                                    if delivered is not None:
+                                        delivered.inc(len(chunk))
+                                    yield Delivery(chunk)
+                        if reached > feed.cursor:
+                            feed.cursor = reached
                             yield Checkpoint(feed.cursor)
                     else:
                         page = await (prefetch or store.read_all(feed.cursor + 1, PAGE))
                         prefetch = None
                         if not page and (head := await store.last_position()) > feed.cursor:
-                            page = await store.read_all(feed.cursor + 1, PAGE)  # empty: hidden up to
-                            if not page:  # the head read before it (lifecycle): pass over them
-                                feed.cursor = head
+                            if not (page := await store.read_all(feed.cursor + 1, PAGE)):
+                                feed.cursor = head  # hidden up to the head: pass over it
                                 yield Checkpoint(feed.cursor)
                         ended()
                         if page:
@@ -596,5 +596,5 @@ class Hub:
 
 def _chunks(events: list[RecordedEvent], size: int) -> list[list[RecordedEvent]]:
     if len(events) <= size:
-        return [events]
+        return [events] if events else []
     return [events[i : i + size] for i in range(0, len(events), size)]

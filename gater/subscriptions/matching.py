@@ -9,7 +9,9 @@ Must not import grpc, asyncio, gater.node or gater.gateway; it reads no clock an
 Matching rules (the contract the API documents in subscriptions.proto):
 
 - BY_STREAM: selector "$all" (every event), a stream id, or the seed's "$<stream>" spelling
-  ("$orders-1" is stream "orders-1"). Never decodes the record.
+  ("$orders-1" is stream "orders-1"); a selector ending in "*" is a prefix of stream ids
+  ("order-*": every stream whose id starts with "order-", as `store._query.check_prefix`
+  reads it; not "orders"). Never decodes the record.
 - BY_EVENT_TYPE: the event type, compared exactly. Never decodes the record.
 - BY_EVENT_PAYLOAD: a partial, nested match on the JSON body: every key of the pattern must be
   in the body with an equal value; nested objects match partially, lists must be equal element
@@ -37,7 +39,7 @@ from google.protobuf import json_format
 
 from exesdb.v1 import types_pb2
 from gater.errors import InvalidArgumentError
-from gater.store._query import Query, QueryItem, check_query, matches
+from gater.store._query import Query, QueryItem, check_prefix, check_query, matches
 from gater.store.base import ALL_STREAM, RecordedEvent
 
 __all__ = [
@@ -226,8 +228,9 @@ class EventFilter:
 
     kind: SubscriptionKind
     selector: str
-    """Canonical: for BY_STREAM "$all" or the plain stream id ("$orders-1" becomes
-    "orders-1"); for BY_EVENT_TYPE the type; "" for the pattern kinds."""
+    """Canonical: for BY_STREAM "$all", the plain stream id ("$orders-1" becomes
+    "orders-1") or the prefix with its "*" ("order-*"); for BY_EVENT_TYPE the type; "" for the
+    pattern kinds."""
     pattern: Mapping[str, Any] | None
     """A private deep copy of the pattern (pattern kinds), None otherwise. Do not mutate."""
     stream: str | None
@@ -238,6 +241,17 @@ class EventFilter:
     _match: Matcher = field(repr=False)
     query: Query | None = None
     """BY_QUERY: the DCB query, which lets catch-up read from the store's indexes."""
+    stream_prefix: str = ""
+    """BY_STREAM with a "prefix*" selector: the prefix ("order-"), which lets catch-up read
+    from the store's (category, position) index."""
+
+    @property
+    def indexed(self) -> tuple[Query, str] | None:
+        """(query, stream prefix) for `EventStore.read_query` when the store's indexes answer
+        this filter's catch-up (BY_QUERY, BY_STREAM "prefix*"); None when it scans `$all`."""
+        if self.query is not None or self.stream_prefix:
+            return (self.query or Query(), self.stream_prefix)
+        return None
 
     def matches(self, event: RecordedEvent | EventView) -> bool:
         """Whether the subscription wants `event`. Accepts a RecordedEvent or, better when
@@ -348,9 +362,17 @@ def _stream_filter(selector: str) -> EventFilter:
     kind = SubscriptionKind.BY_STREAM
     if selector == ALL_STREAM:
         return EventFilter(kind, ALL_STREAM, None, None, False, _match_all)
+    if selector.endswith("*"):
+        prefix = check_prefix(selector, "selector")
+        _check_id("selector", prefix)
+
+        def match_prefix(event: RecordedEvent | EventView) -> bool:
+            return event.stream_id.startswith(prefix)
+
+        return EventFilter(kind, prefix + "*", None, None, False, match_prefix, stream_prefix=prefix)
     stream = selector[1:] if selector.startswith("$") else selector
     if not stream:
-        raise InvalidArgumentError("selector", 'must be "$all" or a stream id')
+        raise InvalidArgumentError("selector", 'must be "$all", a stream id or a prefix of stream ids ("order-*")')
     if stream.startswith("$"):
         raise InvalidArgumentError(
             "selector", f'{selector!r}: stream ids must not start with "$" (only "$all" may)'

@@ -57,3 +57,23 @@ async def test_subscribe_by_tag(addr: str) -> None:
     r = await gater("subscribe", "--tag", "k:1", "--type", "u", "--limit", "1", addr=addr)
     assert r.rc == 0, r
     assert [(e["position"], e["event_type"]) for e in r.lines] == [(1, "u")]
+
+
+async def test_read_by_prefix_and_since(addr: str) -> None:
+    for stream in ("order-1", "orders", "order-2"):
+        assert (await gater("append", stream, "--type", "placed", addr=addr)).rc == 0
+    r = await gater("read", "--prefix", "order-", addr=addr)
+    assert r.rc == 0, r
+    *events, head = r.lines
+    assert ([e["stream_id"] for e in events], head) == (["order-1", "order-2"], {"head": 2})
+    r = await gater("read", "--prefix", "order-*", "--since", events[1]["created"], "--backward", addr=addr)
+    assert [e["position"] for e in r.lines[:-1]] == [2, 0]
+    r = await gater("read", "--prefix", "ord", "--since", "2000-01-01T00:00:00Z", "--type", "placed", addr=addr)
+    assert [e["position"] for e in r.lines[:-1]] == [0, 1, 2]
+    r = await gater("read", "--since", "9999-12-31T00:00:00+00:00", addr=addr)
+    assert r.lines == [{"head": 2}]
+    assert (await gater("read", "--since", "2026-11-30T10:00:00", addr=addr)).rc != 0  # no zone
+    assert (await gater("read", "--since", "yesterday", addr=addr)).rc != 0
+    assert (await gater("read", "s", "--prefix", "order-", addr=addr)).rc != 0
+    r = await gater("read", "--prefix", "a*b", addr=addr)
+    assert r.rc == 1 and "stream_prefix" in r.error["message"], r

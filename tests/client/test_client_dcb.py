@@ -74,3 +74,50 @@ async def test_subscribe_and_save_by_query(client: Client) -> None:
             if len(seen) == 2:
                 break
     assert seen == [1, 2]
+
+
+async def test_reads_by_stream_prefix_and_since_a_time(client: Client) -> None:
+    for stream in ("order-1", "orders", "order-2", "customer-1"):
+        await client.append_events("", stream, [NewEvent("placed", {"at": stream}, tags=("k:1",))])
+    read = await client.read_query("", None, stream_prefix="order-*")
+    assert ([e.stream_id for e in read.events], read.head) == (["order-1", "order-2"], 3)
+    read = await client.read_query("", Query.of(tags=["k:1"]), direction=BACKWARD, stream_prefix="ord")
+    assert [e.stream_id for e in read.events] == ["order-2", "orders", "order-1"]
+    everything = await client.read_query("", None)
+    assert [e.position for e in everything.events] == [0, 1, 2, 3]
+    second = everything.events[1]
+    since = await client.read_query("", None, since=second.created)
+    assert [e.position for e in since.events] == [e.position for e in everything.events if e.created_epoch >= second.created_epoch]
+    before = await client.read_query("", None, direction=BACKWARD, since=second.created, stream_prefix="order-")
+    assert [e.position for e in before.events] == [
+        e.position for e in everything.events[::-1] if e.created_epoch <= second.created_epoch and e.stream_id.startswith("order-")
+    ]  # orders is not "order-"
+    with pytest.raises(InvalidArgumentError) as caught:
+        await client.read_query("", None, since=second.created.replace(tzinfo=None))
+    assert caught.value.field == "since"
+    with pytest.raises(InvalidArgumentError) as caught:
+        await client.read_query("", None, stream_prefix="a*b")
+    assert caught.value.field == "stream_prefix"
+
+
+async def test_subscribe_by_stream_prefix(client: Client) -> None:
+    for stream in ("order-1", "orders", "order-2"):
+        await client.append_events("", stream, [NewEvent("placed", {})])
+    async with client.subscribe("", stream="order-*") as sub:
+        got = []
+        async for event in sub:
+            got.append((event.position, event.stream_id))
+            if len(got) == 2:
+                await client.append_events("", "order-3", [NewEvent("placed", {})])
+            if len(got) == 3:
+                break
+    assert got == [(0, "order-1"), (2, "order-2"), (3, "order-3")]
+    await client.save_subscription("", "orders", stream="order-*")
+    async with client.subscribe("", name="orders") as persistent:
+        seen = []
+        async for event in persistent:
+            seen.append(event.position)
+            await persistent.ack(event)
+            if len(seen) == 3:
+                break
+    assert seen == [0, 2, 3]

@@ -3,6 +3,8 @@ the count reduced by what it got, pinned to the head the read began with."""
 
 from __future__ import annotations
 
+from google.protobuf import timestamp_pb2
+
 from exesdb.v1 import streams_pb2, types_pb2
 from gater.gateway._query_resume import QueryReadResume
 
@@ -59,3 +61,20 @@ def test_count_reached_or_nothing_matched_is_the_end() -> None:
     assert empty is not None
     empty.passes(message([], 5))
     assert resumed(empty) is None
+
+
+def test_prefix_and_time_reads_resume_keeping_their_filters() -> None:
+    at = timestamp_pb2.Timestamp(seconds=1_800_000_000)
+    for request in (
+        streams_pb2.ReadEventsRequest(stream_prefix="order-", count=4),
+        streams_pb2.ReadEventsRequest(from_time=at, count=4),
+        streams_pb2.ReadEventsRequest(stream_prefix="order-", from_time=at, query=QUERY, count=4),
+    ):
+        resume = QueryReadResume.of(request.SerializeToString())
+        assert resume is not None, request
+        resume.passes(message([5, 9], 30))
+        again = resumed(resume)
+        assert again is not None
+        # The node starts at the later of from_time and from_version: where the client is.
+        assert (again.from_version, again.count, again.head) == (10, 2, 30)
+        assert (again.stream_prefix, again.from_time, again.query) == (request.stream_prefix, request.from_time, request.query)

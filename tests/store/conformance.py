@@ -51,6 +51,7 @@ from gater.store.base import (
 
 from .dcb_conformance import DcbConformance
 from .lifecycle_conformance import LifecycleConformance
+from .prefix_conformance import PrefixConformance
 
 __all__ = [
     "WAIT_S",
@@ -105,7 +106,7 @@ async def read_stream_all(store: EventStore, stream_id: str, page: int = 5) -> l
         found.extend(batch)
 
 
-class StoreConformance(DcbConformance, LifecycleConformance):
+class StoreConformance(DcbConformance, PrefixConformance, LifecycleConformance):
     """Subclass as Test<Backend>Conformance and override `new_backend` and `raw_sql`."""
 
     shared_storage: bool = False

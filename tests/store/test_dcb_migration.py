@@ -1,6 +1,6 @@
-"""Stores made before tags existed migrate: their events stay, type queries see them, new
-events carry tags. A store "from before" is made by undoing migration 0003 by hand on a real
-SQLite file and a real PostgreSQL database."""
+"""Stores made before tags and categories existed migrate: their events stay, type queries and
+prefix reads see them, new events carry tags. A store "from before" is made by undoing
+migrations 0003 and 0004 by hand on a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -29,14 +29,15 @@ BY_TAG = Query((QueryItem((), ("k:1",)),))
 async def before(backend: StorageBackend) -> None:
     await backend.create_store("main")
     store = await backend.open_store("main")
-    await store.append("s", [NewEvent(str(uuid.uuid4()), "old", b"{}") for _ in range(3)], EXPECT_ANY)
+    await store.append("s-1", [NewEvent(str(uuid.uuid4()), "old", b"{}") for _ in range(3)], EXPECT_ANY)
 
 
 async def after(backend: StorageBackend) -> None:
     store = await backend.open_store("main")
     assert [e.position for e in (await store.read_query(BY_TYPE, None, 10))[0]] == [0, 1, 2]
-    await store.append("s", [NewEvent(str(uuid.uuid4()), "new", b"{}", tags=("k:1",))], EXPECT_ANY)
+    await store.append("t", [NewEvent(str(uuid.uuid4()), "new", b"{}", tags=("k:1",))], EXPECT_ANY)
     assert [e.position for e in (await store.read_query(BY_TAG, None, 10))[0]] == [3]
+    assert [e.position for e in (await store.read_query(Query(), None, 10, stream_prefix="s-"))[0]] == [0, 1, 2]
 
 
 async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None:
@@ -46,21 +47,22 @@ async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None
     async with make() as backend:
         await before(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite", isolation_level=None)
-    # SQLite applies migrations by number: undoing 0003 means undoing the lifecycle's 0004 too.
+    # SQLite applies migrations by number: undoing 0003 means undoing 0004 and the lifecycle's 0005 too.
     for statement in (
         "DROP TRIGGER events_no_update", "DROP TRIGGER events_no_delete", "DROP TRIGGER event_tags_no_delete",
         "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'immutable'); END",
         "CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'immutable'); END",
         "DROP TABLE stream_meta", "DROP TABLE scavenge", "DROP TABLE lifecycle_pass",
         "ALTER TABLE streams DROP COLUMN deleted",
-        "DROP TABLE event_tags", "DROP INDEX events_type_position", "PRAGMA user_version = 2",
+        "DROP TABLE event_tags", "DROP INDEX events_type_position", "DROP INDEX events_category_position",
+        "PRAGMA user_version = 2",
     ):
         conn.execute(statement)
     conn.close()
     async with make() as backend:
         await after(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     conn.close()
 
 
@@ -73,7 +75,10 @@ async def test_a_postgres_database_from_before_tags_migrates(pg_database: str) -
         await before(backend)
     con = await asyncpg.connect(pg_database)
     try:
-        await con.execute("DROP TABLE event_tags; DROP INDEX events_type_position; DELETE FROM schema_migrations WHERE version = 3")
+        await con.execute(
+            "DROP TABLE event_tags; DROP INDEX events_type_position; DROP INDEX events_category_position;"
+            " DELETE FROM schema_migrations WHERE version IN (3, 4)"  # the lifecycle's 5 stays applied
+        )
     finally:
         await con.close()
     async with make() as backend:

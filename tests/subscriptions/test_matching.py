@@ -154,6 +154,28 @@ def test_stream_filter_never_decodes(selector: str) -> None:
     assert f.matches(EventView(make_event("orders-1", encoded=GARBAGE)))
 
 
+@pytest.mark.parametrize("selector", ["order-*", "$order-*"])
+def test_a_selector_ending_in_a_star_is_a_stream_prefix(selector: str) -> None:
+    f = make_filter("BY_STREAM", selector)
+    assert (f.stream, f.selector, f.stream_prefix, f.needs_record) == (None, "order-*", "order-", False)
+    assert f.indexed is not None and f.indexed[1] == "order-"  # catch-up from the category index
+    assert f.matches(make_event("order-1", encoded=GARBAGE))
+    assert f.matches(make_event("order-1/x"))
+    assert not f.matches(make_event("orders"))
+    assert not f.matches(make_event("order"))
+    assert make_filter("BY_STREAM", "order-*") == make_filter("BY_STREAM", "$order-*")
+    assert make_filter("BY_STREAM", "order-*") != make_filter("BY_STREAM", "order-")
+    assert make_filter("BY_STREAM", "$all").indexed is None
+    assert make_filter("BY_STREAM", "order-1").indexed is None
+
+
+@pytest.mark.parametrize("selector", ["*", "$*", "a*b*", "a\nb*", "x" * 257 + "*"])
+def test_bad_prefix_selectors_name_selector(selector: str) -> None:
+    with pytest.raises(InvalidArgumentError) as excinfo:
+        make_filter("BY_STREAM", selector)
+    assert field_of(excinfo) == "selector"
+
+
 # --- BY_EVENT_TYPE ----------------------------------------------------------------------
 
 

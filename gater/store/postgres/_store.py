@@ -26,7 +26,7 @@ from gater.errors import (
 from .._append import streams_request, streams_results
 from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
 from .._pages import page_size, read_size
-from .._query import check_query, positions_sql, query_bounds
+from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
 from .._transfer import ExportView, ImportedEvent
 from ..base import (
@@ -134,9 +134,16 @@ class PostgresEventStore(EventStore):
         return await self._visible("read_all_forward", (), 0 if start is None else start, limit, False, 0)
 
     async def read_query(
-        self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
+        self,
+        query: Query,
+        start: int | None,
+        limit: int,
+        backward: bool = False,
+        head: int | None = None,
+        stream_prefix: str = "",
     ) -> tuple[list[RecordedEvent], int]:
         query = check_query(query, "query")
+        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
         limit = read_size(limit, self._limits)
         if head is None:
             # Committed in position order (see _writer.py): every event up to it is visible
@@ -149,7 +156,8 @@ class PostgresEventStore(EventStore):
         out: list[RecordedEvent] = []
         while low <= high:
             positions, params = positions_sql(
-                query, dialect="postgres", low=low, high=high, limit=limit, backward=backward, store_id=self.store_id
+                query, dialect="postgres", low=low, high=high, limit=limit, backward=backward, store_id=self.store_id,
+                prefix=prefix,
             )  # its first parameter ($1) is the store id, which read_query.sql uses too
             sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
             rows = await self._db.fetch_sql(sql, *params, store_id=self.store_id)
@@ -161,6 +169,13 @@ class PostgresEventStore(EventStore):
             else:
                 low = rows[-1][0] + 1
         return out[:limit], head
+
+    async def position_at(self, epoch_us: int) -> int:
+        bisection = TimeBisection(epoch_us, await self.last_position())
+        while (probe := bisection.probe()) is not None:
+            rows = await self._db.fetch("first_event_at", self.store_id, probe, store_id=self.store_id)
+            bisection.found((rows[0]["position"], rows[0]["created_epoch"]) if rows else None)
+        return bisection.start
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
+from typing import Any
 
 from gater.errors import NotFoundError
 
@@ -36,7 +38,7 @@ from .._lifecycle import (
 from .._records import now_epoch_us
 from ._sql import query
 
-__all__ = ["delete_stream", "metadata", "redact", "scavenge_status", "scavenge_step", "scavenge_steps", "set_metadata"]
+__all__ = ["LifecycleJobs", "delete_stream", "metadata", "redact", "scavenge_status", "scavenge_step", "scavenge_steps", "set_metadata"]
 
 
 def _state(conn: sqlite3.Connection, stream_id: str) -> tuple:
@@ -134,3 +136,50 @@ def redact(conn: sqlite3.Connection, stream_id: str, version: int) -> None:
     conn.execute(query("lifecycle_pass_open"))
     conn.execute(query("event_redact"), (redacted_record(row[0]), stream_id, version))
     conn.execute(query("lifecycle_pass_close"))
+
+
+class LifecycleJobs:
+    """SqliteStore's lifecycle calls (a base class of it): the writes as writer jobs, the reads
+    on the reader threads, and whether reads need the rules' join at all (`_rules_exist`)."""
+
+    _rules: bool | None
+
+    async def _job(self, run: Callable[[sqlite3.Connection], Any]) -> Any:
+        raise NotImplementedError  # SqliteStore's
+
+    async def _read(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        raise NotImplementedError  # SqliteStore's
+
+    async def _rules_exist(self) -> bool:
+        """Whether any stream has metadata (deletes write some): until then reads skip the rules'
+        join. One process serves the store: read once, then set by each lifecycle write."""
+        if self._rules is None:
+            found = await self._read("read stream metadata", lambda conn: conn.execute(query("stream_meta_exists")).fetchone()[0])
+            if self._rules is None:  # else a lifecycle write said so meanwhile: it wins
+                self._rules = bool(found)
+        return self._rules
+
+    async def delete_stream(self, stream_id: str, expected: int, tombstone: bool) -> int:
+        self._rules = True
+        return await self._job(lambda conn: delete_stream(conn, stream_id, expected, tombstone))
+
+    async def stream_metadata(self, stream_id: str) -> StreamMetadata:
+        return await self._read("read stream metadata", lambda conn: metadata(conn, stream_id))
+
+    async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
+        self._rules = True
+        return await self._job(lambda conn: set_metadata(conn, stream_id, metadata, expected))
+
+    async def scavenge(self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None) -> ScavengeStatus:
+        status = await self._job(lambda conn: scavenge_steps(conn, restart))
+        while status.running:  # one short job at a time: appends queued meanwhile go first
+            if progress is not None:
+                progress(status)
+            status = await self._job(lambda conn: scavenge_steps(conn, False))
+        return status
+
+    async def scavenge_status(self) -> ScavengeStatus:
+        return await self._read("read the scavenge status", scavenge_status)
+
+    async def redact(self, stream_id: str, version: int) -> None:
+        await self._job(lambda conn: redact(conn, stream_id, version))

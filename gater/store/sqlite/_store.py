@@ -41,9 +41,9 @@ from gater.config import Limits
 from gater.errors import SnapshotNotFoundError, StoreNotFoundError, SubscriptionNotFoundError
 
 from .._append import AppendRequest, streams_request, streams_results
-from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
+from .._lifecycle import keep_visible
 from .._pages import page_size, read_size
-from .._query import check_query, positions_sql, query_bounds
+from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
 from .._transfer import ExportView, ImportedEvent
 from ..base import (
@@ -60,10 +60,10 @@ from ..base import (
     StoreStatus,
     StreamAppend,
 )
-from . import _lifecycle as lifecycle
 from . import _sql
 from ._db import Readers, open_files, run_once
 from ._errors import translate
+from ._lifecycle import LifecycleJobs
 from ._sql import query
 from ._transfer import SqliteExportView, import_job
 from ._writer import Append, Job, Settled, Writer
@@ -78,7 +78,7 @@ T = TypeVar("T")
 _MAX_POSITION = 1 << 62
 
 
-class SqliteStore(EventStore):
+class SqliteStore(LifecycleJobs, EventStore):
     """One store in one SQLite file. Made by SqliteBackend; `close()` ends it for good."""
 
     def __init__(
@@ -346,9 +346,16 @@ class SqliteStore(EventStore):
         return await self._visible("read_all_forward", (), 0 if start is None else start, limit, False, 0)
 
     async def read_query(
-        self, query: Query, start: int | None, limit: int, backward: bool = False, head: int | None = None
+        self,
+        query: Query,
+        start: int | None,
+        limit: int,
+        backward: bool = False,
+        head: int | None = None,
+        stream_prefix: str = "",
     ) -> tuple[list[RecordedEvent], int]:
         query = check_query(query, "query")
+        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
         limit = read_size(limit, self._limits)
         if head is None:
             # Committed: every event up to it is visible to any reader from now on.
@@ -364,7 +371,7 @@ class SqliteStore(EventStore):
             out: list[RecordedEvent] = []
             while low <= high:
                 positions, params = positions_sql(
-                    query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward
+                    query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward, prefix=prefix
                 )
                 sql = _sql.query("read_query" if rules else "read_query_plain")
                 rows = conn.execute(sql.format(positions=positions, order="DESC" if backward else "ASC"), params).fetchall()
@@ -381,6 +388,17 @@ class SqliteStore(EventStore):
 
         return await self._read("read events", run), head
 
+    async def position_at(self, epoch_us: int) -> int:
+        bisection = TimeBisection(epoch_us, await self.last_position())
+        sql = query("first_event_at")
+
+        def bisect(conn: sqlite3.Connection) -> int:
+            while (probe := bisection.probe()) is not None:
+                bisection.found(conn.execute(sql, (probe,)).fetchone())
+            return bisection.start
+
+        return await self._read("find a time", bisect)
+
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:
             return await self.last_position()
@@ -394,42 +412,6 @@ class SqliteStore(EventStore):
     async def last_position(self) -> int:
         self._require_open()
         return self._last_position
-
-    # -- lifecycle (the writes run as writer jobs: _lifecycle.py) -----------------------------
-
-    async def _rules_exist(self) -> bool:
-        """Whether any stream has metadata (deletes write some): until then reads skip the rules'
-        join. One process serves the store: read once, then set by each lifecycle write."""
-        if self._rules is None:
-            found = await self._read("read stream metadata", lambda conn: conn.execute(query("stream_meta_exists")).fetchone()[0])
-            if self._rules is None:  # else a lifecycle write said so meanwhile: it wins
-                self._rules = bool(found)
-        return self._rules
-
-    async def delete_stream(self, stream_id: str, expected: int, tombstone: bool) -> int:
-        self._rules = True
-        return await self._job(lambda conn: lifecycle.delete_stream(conn, stream_id, expected, tombstone))
-
-    async def stream_metadata(self, stream_id: str) -> StreamMetadata:
-        return await self._read("read stream metadata", lambda conn: lifecycle.metadata(conn, stream_id))
-
-    async def set_stream_metadata(self, stream_id: str, metadata: StreamMetadata, expected: int) -> int:
-        self._rules = True
-        return await self._job(lambda conn: lifecycle.set_metadata(conn, stream_id, metadata, expected))
-
-    async def scavenge(self, restart: bool = False, progress: Callable[[ScavengeStatus], None] | None = None) -> ScavengeStatus:
-        status = await self._job(lambda conn: lifecycle.scavenge_steps(conn, restart))
-        while status.running:  # one short job at a time: appends queued meanwhile go first
-            if progress is not None:
-                progress(status)
-            status = await self._job(lambda conn: lifecycle.scavenge_steps(conn, False))
-        return status
-
-    async def scavenge_status(self) -> ScavengeStatus:
-        return await self._read("read the scavenge status", lifecycle.scavenge_status)
-
-    async def redact(self, stream_id: str, version: int) -> None:
-        await self._job(lambda conn: lifecycle.redact(conn, stream_id, version))
 
     async def list_streams(self, after: str, limit: int) -> list[tuple[str, int]]:
         args = (after, page_size(limit, self._limits))

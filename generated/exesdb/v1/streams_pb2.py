@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from exesdb.v1 import types_pb2 as exesdb_dot_v1_dot_types__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65xesdb/v1/streams.proto\x12\texesdb.v1\x1a\x15\x65xesdb/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17google/rpc/status.proto\"\xa6\x01\n\x13\x44\x65leteStreamRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x03 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x12\x11\n\ttombstone\x18\x05 \x01(\x08\x42\n\n\x08\x65xpected\"\'\n\x14\x44\x65leteStreamResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\xb7\x01\n\x0eStreamMetadata\x12\x16\n\tmax_count\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x16\n\tmax_age_s\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x1c\n\x0ftruncate_before\x18\x03 \x01(\x03H\x02\x88\x01\x01\x12\'\n\x06\x63ustom\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x0c\n\n_max_countB\x0c\n\n_max_age_sB\x12\n\x10_truncate_before\"<\n\x18GetStreamMetadataRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\"\x85\x01\n\x19GetStreamMetadataResponse\x12+\n\x08metadata\x18\x01 \x01(\x0b\x32\x19.exesdb.v1.StreamMetadata\x12\x14\n\x0cmeta_version\x18\x02 \x01(\x03\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.exesdb.v1.StreamState\"\xca\x01\n\x18SetStreamMetadataRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12+\n\x08metadata\x18\x03 \x01(\x0b\x32\x19.exesdb.v1.StreamMetadata\x12\x32\n\x0e\x65xpected_state\x18\x04 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1f\n\x15\x65xpected_meta_version\x18\x05 \x01(\x03H\x00\x42\n\n\x08\x65xpected\"1\n\x19SetStreamMetadataResponse\x12\x14\n\x0cmeta_version\x18\x01 \x01(\x03\"G\n\x12RedactEventRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\"\x15\n\x13RedactEventResponse\"\xbe\x02\n\x13\x41ppendEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x03 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x05 \x03(\x0b\x32\x13.exesdb.v1.NewEvent\x12-\n\tcondition\x18\x06 \x01(\x0b\x32\x1a.exesdb.v1.AppendCondition\x12-\n\x0cmore_streams\x18\x07 \x03(\x0b\x32\x17.exesdb.v1.StreamEvents\x12&\n\x06\x63hecks\x18\x08 \x03(\x0b\x32\x16.exesdb.v1.StreamCheckB\n\n\x08\x65xpected\"\xa2\x01\n\x0cStreamEvents\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x13.exesdb.v1.NewEventB\n\n\x08\x65xpected\"|\n\x0bStreamCheck\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x42\n\n\x08\x65xpected\"^\n\x14\x41ppendSessionRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12.\n\x06\x61ppend\x18\x02 \x01(\x0b\x32\x1e.exesdb.v1.AppendEventsRequest\"\x93\x01\n\x15\x41ppendSessionResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12\x33\n\x08\x61ppended\x18\x02 \x01(\x0b\x32\x1f.exesdb.v1.AppendEventsResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"\xb2\x01\n\x14\x41ppendEventsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x10\n\x08position\x18\x02 \x01(\x03\x12\x15\n\rfirst_version\x18\x03 \x01(\x03\x12\x16\n\x0e\x66irst_position\x18\x04 \x01(\x03\x12\x11\n\tduplicate\x18\x05 \x01(\x08\x12\x35\n\x0cmore_streams\x18\x06 \x03(\x0b\x32\x1f.exesdb.v1.AppendEventsResponse\"\xe8\x01\n\x11ReadEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x19\n\x0c\x66rom_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12+\n\tdirection\x18\x05 \x01(\x0e\x32\x18.exesdb.v1.ReadDirection\x12\x0c\n\x04json\x18\x06 \x01(\x08\x12\x1f\n\x05query\x18\x07 \x01(\x0b\x32\x10.exesdb.v1.Query\x12\x11\n\x04head\x18\x08 \x01(\x03H\x01\x88\x01\x01\x42\x0f\n\r_from_versionB\x07\n\x05_head\"X\n\x12ReadEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.exesdb.v1.EventRecord\x12\x11\n\x04head\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_head\"5\n\x11GetVersionRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"J\n\x12ListStreamsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"V\n\x13ListStreamsResponse\x12&\n\x07streams\x18\x01 \x03(\x0b\x32\x15.exesdb.v1.StreamInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*`\n\x0bStreamState\x12\x15\n\x11STREAM_STATE_LIVE\x10\x00\x12\x1d\n\x19STREAM_STATE_SOFT_DELETED\x10\x01\x12\x1b\n\x17STREAM_STATE_TOMBSTONED\x10\x02*H\n\rReadDirection\x12\x1a\n\x16READ_DIRECTION_FORWARD\x10\x00\x12\x1b\n\x17READ_DIRECTION_BACKWARD\x10\x01\x32\xf7\x05\n\x07Streams\x12O\n\x0c\x41ppendEvents\x12\x1e.exesdb.v1.AppendEventsRequest\x1a\x1f.exesdb.v1.AppendEventsResponse\x12V\n\rAppendSession\x12\x1f.exesdb.v1.AppendSessionRequest\x1a .exesdb.v1.AppendSessionResponse(\x01\x30\x01\x12K\n\nReadEvents\x12\x1c.exesdb.v1.ReadEventsRequest\x1a\x1d.exesdb.v1.ReadEventsResponse0\x01\x12I\n\nGetVersion\x12\x1c.exesdb.v1.GetVersionRequest\x1a\x1d.exesdb.v1.GetVersionResponse\x12L\n\x0bListStreams\x12\x1d.exesdb.v1.ListStreamsRequest\x1a\x1e.exesdb.v1.ListStreamsResponse\x12O\n\x0c\x44\x65leteStream\x12\x1e.exesdb.v1.DeleteStreamRequest\x1a\x1f.exesdb.v1.DeleteStreamResponse\x12^\n\x11GetStreamMetadata\x12#.exesdb.v1.GetStreamMetadataRequest\x1a$.exesdb.v1.GetStreamMetadataResponse\x12^\n\x11SetStreamMetadata\x12#.exesdb.v1.SetStreamMetadataRequest\x1a$.exesdb.v1.SetStreamMetadataResponse\x12L\n\x0bRedactEvent\x12\x1d.exesdb.v1.RedactEventRequest\x1a\x1e.exesdb.v1.RedactEventResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65xesdb/v1/streams.proto\x12\texesdb.v1\x1a\x15\x65xesdb/v1/types.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xa6\x01\n\x13\x44\x65leteStreamRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x03 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x12\x11\n\ttombstone\x18\x05 \x01(\x08\x42\n\n\x08\x65xpected\"\'\n\x14\x44\x65leteStreamResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\xb7\x01\n\x0eStreamMetadata\x12\x16\n\tmax_count\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x16\n\tmax_age_s\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x1c\n\x0ftruncate_before\x18\x03 \x01(\x03H\x02\x88\x01\x01\x12\'\n\x06\x63ustom\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructB\x0c\n\n_max_countB\x0c\n\n_max_age_sB\x12\n\x10_truncate_before\"<\n\x18GetStreamMetadataRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\"\x85\x01\n\x19GetStreamMetadataResponse\x12+\n\x08metadata\x18\x01 \x01(\x0b\x32\x19.exesdb.v1.StreamMetadata\x12\x14\n\x0cmeta_version\x18\x02 \x01(\x03\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.exesdb.v1.StreamState\"\xca\x01\n\x18SetStreamMetadataRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12+\n\x08metadata\x18\x03 \x01(\x0b\x32\x19.exesdb.v1.StreamMetadata\x12\x32\n\x0e\x65xpected_state\x18\x04 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1f\n\x15\x65xpected_meta_version\x18\x05 \x01(\x03H\x00\x42\n\n\x08\x65xpected\"1\n\x19SetStreamMetadataResponse\x12\x14\n\x0cmeta_version\x18\x01 \x01(\x03\"G\n\x12RedactEventRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\"\x15\n\x13RedactEventResponse\"\xbe\x02\n\x13\x41ppendEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x03 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x05 \x03(\x0b\x32\x13.exesdb.v1.NewEvent\x12-\n\tcondition\x18\x06 \x01(\x0b\x32\x1a.exesdb.v1.AppendCondition\x12-\n\x0cmore_streams\x18\x07 \x03(\x0b\x32\x17.exesdb.v1.StreamEvents\x12&\n\x06\x63hecks\x18\x08 \x03(\x0b\x32\x16.exesdb.v1.StreamCheckB\n\n\x08\x65xpected\"\xa2\x01\n\x0cStreamEvents\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x12#\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x13.exesdb.v1.NewEventB\n\n\x08\x65xpected\"|\n\x0bStreamCheck\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65xpected_state\x18\x02 \x01(\x0e\x32\x18.exesdb.v1.ExpectedStateH\x00\x12\x1a\n\x10\x65xpected_version\x18\x03 \x01(\x03H\x00\x42\n\n\x08\x65xpected\"^\n\x14\x41ppendSessionRequest\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12.\n\x06\x61ppend\x18\x02 \x01(\x0b\x32\x1e.exesdb.v1.AppendEventsRequest\"\x93\x01\n\x15\x41ppendSessionResponse\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\x04\x12\x33\n\x08\x61ppended\x18\x02 \x01(\x0b\x32\x1f.exesdb.v1.AppendEventsResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"\xb2\x01\n\x14\x41ppendEventsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x10\n\x08position\x18\x02 \x01(\x03\x12\x15\n\rfirst_version\x18\x03 \x01(\x03\x12\x16\n\x0e\x66irst_position\x18\x04 \x01(\x03\x12\x11\n\tduplicate\x18\x05 \x01(\x08\x12\x35\n\x0cmore_streams\x18\x06 \x03(\x0b\x32\x1f.exesdb.v1.AppendEventsResponse\"\xae\x02\n\x11ReadEventsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x19\n\x0c\x66rom_version\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12+\n\tdirection\x18\x05 \x01(\x0e\x32\x18.exesdb.v1.ReadDirection\x12\x0c\n\x04json\x18\x06 \x01(\x08\x12\x1f\n\x05query\x18\x07 \x01(\x0b\x32\x10.exesdb.v1.Query\x12\x11\n\x04head\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x15\n\rstream_prefix\x18\t \x01(\t\x12-\n\tfrom_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0f\n\r_from_versionB\x07\n\x05_head\"X\n\x12ReadEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.exesdb.v1.EventRecord\x12\x11\n\x04head\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_head\"5\n\x11GetVersionRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"J\n\x12ListStreamsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"V\n\x13ListStreamsResponse\x12&\n\x07streams\x18\x01 \x03(\x0b\x32\x15.exesdb.v1.StreamInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*`\n\x0bStreamState\x12\x15\n\x11STREAM_STATE_LIVE\x10\x00\x12\x1d\n\x19STREAM_STATE_SOFT_DELETED\x10\x01\x12\x1b\n\x17STREAM_STATE_TOMBSTONED\x10\x02*H\n\rReadDirection\x12\x1a\n\x16READ_DIRECTION_FORWARD\x10\x00\x12\x1b\n\x17READ_DIRECTION_BACKWARD\x10\x01\x32\xf7\x05\n\x07Streams\x12O\n\x0c\x41ppendEvents\x12\x1e.exesdb.v1.AppendEventsRequest\x1a\x1f.exesdb.v1.AppendEventsResponse\x12V\n\rAppendSession\x12\x1f.exesdb.v1.AppendSessionRequest\x1a .exesdb.v1.AppendSessionResponse(\x01\x30\x01\x12K\n\nReadEvents\x12\x1c.exesdb.v1.ReadEventsRequest\x1a\x1d.exesdb.v1.ReadEventsResponse0\x01\x12I\n\nGetVersion\x12\x1c.exesdb.v1.GetVersionRequest\x1a\x1d.exesdb.v1.GetVersionResponse\x12L\n\x0bListStreams\x12\x1d.exesdb.v1.ListStreamsRequest\x1a\x1e.exesdb.v1.ListStreamsResponse\x12O\n\x0c\x44\x65leteStream\x12\x1e.exesdb.v1.DeleteStreamRequest\x1a\x1f.exesdb.v1.DeleteStreamResponse\x12^\n\x11GetStreamMetadata\x12#.exesdb.v1.GetStreamMetadataRequest\x1a$.exesdb.v1.GetStreamMetadataResponse\x12^\n\x11SetStreamMetadata\x12#.exesdb.v1.SetStreamMetadataRequest\x1a$.exesdb.v1.SetStreamMetadataResponse\x12L\n\x0bRedactEvent\x12\x1d.exesdb.v1.RedactEventRequest\x1a\x1e.exesdb.v1.RedactEventResponseB=Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,54 +36,54 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'exesdb.v1.streams_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z;github.com/beam-campus/ex-esdb-gater/gen/exesdb/v1;exesdbv1'
-  _globals['_STREAMSTATE']._serialized_start=2734
-  _globals['_STREAMSTATE']._serialized_end=2830
-  _globals['_READDIRECTION']._serialized_start=2832
-  _globals['_READDIRECTION']._serialized_end=2904
-  _globals['_DELETESTREAMREQUEST']._serialized_start=117
-  _globals['_DELETESTREAMREQUEST']._serialized_end=283
-  _globals['_DELETESTREAMRESPONSE']._serialized_start=285
-  _globals['_DELETESTREAMRESPONSE']._serialized_end=324
-  _globals['_STREAMMETADATA']._serialized_start=327
-  _globals['_STREAMMETADATA']._serialized_end=510
-  _globals['_GETSTREAMMETADATAREQUEST']._serialized_start=512
-  _globals['_GETSTREAMMETADATAREQUEST']._serialized_end=572
-  _globals['_GETSTREAMMETADATARESPONSE']._serialized_start=575
-  _globals['_GETSTREAMMETADATARESPONSE']._serialized_end=708
-  _globals['_SETSTREAMMETADATAREQUEST']._serialized_start=711
-  _globals['_SETSTREAMMETADATAREQUEST']._serialized_end=913
-  _globals['_SETSTREAMMETADATARESPONSE']._serialized_start=915
-  _globals['_SETSTREAMMETADATARESPONSE']._serialized_end=964
-  _globals['_REDACTEVENTREQUEST']._serialized_start=966
-  _globals['_REDACTEVENTREQUEST']._serialized_end=1037
-  _globals['_REDACTEVENTRESPONSE']._serialized_start=1039
-  _globals['_REDACTEVENTRESPONSE']._serialized_end=1060
-  _globals['_APPENDEVENTSREQUEST']._serialized_start=1063
-  _globals['_APPENDEVENTSREQUEST']._serialized_end=1381
-  _globals['_STREAMEVENTS']._serialized_start=1384
-  _globals['_STREAMEVENTS']._serialized_end=1546
-  _globals['_STREAMCHECK']._serialized_start=1548
-  _globals['_STREAMCHECK']._serialized_end=1672
-  _globals['_APPENDSESSIONREQUEST']._serialized_start=1674
-  _globals['_APPENDSESSIONREQUEST']._serialized_end=1768
-  _globals['_APPENDSESSIONRESPONSE']._serialized_start=1771
-  _globals['_APPENDSESSIONRESPONSE']._serialized_end=1918
-  _globals['_APPENDEVENTSRESPONSE']._serialized_start=1921
-  _globals['_APPENDEVENTSRESPONSE']._serialized_end=2099
-  _globals['_READEVENTSREQUEST']._serialized_start=2102
-  _globals['_READEVENTSREQUEST']._serialized_end=2334
-  _globals['_READEVENTSRESPONSE']._serialized_start=2336
-  _globals['_READEVENTSRESPONSE']._serialized_end=2424
-  _globals['_GETVERSIONREQUEST']._serialized_start=2426
-  _globals['_GETVERSIONREQUEST']._serialized_end=2479
-  _globals['_GETVERSIONRESPONSE']._serialized_start=2481
-  _globals['_GETVERSIONRESPONSE']._serialized_end=2518
-  _globals['_LISTSTREAMSREQUEST']._serialized_start=2520
-  _globals['_LISTSTREAMSREQUEST']._serialized_end=2594
-  _globals['_STREAMINFO']._serialized_start=2596
-  _globals['_STREAMINFO']._serialized_end=2644
-  _globals['_LISTSTREAMSRESPONSE']._serialized_start=2646
-  _globals['_LISTSTREAMSRESPONSE']._serialized_end=2732
-  _globals['_STREAMS']._serialized_start=2907
-  _globals['_STREAMS']._serialized_end=3666
+  _globals['_STREAMSTATE']._serialized_start=2837
+  _globals['_STREAMSTATE']._serialized_end=2933
+  _globals['_READDIRECTION']._serialized_start=2935
+  _globals['_READDIRECTION']._serialized_end=3007
+  _globals['_DELETESTREAMREQUEST']._serialized_start=150
+  _globals['_DELETESTREAMREQUEST']._serialized_end=316
+  _globals['_DELETESTREAMRESPONSE']._serialized_start=318
+  _globals['_DELETESTREAMRESPONSE']._serialized_end=357
+  _globals['_STREAMMETADATA']._serialized_start=360
+  _globals['_STREAMMETADATA']._serialized_end=543
+  _globals['_GETSTREAMMETADATAREQUEST']._serialized_start=545
+  _globals['_GETSTREAMMETADATAREQUEST']._serialized_end=605
+  _globals['_GETSTREAMMETADATARESPONSE']._serialized_start=608
+  _globals['_GETSTREAMMETADATARESPONSE']._serialized_end=741
+  _globals['_SETSTREAMMETADATAREQUEST']._serialized_start=744
+  _globals['_SETSTREAMMETADATAREQUEST']._serialized_end=946
+  _globals['_SETSTREAMMETADATARESPONSE']._serialized_start=948
+  _globals['_SETSTREAMMETADATARESPONSE']._serialized_end=997
+  _globals['_REDACTEVENTREQUEST']._serialized_start=999
+  _globals['_REDACTEVENTREQUEST']._serialized_end=1070
+  _globals['_REDACTEVENTRESPONSE']._serialized_start=1072
+  _globals['_REDACTEVENTRESPONSE']._serialized_end=1093
+  _globals['_APPENDEVENTSREQUEST']._serialized_start=1096
+  _globals['_APPENDEVENTSREQUEST']._serialized_end=1414
+  _globals['_STREAMEVENTS']._serialized_start=1417
+  _globals['_STREAMEVENTS']._serialized_end=1579
+  _globals['_STREAMCHECK']._serialized_start=1581
+  _globals['_STREAMCHECK']._serialized_end=1705
+  _globals['_APPENDSESSIONREQUEST']._serialized_start=1707
+  _globals['_APPENDSESSIONREQUEST']._serialized_end=1801
+  _globals['_APPENDSESSIONRESPONSE']._serialized_start=1804
+  _globals['_APPENDSESSIONRESPONSE']._serialized_end=1951
+  _globals['_APPENDEVENTSRESPONSE']._serialized_start=1954
+  _globals['_APPENDEVENTSRESPONSE']._serialized_end=2132
+  _globals['_READEVENTSREQUEST']._serialized_start=2135
+  _globals['_READEVENTSREQUEST']._serialized_end=2437
+  _globals['_READEVENTSRESPONSE']._serialized_start=2439
+  _globals['_READEVENTSRESPONSE']._serialized_end=2527
+  _globals['_GETVERSIONREQUEST']._serialized_start=2529
+  _globals['_GETVERSIONREQUEST']._serialized_end=2582
+  _globals['_GETVERSIONRESPONSE']._serialized_start=2584
+  _globals['_GETVERSIONRESPONSE']._serialized_end=2621
+  _globals['_LISTSTREAMSREQUEST']._serialized_start=2623
+  _globals['_LISTSTREAMSREQUEST']._serialized_end=2697
+  _globals['_STREAMINFO']._serialized_start=2699
+  _globals['_STREAMINFO']._serialized_end=2747
+  _globals['_LISTSTREAMSRESPONSE']._serialized_start=2749
+  _globals['_LISTSTREAMSRESPONSE']._serialized_end=2835
+  _globals['_STREAMS']._serialized_start=3010
+  _globals['_STREAMS']._serialized_end=3769
 # @@protoc_insertion_point(module_scope)

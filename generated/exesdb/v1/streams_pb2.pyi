@@ -1,5 +1,8 @@
+import datetime
+
 from exesdb.v1 import types_pb2 as _types_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -187,7 +190,7 @@ class AppendEventsResponse(_message.Message):
     def __init__(self, version: _Optional[int] = ..., position: _Optional[int] = ..., first_version: _Optional[int] = ..., first_position: _Optional[int] = ..., duplicate: _Optional[bool] = ..., more_streams: _Optional[_Iterable[_Union[AppendEventsResponse, _Mapping]]] = ...) -> None: ...
 
 class ReadEventsRequest(_message.Message):
-    __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json", "query", "head")
+    __slots__ = ("store", "stream_id", "from_version", "count", "direction", "json", "query", "head", "stream_prefix", "from_time")
     STORE_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +199,8 @@ class ReadEventsRequest(_message.Message):
     JSON_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
+    STREAM_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    FROM_TIME_FIELD_NUMBER: _ClassVar[int]
     store: str
     stream_id: str
     from_version: int
@@ -204,7 +209,9 @@ class ReadEventsRequest(_message.Message):
     json: bool
     query: _types_pb2.Query
     head: int
-    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., from_version: _Optional[int] = ..., count: _Optional[int] = ..., direction: _Optional[_Union[ReadDirection, str]] = ..., json: _Optional[bool] = ..., query: _Optional[_Union[_types_pb2.Query, _Mapping]] = ..., head: _Optional[int] = ...) -> None: ...
+    stream_prefix: str
+    from_time: _timestamp_pb2.Timestamp
+    def __init__(self, store: _Optional[str] = ..., stream_id: _Optional[str] = ..., from_version: _Optional[int] = ..., count: _Optional[int] = ..., direction: _Optional[_Union[ReadDirection, str]] = ..., json: _Optional[bool] = ..., query: _Optional[_Union[_types_pb2.Query, _Mapping]] = ..., head: _Optional[int] = ..., stream_prefix: _Optional[str] = ..., from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReadEventsResponse(_message.Message):
     __slots__ = ("events", "head")

@@ -1,2 +1,2 @@
--- Lets this transaction delete or rewrite events (see 0004_lifecycle.sql); closed before it ends.
+-- Lets this transaction delete or rewrite events (see 0005_lifecycle.sql); closed before it ends.
 INSERT INTO lifecycle_pass (singleton) VALUES (1)

@@ -1,4 +1,4 @@
--- 0004: stream lifecycle (store/_lifecycle.py, docs/lifecycle.md): a stream's deletion state,
+-- 0005: stream lifecycle (store/_lifecycle.py, docs/lifecycle.md): a stream's deletion state,
 -- its metadata (the rules that hide events from readers), and the scavenger's progress.
 ALTER TABLE streams ADD COLUMN deleted smallint NOT NULL DEFAULT 0;  -- 0 live, 1 soft-deleted, 2 tombstoned
 

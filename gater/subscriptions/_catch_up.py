@@ -1,0 +1,41 @@
+"""Catch-up from the store's indexes: the pages of a filtered read, the next one read ahead.
+
+Owns: `index_pages`. Must not import grpc, gater.node or gater.gateway.
+
+Why read ahead: an index read's cost is its look-ups of scattered events (about one page of
+the file per event for a 1% selection), which the store does in its reader thread; reading
+the next page while the subscriber's message is framed and sent overlaps the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from ..store.base import EventStore, Query, RecordedEvent
+from ._waits import abandon
+
+__all__ = ["index_pages"]
+
+
+async def index_pages(
+    store: EventStore, query: Query, stream_prefix: str, start: int, page_size: int
+) -> AsyncIterator[tuple[list[RecordedEvent], int]]:
+    """(page, head) of `store.read_query` from `start` on, page after page, until a page
+    shorter than `page_size` (possibly empty): after it, nothing more matches up to its head.
+    Close it (contextlib.aclosing) to drop a page being read ahead."""
+    ahead: asyncio.Future[tuple[list[RecordedEvent], int]] | None = asyncio.ensure_future(
+        store.read_query(query, start, page_size, stream_prefix=stream_prefix)
+    )
+    try:
+        while ahead is not None:
+            page, head = await ahead
+            ahead = None
+            if len(page) >= page_size:
+                ahead = asyncio.ensure_future(
+                    store.read_query(query, page[-1].position + 1, page_size, stream_prefix=stream_prefix)
+                )
+            yield page, head
+    finally:
+        if ahead is not None:
+            abandon(ahead)  # its outcome (a store gone meanwhile) is read, not logged
