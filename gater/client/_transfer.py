@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 import grpc
 
-from exesdb.v1 import stores_pb2
+from exesdb.v1 import stores_pb2, types_pb2
 
 from ..errors import ImportMismatchError, InvalidArgumentError, StoreNotFoundError
 from . import _convert as convert
@@ -134,6 +134,33 @@ def _event_record(entry: bytes) -> bytes | None:
     return entry[i:]
 
 
+def _position(record: bytes) -> int:
+    """An EventRecord's position (field 3), read off its first fields: a record as a store
+    writes it has stream_id (1), version (2), position (3) first (a 0 is not written);
+    anything else is parsed."""
+    i, n = 0, len(record)
+    while i < n:
+        key = record[i]
+        if key not in (0x0A, 0x10, 0x18):
+            break
+        i += 1
+        value = shift = 0
+        while True:  # the field's varint: its value, or its length (stream_id)
+            byte = record[i]
+            i += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if key == 0x18:
+            return value
+        if key == 0x0A:
+            i += value
+    else:
+        return 0
+    return types_pb2.EventRecord.FromString(record).position
+
+
 def _header(entry: bytes, path: Path) -> stores_pb2.TransferHeader:
     message = stores_pb2.TransferEntry.FromString(entry)
     if message.WhichOneof("entry") != "header":
@@ -147,8 +174,8 @@ def _header(entry: bytes, path: Path) -> stores_pb2.TransferHeader:
 
 
 def _resume_point(path: Path) -> tuple[stores_pb2.TransferHeader | None, int, int, bool]:
-    """(header, events complete, offset after the last complete event entry, complete) of a
-    file an export may continue (none: no file there)."""
+    """(header, position after the last complete event, offset after its entry, complete) of
+    a file an export may continue (none: no file there)."""
     if not path.exists():
         return None, 0, 0, False
     with path.open("rb") as f:
@@ -157,13 +184,17 @@ def _resume_point(path: Path) -> tuple[stores_pb2.TransferHeader | None, int, in
         if first is None:
             return None, 0, 0, False
         header = _header(first[0], path)
-        events, offset = 0, first[1]
+        after, offset, last = 0, first[1], None
         for entry, end in entries:
             if entry and entry[0] == _EVENT:
-                events, offset = events + 1, end
+                last, offset = entry, end
             elif stores_pb2.TransferEntry.FromString(entry).WhichOneof("entry") == "end":
-                return header, events, end, True
-        return header, events, offset, False
+                return header, 0, end, True
+        if last is not None:  # positions may have gaps: resume after the last one written
+            record = _event_record(last)
+            assert record is not None
+            after = _position(record) + 1
+        return header, after, offset, False
 
 
 async def export_to_file(
@@ -268,7 +299,7 @@ async def import_from_file(
         # When the store holds events, each batch starts with the last one it holds: the
         # node compares it (the overlap that proves the store is a prefix of this file).
         records: list[bytes] = []
-        size, position, overlap = 0, -1, None
+        size, overlap = 0, None
         others: list[stores_pb2.TransferEntry] = []
         for entry, _ in entries:
             record = _event_record(entry)
@@ -280,7 +311,7 @@ async def import_from_file(
                     break
                 others.append(message)
                 continue
-            position += 1
+            position = _position(record)  # increasing, with gaps where the source scavenged
             if position < head:
                 continue
             if position == head:
@@ -291,17 +322,24 @@ async def import_from_file(
             records.append(record)
             size += len(record)
             if len(records) >= batch_size or size >= _IMPORT_BATCH_BYTES:
-                await pipeline.put(stores_pb2.ImportEventsRequest(store_id=store_id, records=records))
+                await pipeline.put(
+                    stores_pb2.ImportEventsRequest(store_id=store_id, records=records, starts_file=head < 0 and not pipeline.sent)
+                )
                 overlap, records, size = records[-1], [], 0
         if not records and overlap is not None and not pipeline.sent:
             records = [overlap]  # nothing left to write: still compare the store's last event
         if records:
-            await pipeline.put(stores_pb2.ImportEventsRequest(store_id=store_id, records=records))
+            await pipeline.put(
+                stores_pb2.ImportEventsRequest(store_id=store_id, records=records, starts_file=head < 0 and not pipeline.sent)
+            )
         moved = await pipeline.drain()
         request = stores_pb2.ImportEventsRequest(store_id=store_id)
         size = 0
         for message in others:
-            if message.WhichOneof("entry") == "snapshot":
+            if message.WhichOneof("entry") == "stream":
+                request.streams.append(message.stream)
+                size += message.stream.ByteSize()
+            elif message.WhichOneof("entry") == "snapshot":
                 request.snapshots.append(message.snapshot)
                 size += message.snapshot.ByteSize()
                 snapshots += 1
@@ -312,7 +350,7 @@ async def import_from_file(
             if size >= _IMPORT_BATCH_BYTES:
                 await send(request)
                 request, size = stores_pb2.ImportEventsRequest(store_id=store_id), 0
-        if request.snapshots or request.subscriptions:
+        if request.snapshots or request.subscriptions or request.streams:
             await send(request)
     return TransferSummary(store_id, header.head, moved, snapshots, subscriptions, complete)
 

@@ -29,9 +29,10 @@ from exesdb.v1 import stores_pb2, types_pb2
 
 from .._wire import varint
 from ..errors import InvalidArgumentError, LimitExceededError
+from ..store._lifecycle import HIDE_ALL, LIVE, MAX_CUSTOM_BYTES, TOMBSTONED
 from ..store._query import check_tags
 from ..store._records import created_tail, encode_record, now_epoch_us
-from ..store._transfer import ImportedEvent
+from ..store._transfer import ImportedEvent, StreamState
 from ..store.base import EventStore, NewEvent, Snapshot
 from ._convert import Edge, snapshot_message, timestamp
 
@@ -85,7 +86,7 @@ async def export_messages(
     store: EventStore, from_position: int, to_position: int | None, backend: str
 ) -> AsyncIterator[bytes]:
     """The ExportStore stream: a header, events from `from_position` to the head (or
-    `to_position`, when before it), snapshots, subscriptions, the end entry."""
+    `to_position`, when before it), stream states, snapshots, subscriptions, the end entry."""
     async with store.export_view() as view:
         head = view.head if to_position is None else min(to_position, view.head)
         header = stores_pb2.TransferHeader(
@@ -106,16 +107,21 @@ async def export_messages(
                 if (out := chunks.add(framed, entry_len + 5, at)) is not None:
                     yield out
             position = page[-1][0] + 1
+        streams = await view.streams()
         snapshots = await view.snapshots()
         subscriptions = await view.subscriptions()
-        entries = [stores_pb2.TransferEntry(snapshot=snapshot_message(s)) for s in snapshots]
+        entries = [stores_pb2.TransferEntry(stream=_stream_message(s)) for s in streams]
+        entries += [stores_pb2.TransferEntry(snapshot=snapshot_message(s)) for s in snapshots]
         for name, definition, state in subscriptions:
             subscription = stores_pb2.TransferSubscription(
                 name=name, definition_json=json.dumps(definition), state_json=json.dumps(state),
                 checkpoint=int(state.get("checkpoint", -1)),
             )  # fmt: skip
             entries.append(stores_pb2.TransferEntry(subscription=subscription))
-        end = stores_pb2.TransferEnd(events=head + 1, snapshots=len(snapshots), subscriptions=len(subscriptions))
+        events = await view.count(head)
+        end = stores_pb2.TransferEnd(
+            events=events, snapshots=len(snapshots), subscriptions=len(subscriptions), streams=len(streams)
+        )
         entries.append(stores_pb2.TransferEntry(end=end))
         for entry in entries:
             framed = _framed(entry)
@@ -188,8 +194,9 @@ async def import_request(
     events = [convert(raw, i) for i, raw in enumerate(request.records)]
     snapshots = [_snapshot(s, f"snapshots[{i}]", edge) for i, s in enumerate(request.snapshots)]
     subscriptions = [_subscription(s, f"subscriptions[{i}]") for i, s in enumerate(request.subscriptions)]
-    if events or snapshots:
-        last, written = await store.import_events(events, snapshots)
+    streams = [_stream_state(s, f"streams[{i}]", edge) for i, s in enumerate(request.streams)]
+    if events or snapshots or streams:
+        last, written = await store.import_events(events, snapshots, streams, starts_file=request.starts_file)
     else:
         last, written = await store.last_position(), 0
     for name, definition, state in subscriptions:
@@ -220,3 +227,47 @@ def _subscription(message: stores_pb2.TransferSubscription, field: str) -> tuple
     definition, state = parsed
     state["checkpoint"] = int(state.get("checkpoint", message.checkpoint))
     return message.name, definition, state
+
+
+def _stream_message(state: StreamState) -> stores_pb2.TransferStream:
+    message = stores_pb2.TransferStream(
+        stream_id=state.stream_id, version=state.version, deleted=state.deleted, meta_version=state.meta_version,
+        custom_json=state.custom,
+    )  # fmt: skip
+    for name in ("truncate_before", "max_count", "max_age_us"):
+        if (value := getattr(state, name)) is not None:
+            setattr(message, name, value)
+    return message
+
+
+def _stream_state(message: stores_pb2.TransferStream, field: str, edge: Edge) -> StreamState:
+    """A stream state checked at the edge: it is written as given, so each value must be one a
+    store could hold."""
+    edge.stream_id(message.stream_id, f"{field}.stream_id")
+    if message.version < -1:
+        raise InvalidArgumentError(f"{field}.version", "must be >= -1 (-1: no events)")
+    if not LIVE <= message.deleted <= TOMBSTONED:
+        raise InvalidArgumentError(f"{field}.deleted", "must be 0 (live), 1 (soft-deleted) or 2 (tombstoned)")
+    if message.deleted != LIVE and message.version < 0:
+        raise InvalidArgumentError(f"{field}.deleted", "a stream without events cannot be deleted")
+    if message.meta_version < -1:
+        raise InvalidArgumentError(f"{field}.meta_version", "must be >= -1 (-1: no metadata)")
+    rules = {}
+    for name in ("truncate_before", "max_count", "max_age_us"):
+        value = getattr(message, name) if message.HasField(name) else None
+        if value is not None and (value < (0 if name == "truncate_before" else 1) or value > HIDE_ALL):
+            raise InvalidArgumentError(f"{field}.{name}", "is out of range")
+        rules[name] = value
+    custom = message.custom_json or "{}"
+    try:
+        parsed = json.loads(custom)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or len(custom.encode()) > MAX_CUSTOM_BYTES:
+        raise InvalidArgumentError(f"{field}.custom_json", f"must be a JSON object of at most {MAX_CUSTOM_BYTES} bytes")
+    if message.meta_version < 0 and (message.deleted != LIVE or any(v is not None for v in rules.values())):
+        raise InvalidArgumentError(f"{field}.meta_version", "a deleted stream or one with rules has metadata (>= 0)")
+    return StreamState(
+        message.stream_id, message.version, message.deleted, message.meta_version, rules["truncate_before"],
+        rules["max_count"], rules["max_age_us"], custom,
+    )

@@ -22,7 +22,7 @@ from ._query import AppendCondition, Query, QueryItem
 
 if TYPE_CHECKING:
     from ._lifecycle import ScavengeStatus, StreamMetadata
-    from ._transfer import ExportView, ImportedEvent
+    from ._transfer import ExportView, ImportedEvent, StreamState
 
 __all__ = [
     "ALL_STREAM",
@@ -398,11 +398,14 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     async def import_events(
-        self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = ()
+        self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = (), streams: Sequence[StreamState] = (),
+        *, starts_file: bool = False,
     ) -> tuple[int, int]:
         """Writes one import batch in one transaction (the rules are `_transfer.plan_import`'s;
-        ImportMismatchError when it does not fit), preserving every field of each event, and
-        the snapshots with their created times. Returns (the last position after it, events
+        ImportMismatchError when it does not fit), preserving every field of each event, then
+        the streams' lifecycle states (`_transfer.StreamState`: version, deletion state,
+        metadata, as given) and the snapshots with their created times. `starts_file`: the first
+        event is the file's first (an empty store takes a batch past position 0 only then). Returns (the last position after it, events
         written); waiters and subscribers see the new head as after an append."""
 
     @abc.abstractmethod

@@ -5,10 +5,8 @@ refusals of stores that are not a prefix of the file; what subscribers see."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -17,40 +15,13 @@ import pytest
 from exesdb.v1 import stores_pb2, streams_pb2, subscriptions_pb2, types_pb2
 from gater.client import ALL, Client, NewEvent, SyncClient
 from gater.client._transfer import read_entries
-from gater.config import NodeConfig
 from gater.errors import ImportMismatchError
 from gater.node import NodeServer
-from tests.conftest import small_limits, stubs_for
+from tests.conftest import stubs_for
 from tests.helpers import Collector
-from tests.store.pg_fixtures import fresh_database
+from tests.node.conftest import MakeNode
 
 pytestmark = pytest.mark.timeout(120)
-
-MakeNode = Callable[[str], Awaitable[NodeServer]]
-
-
-@pytest.fixture
-async def make_node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeNode]:
-    """`await make_node("sqlite" | "postgres")`: a running node on a fresh data dir or database."""
-    async with contextlib.AsyncExitStack() as stack:
-        count = 0
-
-        async def make(backend: str) -> NodeServer:
-            nonlocal count
-            count += 1
-            dsn = None
-            if backend == "postgres":
-                dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn")))
-            config = NodeConfig(
-                listen="127.0.0.1:0", data_dir=tmp_path / f"data{count}", postgres_dsn=dsn, limits=small_limits(), grace_s=0.5
-            )
-            server = NodeServer(config)
-            await server.start()
-            stack.push_async_callback(server.stop)
-            return server
-
-        yield make
-
 
 async def fill(client: Client, store: str, events: int = 120) -> None:
     """Events over several streams (tags, metadata, binary bodies), snapshots, subscriptions."""
@@ -209,13 +180,19 @@ async def test_bad_import_batches_name_what_is_wrong(api) -> None:
         ([types_pb2.EventRecord(**{**_fields(record), "event_id": "nope"}).SerializeToString()],
          grpc.StatusCode.INVALID_ARGUMENT, "records[0].event_id"),
         ([types_pb2.EventRecord(**{**_fields(record), "position": 3}).SerializeToString()],
-         grpc.StatusCode.FAILED_PRECONDITION, "positions must be dense"),
-        ([types_pb2.EventRecord(**{**_fields(record), "version": 2}).SerializeToString()],
+         grpc.StatusCode.FAILED_PRECONDITION, "must be the file's first"),  # past 0 into an empty store
+        ([record.SerializeToString(), record.SerializeToString()],
+         grpc.StatusCode.FAILED_PRECONDITION, "positions must be strictly increasing"),
+        ([types_pb2.EventRecord(**{**_fields(record), "version": 2}).SerializeToString(),
+          types_pb2.EventRecord(**{**_fields(record), "position": 1, "version": 1}).SerializeToString()],
          grpc.StatusCode.FAILED_PRECONDITION, "does not follow"),
+        ([record.SerializeToString()], grpc.StatusCode.INVALID_ARGUMENT, "streams[0].deleted"),
     ]  # fmt: skip
+    bad_state = stores_pb2.TransferStream(stream_id="s", version=0, deleted=7, meta_version=0, custom_json="{}")
     for batch, code, text in cases:
+        streams = [bad_state] if text.startswith("streams") else []
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await api.stores.ImportEvents(stores_pb2.ImportEventsRequest(store_id="t", records=batch))
+            await api.stores.ImportEvents(stores_pb2.ImportEventsRequest(store_id="t", records=batch, streams=streams))
         assert info.value.code() == code and text in info.value.details()
     written = await api.stores.ImportEvents(stores_pb2.ImportEventsRequest(store_id="t", records=[record.SerializeToString()]))
     assert (written.last_position, written.imported) == (0, 1)

@@ -1,5 +1,6 @@
 """store/_transfer.plan_import, the pure rules of an import batch: fed whole, and as the
-client feeds it (batches overlapping by one event), and every way a batch can fail to fit."""
+client feeds it (batches overlapping by one event), with the gaps a scavenge leaves, and every
+way a batch can fail to fit; check_stream_states, the check of a batch's stream states."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import uuid
 import pytest
 
 from gater.errors import ImportMismatchError
-from gater.store._transfer import ImportedEvent, held_range, plan_import
+from gater.store._transfer import (
+    ImportedEvent,
+    StreamState,
+    check_stream_states,
+    held_range,
+    plan_import,
+)
 
 
 def events(count: int, streams: int = 3) -> list[ImportedEvent]:
@@ -22,12 +29,12 @@ def events(count: int, streams: int = 3) -> list[ImportedEvent]:
     return out
 
 
-def apply(stored: dict[int, bytes], versions: dict[str, int], batch: list[ImportedEvent]) -> int:
+def apply(stored: dict[int, bytes], versions: dict[str, int], batch: list[ImportedEvent], starts_file: bool = False) -> int:
     """Runs one batch against an in-memory store as a writer would; returns events written."""
     head = max(stored, default=-1)
     held = held_range(batch, head)
-    overlap = {p: stored[p] for p in range(held[0], held[1] + 1)} if held else {}
-    plan = plan_import(batch, head=head, stored=overlap, stream_versions=versions)
+    overlap = {p: stored[p] for p in range(held[0], held[1] + 1) if p in stored} if held else {}
+    plan = plan_import(batch, head=head, stored=overlap, stream_versions=versions, starts_file=starts_file)
     for position, stream, version, *_, record in plan.rows:
         stored[position] = record
         versions[stream] = version
@@ -58,10 +65,12 @@ def test_plan_counts_streams_tags_and_bytes() -> None:
 @pytest.mark.parametrize(
     ("batch", "head", "why"),
     [
-        (lambda log: log[3:6], -1, "expected 0"),  # an empty store starts at 0
         (lambda log: log[5:8], 3, "at or before its head"),  # no overlap
-        (lambda log: [log[0], log[2]], -1, "dense"),
+        (lambda log: [log[0], log[2], log[1]], -1, "strictly increasing"),
+        (lambda log: [log[0], log[1], log[1]], -1, "strictly increasing"),
+        (lambda log: log[3:6], -1, "must be the file's first"),  # a later batch that overtook the first
         (lambda log: log[0:4], 2, "not a prefix"),  # the stored event at 2 differs
+        (lambda log: [log[0], log[1], log[3], log[4]], 3, "holds an event the import does not"),  # 2 is held
     ],
 )
 def test_what_does_not_fit_is_refused(batch, head: int, why: str) -> None:
@@ -69,7 +78,7 @@ def test_what_does_not_fit_is_refused(batch, head: int, why: str) -> None:
     stored = {p: (b"other" if p == 2 else log[p].record) for p in range(head + 1)}
     part = batch(log)
     held = held_range(part, head)
-    overlap = {p: stored[p] for p in range(held[0], held[1] + 1)} if held else {}
+    overlap = {p: stored[p] for p in range(held[0], held[1] + 1) if p in stored} if held else {}
     with pytest.raises(ImportMismatchError, match=why):
         plan_import(part, head=head, stored=overlap, stream_versions={})
 
@@ -79,3 +88,30 @@ def test_a_version_that_does_not_follow_its_stream_is_refused() -> None:
     with pytest.raises(ImportMismatchError, match="does not follow") as info:
         plan_import(log, head=-1, stored={}, stream_versions={"s1": 5})
     assert info.value.position == 1 and info.value.code == "FAILED_PRECONDITION"
+
+
+def test_gaps_left_by_a_scavenge_are_imported_as_they_are() -> None:
+    """A scavenged source: positions 0, 1, 4 and 6 gone, and with them versions of s0 and s1.
+    Batches overlapping by one event rebuild it, gaps included, and its head is the source's."""
+    log = [e for e in events(12) if e.position not in (0, 1, 4, 6)]
+    whole: dict[int, bytes] = {}
+    assert apply(whole, {}, log, starts_file=True) == 8 and max(whole) == 11
+    stored: dict[int, bytes] = {}
+    versions: dict[str, int] = {}
+    written = apply(stored, versions, log[:3], starts_file=True)
+    written += apply(stored, versions, log[2:6])
+    written += apply(stored, versions, log[5:])
+    assert written == 8 and stored == whole and sorted(stored) == [2, 3, 5, 7, 8, 9, 10, 11]
+    assert apply(stored, versions, log[1:]) == 0  # a repeat writes nothing
+
+
+def state(stream_id: str, version: int) -> StreamState:
+    return StreamState(stream_id, version, 1, 0, version + 1, None, None, "{}")
+
+
+def test_a_stream_state_behind_the_stored_stream_is_refused() -> None:
+    check_stream_states([state("s0", 3)], {"s0": 3}, 9)
+    check_stream_states([state("s9", 0)], {}, 9)  # no events imported for it: all scavenged
+    with pytest.raises(ImportMismatchError, match="past the import's 2") as info:
+        check_stream_states([state("s0", 2)], {"s0": 3}, 9)
+    assert info.value.code == "FAILED_PRECONDITION"

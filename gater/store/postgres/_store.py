@@ -28,7 +28,7 @@ from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
 from .._pages import page_size, read_size
 from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
-from .._transfer import ExportView, ImportedEvent
+from .._transfer import ExportView, ImportedEvent, StreamState
 from ..base import (
     ALL_STREAM,
     AppendCondition,
@@ -362,8 +362,11 @@ class PostgresEventStore(EventStore):
             await view.open()
             yield view
 
-    async def import_events(self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = ()) -> tuple[int, int]:
-        last, written = await import_batch(self._db, self.store_id, events, snapshots)
+    async def import_events(
+        self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = (), streams: Sequence[StreamState] = (),
+        *, starts_file: bool = False,
+    ) -> tuple[int, int]:
+        last, written = await import_batch(self._db, self.store_id, events, snapshots, streams, starts_file)
         if written:
             self._watch.advance(self.store_id, last)
         return last, written

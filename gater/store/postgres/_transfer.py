@@ -5,7 +5,9 @@ transaction for the whole export: its first statement fixes the snapshot, so the
 and every page, snapshot and subscription after it are one consistent view while other nodes
 go on appending — and `import_batch`, one import batch in one transaction under the store's
 advisory lock (the lock every append takes: see _writer.py for why that keeps positions
-dense and in commit order), ending with the same head update and notification as an append.
+in commit order), ending with the same head update and notification as an append, then the
+batch's stream states. The head becomes the batch's last position: the source's own head once
+the last batch is in, gaps or not.
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
@@ -19,7 +21,14 @@ import asyncpg
 
 from gater.errors import StoreNotFoundError
 
-from .._transfer import ExportView, ImportedEvent, held_range, plan_import
+from .._transfer import (
+    ExportView,
+    ImportedEvent,
+    StreamState,
+    check_stream_states,
+    held_range,
+    plan_import,
+)
 from ..base import Snapshot
 from ._db import Database
 from ._sql import query
@@ -44,6 +53,13 @@ class PostgresExportView(ExportView):
         found = await self._con.fetch(query("export_records"), self._store_id, start, self.head, limit)
         return [(r[0], r[1]) for r in found]
 
+    async def count(self, last: int) -> int:
+        return await self._con.fetchval(query("export_count"), self._store_id, last)
+
+    async def streams(self) -> list[StreamState]:
+        found = await self._con.fetch(query("export_streams"), self._store_id)
+        return [StreamState(*r) for r in found]
+
     async def snapshots(self) -> list[Snapshot]:
         found = await self._con.fetch(query("export_snapshots"), self._store_id)
         return [Snapshot(*r) for r in found]
@@ -54,7 +70,8 @@ class PostgresExportView(ExportView):
 
 
 async def import_batch(
-    db: Database, store_id: str, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot]
+    db: Database, store_id: str, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot],
+    states: Sequence[StreamState] = (), starts_file: bool = False,
 ) -> tuple[int, int]:
     """(last position after the batch, events written)."""
     async with db.transaction(store_id) as con:
@@ -67,10 +84,11 @@ async def import_batch(
         stored = {}
         if held is not None:
             stored = {r["position"]: r["record"] for r in await con.fetch(query("import_held"), store_id, *held)}
-        streams = sorted({e.stream_id for e in events if e.position > head})
+        streams = sorted({e.stream_id for e in events if e.position > head} | {s.stream_id for s in states})
         rows = await con.fetch(query("append_stream_versions"), store_id, streams) if streams else []
         versions = {row["stream_id"]: row["version"] for row in rows}  # (its lifecycle state aside)
-        plan = plan_import(events, head=head, stored=stored, stream_versions=versions)
+        plan = plan_import(events, head=head, stored=stored, stream_versions=versions, starts_file=starts_file)
+        check_stream_states(states, versions | plan.stream_versions, head)
         if plan.rows:
             columns = list(zip(*plan.rows, strict=True))
             await con.execute(query("import_insert_events"), store_id, *(list(c) for c in columns))
@@ -87,6 +105,8 @@ async def import_batch(
                 plan.record_bytes,
                 f"{store_id}:{plan.last_position}",
             )
+        if states:
+            await _write_states(con, store_id, states)
         if snapshots:
             await con.executemany(
                 query("snapshot_record"),
@@ -97,3 +117,20 @@ async def import_batch(
                 ],
             )
     return max(head, plan.last_position), len(plan.rows)
+
+
+async def _write_states(con: asyncpg.Connection, store_id: str, states: Sequence[StreamState]) -> None:
+    """Each stream's version, deletion state and metadata become the given ones."""
+    with_events = [s for s in states if s.version >= 0]
+    if with_events:
+        await con.execute(
+            query("import_streams"), store_id, [s.stream_id for s in with_events], [s.version for s in with_events],
+            [s.deleted for s in with_events],
+        )
+    metadata = [
+        (store_id, s.stream_id, s.meta_version, s.truncate_before, s.max_count, s.max_age_us, s.custom)
+        for s in states
+        if s.meta_version >= 0
+    ]
+    if metadata:
+        await con.executemany(query("stream_meta_write"), metadata)

@@ -45,7 +45,7 @@ from .._lifecycle import keep_visible
 from .._pages import page_size, read_size
 from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
 from .._records import now_epoch_us
-from .._transfer import ExportView, ImportedEvent
+from .._transfer import ExportView, ImportedEvent, StreamState
 from ..base import (
     ALL_STREAM,
     AppendCondition,
@@ -276,8 +276,13 @@ class SqliteStore(LifecycleJobs, EventStore):
         finally:
             await view.close()
 
-    async def import_events(self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = ()) -> tuple[int, int]:
-        return await self._job(import_job(events, snapshots), moves_head=True)
+    async def import_events(
+        self, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot] = (), streams: Sequence[StreamState] = (),
+        *, starts_file: bool = False,
+    ) -> tuple[int, int]:
+        if streams:
+            self._rules = True  # reads join the rules from now on (see _rules_exist)
+        return await self._job(import_job(events, snapshots, streams, starts_file), moves_head=True)
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Owns: `SqliteExportView` — one read-only connection of its own holding one rea
 for the whole export (WAL mode: a reader's snapshot stays fixed while the writer goes on
 committing), so the head it read first and every page after it are one consistent view — and
 `import_job`, the import batch as a writer job: it runs in the store's writer thread, inside
-the writer's transaction, so nothing else writes between reading the head and inserting.
+the writer's transaction, so nothing else writes between reading the head and inserting (its
+events, then its stream states). The store's head is the largest position held, so an import
+with gaps leaves it at the source's: the source never scavenges its last event.
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
@@ -18,7 +20,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._transfer import ExportView, ImportedEvent, held_range, plan_import
+from .._records import now_epoch_us
+from .._transfer import (
+    ExportView,
+    ImportedEvent,
+    StreamState,
+    check_stream_states,
+    held_range,
+    plan_import,
+)
 from ..base import Snapshot
 from ._db import connect
 from ._sql import query, rows
@@ -69,6 +79,13 @@ class SqliteExportView(ExportView):
         args = (start, self.head, limit)
         return await self._run("export events", lambda conn: conn.execute(query("export_records"), args).fetchall())
 
+    async def count(self, last: int) -> int:
+        return await self._run("export events", lambda conn: conn.execute(query("export_count"), (last,)).fetchone()[0])
+
+    async def streams(self) -> list[StreamState]:
+        found = await self._run("export streams", lambda conn: conn.execute(query("export_streams")).fetchall())
+        return [StreamState(*row) for row in found]
+
     async def snapshots(self) -> list[Snapshot]:
         found = await self._run("export snapshots", lambda conn: conn.execute(query("export_snapshots")).fetchall())
         return [Snapshot(*row) for row in found]
@@ -79,7 +96,8 @@ class SqliteExportView(ExportView):
 
 
 def import_job(
-    events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot]
+    events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot], streams: Sequence[StreamState] = (),
+    starts_file: bool = False,
 ) -> Callable[[sqlite3.Connection], tuple[int, int]]:
     """The writer job of one import batch: (last position after it, events written)."""
 
@@ -87,15 +105,18 @@ def import_job(
         head = conn.execute(query("last_position")).fetchone()[0]
         held = held_range(events, head)
         stored = dict(conn.execute(query("import_held"), held).fetchall()) if held else {}
-        streams = json.dumps(sorted({e.stream_id for e in events if e.position > head}))
-        versions = {row[0]: row[1] for row in conn.execute(query("append_stream_versions"), (streams,))}  # (state aside)
-        plan = plan_import(events, head=head, stored=stored, stream_versions=versions)
+        ids = json.dumps(sorted({e.stream_id for e in events if e.position > head} | {s.stream_id for s in streams}))
+        versions = {row[0]: row[1] for row in conn.execute(query("append_stream_versions"), (ids,))}  # (state aside)
+        plan = plan_import(events, head=head, stored=stored, stream_versions=versions, starts_file=starts_file)
+        check_stream_states(streams, versions | plan.stream_versions, head)
+        conn.execute(query("import_pass_open"))  # the source's gaps are kept (0006_import_gaps.sql)
         for i in range(0, len(plan.rows), _ROWS_PER_INSERT):
             chunk = plan.rows[i : i + _ROWS_PER_INSERT]
             conn.execute(
                 rows("append_insert_events", len(chunk), "(?, ?, ?, ?, ?, ?, ?)"),
                 list(itertools.chain.from_iterable(chunk)),
             )
+        conn.execute(query("import_pass_close"))
         for i in range(0, len(plan.tag_rows), _ROWS_PER_INSERT):
             chunk = plan.tag_rows[i : i + _ROWS_PER_INSERT]
             conn.execute(rows("append_insert_tags", len(chunk), "(?, ?)"), list(itertools.chain.from_iterable(chunk)))
@@ -107,6 +128,7 @@ def import_job(
                 rows("append_streams", len(chunk), "(?, ?, ?)"),
                 [v for stream_id, version in chunk for v in (stream_id, version, created[stream_id])],
             )
+        _write_states(conn, streams)
         conn.executemany(
             query("snapshot_record"),
             [
@@ -117,3 +139,17 @@ def import_job(
         return max(head, plan.last_position), len(plan.rows)
 
     return run
+
+
+def _write_states(conn: sqlite3.Connection, states: Sequence[StreamState]) -> None:
+    """Each stream's version, deletion state and metadata become the given ones."""
+    now = now_epoch_us()
+    conn.executemany(query("import_streams"), [(s.stream_id, s.version, now, s.deleted) for s in states if s.version >= 0])
+    conn.executemany(
+        query("stream_meta_write"),
+        [
+            (s.stream_id, s.meta_version, s.truncate_before, s.max_count, s.max_age_us, s.custom)
+            for s in states
+            if s.meta_version >= 0
+        ],
+    )

@@ -153,40 +153,68 @@ class TransferSubscription(_message.Message):
     def __init__(self, name: _Optional[str] = ..., definition_json: _Optional[str] = ..., state_json: _Optional[str] = ..., checkpoint: _Optional[int] = ...) -> None: ...
 
 class TransferEnd(_message.Message):
-    __slots__ = ("events", "snapshots", "subscriptions")
+    __slots__ = ("events", "snapshots", "subscriptions", "streams")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
     events: int
     snapshots: int
     subscriptions: int
-    def __init__(self, events: _Optional[int] = ..., snapshots: _Optional[int] = ..., subscriptions: _Optional[int] = ...) -> None: ...
+    streams: int
+    def __init__(self, events: _Optional[int] = ..., snapshots: _Optional[int] = ..., subscriptions: _Optional[int] = ..., streams: _Optional[int] = ...) -> None: ...
+
+class TransferStream(_message.Message):
+    __slots__ = ("stream_id", "version", "deleted", "meta_version", "truncate_before", "max_count", "max_age_us", "custom_json")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    META_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATE_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    MAX_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_US_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_JSON_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    version: int
+    deleted: int
+    meta_version: int
+    truncate_before: int
+    max_count: int
+    max_age_us: int
+    custom_json: str
+    def __init__(self, stream_id: _Optional[str] = ..., version: _Optional[int] = ..., deleted: _Optional[int] = ..., meta_version: _Optional[int] = ..., truncate_before: _Optional[int] = ..., max_count: _Optional[int] = ..., max_age_us: _Optional[int] = ..., custom_json: _Optional[str] = ...) -> None: ...
 
 class TransferEntry(_message.Message):
-    __slots__ = ("header", "event", "snapshot", "subscription", "end")
+    __slots__ = ("header", "event", "snapshot", "subscription", "end", "stream")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
     header: TransferHeader
     event: _types_pb2.EventRecord
     snapshot: _types_pb2.SnapshotRecord
     subscription: TransferSubscription
     end: TransferEnd
-    def __init__(self, header: _Optional[_Union[TransferHeader, _Mapping]] = ..., event: _Optional[_Union[_types_pb2.EventRecord, _Mapping]] = ..., snapshot: _Optional[_Union[_types_pb2.SnapshotRecord, _Mapping]] = ..., subscription: _Optional[_Union[TransferSubscription, _Mapping]] = ..., end: _Optional[_Union[TransferEnd, _Mapping]] = ...) -> None: ...
+    stream: TransferStream
+    def __init__(self, header: _Optional[_Union[TransferHeader, _Mapping]] = ..., event: _Optional[_Union[_types_pb2.EventRecord, _Mapping]] = ..., snapshot: _Optional[_Union[_types_pb2.SnapshotRecord, _Mapping]] = ..., subscription: _Optional[_Union[TransferSubscription, _Mapping]] = ..., end: _Optional[_Union[TransferEnd, _Mapping]] = ..., stream: _Optional[_Union[TransferStream, _Mapping]] = ...) -> None: ...
 
 class ImportEventsRequest(_message.Message):
-    __slots__ = ("store_id", "records", "snapshots", "subscriptions")
+    __slots__ = ("store_id", "records", "snapshots", "subscriptions", "streams", "starts_file")
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    STARTS_FILE_FIELD_NUMBER: _ClassVar[int]
     store_id: str
     records: _containers.RepeatedScalarFieldContainer[bytes]
     snapshots: _containers.RepeatedCompositeFieldContainer[_types_pb2.SnapshotRecord]
     subscriptions: _containers.RepeatedCompositeFieldContainer[TransferSubscription]
-    def __init__(self, store_id: _Optional[str] = ..., records: _Optional[_Iterable[bytes]] = ..., snapshots: _Optional[_Iterable[_Union[_types_pb2.SnapshotRecord, _Mapping]]] = ..., subscriptions: _Optional[_Iterable[_Union[TransferSubscription, _Mapping]]] = ...) -> None: ...
+    streams: _containers.RepeatedCompositeFieldContainer[TransferStream]
+    starts_file: bool
+    def __init__(self, store_id: _Optional[str] = ..., records: _Optional[_Iterable[bytes]] = ..., snapshots: _Optional[_Iterable[_Union[_types_pb2.SnapshotRecord, _Mapping]]] = ..., subscriptions: _Optional[_Iterable[_Union[TransferSubscription, _Mapping]]] = ..., streams: _Optional[_Iterable[_Union[TransferStream, _Mapping]]] = ..., starts_file: _Optional[bool] = ...) -> None: ...
 
 class ImportEventsResponse(_message.Message):
     __slots__ = ("last_position", "imported")
