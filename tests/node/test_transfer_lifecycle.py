@@ -56,7 +56,8 @@ async def view(c: Client, node: NodeServer, store: str, whole: bool = True) -> t
     every = await records(node, store)
     if not whole:
         every = [(e.stream_id, e.version, e.position) async for batch in c.read_events(store, ALL) for e in batch]
-    return every, streams, (await c.get_store_status(store)).last_position
+    status = await c.get_store_status(store)
+    return every, streams, (status.last_position, status.stream_count)
 
 
 async def appends(c: Client, store: str) -> list[object]:
@@ -94,6 +95,7 @@ async def test_the_target_hides_what_the_source_hid(make_node: MakeNode, tmp_pat
         assert imported.complete and imported.events == 9
         assert await view(cb, b, "life") == await view(ca, a, "life")
         assert (await cb.get_store_status("life")).last_position == 20
+        assert (await cb.get_store_status("life")).stream_count == 7  # soft counts (no events left); only-meta not
         # Importing again writes nothing and changes nothing.
         assert (await cb.import_store("life", file)).events == 0
         assert await view(cb, b, "life") == await view(ca, a, "life")
@@ -118,3 +120,21 @@ async def test_an_interrupted_export_of_a_scavenged_store_resumes(make_node: Mak
         cut.write_bytes(data[: entries[4][1] + 3])  # after the fourth event (position 15), inside the fifth
         resumed = await c.export_store("life", cut, resume=True)
         assert resumed.events == 5 and resumed.complete and cut.read_bytes() == data
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_an_interrupted_import_of_a_scavenged_store_resumes(make_node: MakeNode, tmp_path: Path, backend: str) -> None:
+    a, b = await make_node("sqlite"), await make_node(backend)
+    whole, cut = tmp_path / "whole.gtx", tmp_path / "cut.gtx"
+    async with await Client.connect(a.address) as ca, await Client.connect(b.address) as cb:
+        await lifecycle_store(ca, "life")
+        await ca.export_store("life", whole)
+        data = whole.read_bytes()
+        entries = list(read_entries(io.BytesIO(data)))
+        cut.write_bytes(data[: entries[3][1]])  # events 9, 10 and 14: the target's head is past a gap
+        first = await cb.import_store("life", cut, batch_size=2)
+        assert first.events == 3 and not first.complete
+        assert (await cb.get_store_status("life")).last_position == 14
+        rest = await cb.import_store("life", whole, batch_size=2)
+        assert rest.events == 6 and rest.complete
+        assert await view(cb, b, "life") == await view(ca, a, "life")
