@@ -1,9 +1,10 @@
 """Stores.ExportStore and Stores.ImportEvents on a node: the portable transfer format.
 
 Owns: `export_messages` (a store's consistent export view → ExportStoreResponse messages whose
-`entries` are already framed as the file is: varint length, serialized TransferEntry) and
-`import_request` (an ImportEventsRequest checked and converted at the edge, then written as
-one batch). The format is docs/transfer.md's; the storage side is store/_transfer.py.
+`entries` are already framed as the file is: varint length, serialized TransferEntry; the
+streams' lifecycle states follow the events) and `import_request` (an ImportEventsRequest —
+records, stream states, snapshots, subscriptions — checked and converted at the edge, then
+written as one batch). The format is docs/transfer.md's; the storage side is store/_transfer.py.
 Must not import gater.gateway.
 
 Event entries are framed by hand around the stored record bytes (an EventRecord is field 2 of
