@@ -49,7 +49,9 @@ _IMPORT_BATCH_BYTES = 3 * 1024 * 1024
 """A batch is cut once it passes this many record bytes (well under the 16 MiB request limit)."""
 
 Progress = Callable[[int], None]
-"""Called with the number of events just written (to the file, or into the store)."""
+"""Called with the number of positions just passed (to the file, or into the store): the events
+written and the gaps a scavenged source has between them, so that progress reaches the head
+(`on_start(head, done)` gives the total as a position)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +217,7 @@ async def export_to_file(
     if header is not None:
         request.to_position = header.head
     call = stub.ExportStore(request, metadata=metadata)
-    moved = 0
+    moved, covered = 0, start
     tail = b""
     with path.open("r+b" if header is not None else "wb") as f:
         f.seek(offset)
@@ -233,7 +235,8 @@ async def export_to_file(
                 f.write(message.entries)
                 moved += message.events
                 if on_progress is not None and message.events:
-                    on_progress(message.events)
+                    on_progress(message.last_position + 1 - covered)
+                    covered = message.last_position + 1
                 tail = message.entries  # the last message holds the snapshots, subscriptions and end
         except grpc.aio.AioRpcError as e:
             raise convert.error_from_status(e) from None
@@ -284,7 +287,7 @@ async def import_from_file(
 
     snapshots = subscriptions = 0
     complete = False
-    with path.open("rb") as f, _Pipeline(send, on_progress) as pipeline:
+    with path.open("rb") as f, _Pipeline(send, on_progress, head) as pipeline:
         entries = read_entries(f)
         first = next(entries, None)
         if first is None:
@@ -363,9 +366,11 @@ class _Pipeline:
     again once its predecessor is answered."""
 
     def __init__(
-        self, send: Callable[[stores_pb2.ImportEventsRequest], Any], on_progress: Progress | None, depth: int = 2
+        self, send: Callable[[stores_pb2.ImportEventsRequest], Any], on_progress: Progress | None, head: int,
+        depth: int = 2,
     ) -> None:
         self._send, self._on_progress, self._depth = send, on_progress, depth
+        self._covered = max(head, 0)  # what on_start reported done
         self._in_flight: collections.deque[asyncio.Task[Any]] = collections.deque()
         self.sent = False
         self.moved = 0
@@ -396,8 +401,9 @@ class _Pipeline:
     async def _settle_first(self) -> None:
         answer = await self._in_flight.popleft()
         self.moved += answer.imported
-        if self._on_progress is not None:
-            self._on_progress(answer.imported)
+        if self._on_progress is not None and answer.last_position >= self._covered:
+            self._on_progress(answer.last_position + 1 - self._covered)
+            self._covered = answer.last_position + 1
 
     async def drain(self) -> int:
         while self._in_flight:

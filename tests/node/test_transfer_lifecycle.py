@@ -118,8 +118,13 @@ async def test_an_interrupted_export_of_a_scavenged_store_resumes(make_node: Mak
         data = whole.read_bytes()
         entries = list(read_entries(io.BytesIO(data)))
         cut.write_bytes(data[: entries[4][1] + 3])  # after the fourth event (position 15), inside the fifth
-        resumed = await c.export_store("life", cut, resume=True)
+        progress: list[int] = []
+        resumed = await c.export_store(
+            "life", cut, resume=True, on_start=lambda head, done: progress.extend((head + 1, done)),
+            on_progress=progress.append,
+        )
         assert resumed.events == 5 and resumed.complete and cut.read_bytes() == data
+        assert progress[0] == 21 and sum(progress[1:]) == 21  # positions, gaps included
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -135,6 +140,12 @@ async def test_an_interrupted_import_of_a_scavenged_store_resumes(make_node: Mak
         first = await cb.import_store("life", cut, batch_size=2)
         assert first.events == 3 and not first.complete
         assert (await cb.get_store_status("life")).last_position == 14
-        rest = await cb.import_store("life", whole, batch_size=2)
+        # Progress counts positions, gaps included, so it ends at the file's head.
+        progress: list[int] = []
+        rest = await cb.import_store(
+            "life", whole, batch_size=2, on_start=lambda head, done: progress.extend((head + 1, done)),
+            on_progress=progress.append,
+        )
         assert rest.events == 6 and rest.complete
+        assert progress[0] == 21 and sum(progress[1:]) == 21
         assert await view(cb, b, "life") == await view(ca, a, "life")
