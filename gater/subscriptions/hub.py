@@ -18,8 +18,9 @@ A subscriber whose queue is full is dropped from the tailer (never blocking it, 
 buffering without bound) and catches up from the store from its cursor.
 
 Why a tailer never spins: a wait that returns early with nothing new is followed by a read
-that raises when the store is gone, and a pause; a read that finds nothing visible (hidden by
-the lifecycle) after a head read before it moves the cursor to that head.
+that raises when the store is gone, and a pause; when two reads around a fresh head read find
+nothing visible (hidden by the lifecycle), the cursor moves to that head. A cached head (a
+removed store's former life can leave one ahead of the store) never moves it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..errors import GaterError, LimitExceededError, StoreNotFoundError, Unavail
 from ..metrics import Metric, Metrics, SubscriptionGauges, gauge
 from ..store.base import EventStore, RecordedEvent, StorageBackend
 from ._catch_up import index_pages
+from ._messages import CaughtUp, Checkpoint, Delivery, Heartbeat, Message
 from ._waits import abandon
 from .matching import EventFilter, EventView
 from .start import Start, resolve
@@ -64,28 +66,6 @@ CHECKPOINT_EVERY = 1000
 MAX_SUBSCRIPTIONS = 10_000
 """Transient subscriptions one node serves at once; more are refused (RESOURCE_EXHAUSTED)."""
 
-
-@dataclass(slots=True)
-class Delivery:
-    events: list[RecordedEvent]
-
-
-@dataclass(slots=True)
-class CaughtUp:
-    position: int
-
-
-@dataclass(slots=True)
-class Checkpoint:
-    position: int
-
-
-@dataclass(slots=True)
-class Heartbeat:
-    position: int
-
-
-Message = Delivery | CaughtUp | Checkpoint | Heartbeat
 
 _Batch = tuple[list[RecordedEvent], int]
 
@@ -183,9 +163,12 @@ class StoreTailer:
                 continue
             while self.position < last and self._feeds:
                 page = await self.store.read_all(self.position + 1, PAGE)
-                if not page:  # nothing visible up to `last` (read before): pass over it
-                    self._dispatch([], last)
-                    break
+                if not page:  # `last` may be a cache ahead of the store: trust its own head only
+                    head = await self.store.last_position()
+                    if not (page := await self.store.read_all(self.position + 1, PAGE)):
+                        if head > self.position:
+                            self._dispatch([], head)
+                        break
                 self._dispatch(page)
 
     def _check(self, last: int) -> None:

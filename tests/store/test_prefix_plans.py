@@ -99,7 +99,8 @@ async def test_postgres_prefix_plans_use_only_indexes(pg_database: str) -> None:
                 )
                 sql = pg_query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
                 plan = "\n".join(r[0] for r in await con.fetch("EXPLAIN " + sql, *params))
-                assert "Seq Scan" not in plan, plan
+                # The lifecycle's stream_meta/streams joins are tiny tables a planner may scan.
+                assert "Seq Scan on events" not in plan and "Seq Scan on event_tags" not in plan, plan
                 if index:
                     assert index in plan, plan
                 assert [r[0] for r in await con.fetch(sql, *params)] == expected(prefix, query, 10, 9000, 50, backward)
