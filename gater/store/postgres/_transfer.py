@@ -32,6 +32,7 @@ from .._transfer import (
 from ..base import Snapshot
 from ._db import Database
 from ._sql import query
+from ._writer import finish
 
 __all__ = ["PostgresExportView", "import_batch"]
 
@@ -95,16 +96,7 @@ async def import_batch(
             if plan.tag_rows:
                 tags, positions = zip(*plan.tag_rows, strict=True)
                 await con.execute(query("append_insert_tags"), store_id, list(tags), list(positions))
-            await con.execute(
-                query("append_finish"),
-                store_id,
-                list(plan.stream_versions),
-                list(plan.stream_versions.values()),
-                plan.last_position,
-                plan.new_streams,
-                plan.record_bytes,
-                f"{store_id}:{plan.last_position}",
-            )
+            await finish(con, store_id, plan)
         if states:
             await _write_states(con, store_id, states)
         if snapshots:

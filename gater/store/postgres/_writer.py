@@ -33,7 +33,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 
@@ -57,7 +57,7 @@ from ._sql import query
 if TYPE_CHECKING:
     from gater.metrics import CommitObserver
 
-__all__ = ["StoreWriter"]
+__all__ = ["StoreWriter", "finish"]
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +69,28 @@ CHANNEL = "gater_events"
 class _Pending:
     request: AppendRequest
     future: asyncio.Future[AppendResult]
+
+
+class _Written(Protocol):
+    stream_versions: dict[str, int]
+    last_position: int
+    new_streams: int
+    record_bytes: int
+
+
+async def finish(con: asyncpg.Connection, store_id: str, plan: _Written) -> None:
+    """After an append's or an import's rows: stream versions, the store's head and the
+    notification, in one round trip of the same transaction."""
+    await con.execute(
+        query("append_finish"),
+        store_id,
+        list(plan.stream_versions),
+        list(plan.stream_versions.values()),
+        plan.last_position,
+        plan.new_streams,
+        plan.record_bytes,
+        f"{store_id}:{plan.last_position}",
+    )
 
 
 class StoreWriter:
@@ -206,17 +228,7 @@ class StoreWriter:
                 if not plan.rows:
                     return plan
                 await self._insert(con, created_epoch_us, plan)
-            # Stream versions, the store's head and the notification: one round trip.
-            await con.execute(
-                query("append_finish"),
-                store_id,
-                list(plan.stream_versions),
-                list(plan.stream_versions.values()),
-                plan.last_position,
-                plan.new_streams,
-                plan.record_bytes,
-                f"{store_id}:{plan.last_position}",
-            )
+            await finish(con, store_id, plan)
         return plan
 
     async def _insert(self, con: asyncpg.Connection, created_epoch_us: int, plan: BatchPlan) -> None:
