@@ -136,15 +136,25 @@ class Appender:
     async def _over_session(self, request: streams_pb2.AppendEventsRequest, timeout_s: float | None) -> Any:
         try:
             async with asyncio.timeout(timeout_s):
-                # Once per target, and once more: a session broken by another caller's switch
-                # goes on over a new session at once.
-                for _ in range(len(self.connection.targets) + 1):
+                # Each target may fail once under this append; a session broken by another
+                # caller's switch (or opened on a target just left) goes on over a new session
+                # without counting, a few times at most.
+                targets = len(self.connection.targets)
+                failures = switches = 0
+                while True:
                     session = await self._current()
                     try:
                         return await session.append(request)
                     except _Broken:
                         if session.unavailable and session.stubs is self.connection.current:
+                            failures += 1
+                            if failures > targets:
+                                break
                             await self.connection.dial(failed=session.stubs)  # the next target
+                        else:
+                            switches += 1
+                            if switches > 2 * (targets + 1):
+                                break
                 raise UnavailableError("every target's session broke under this append")
         except TimeoutError:
             raise DeadlineExceededError(f"no answer to the append within {timeout_s:g}s") from None
