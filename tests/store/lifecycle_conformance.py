@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -80,8 +81,6 @@ async def _until_expired(store: EventStore, stream_id: str, max_age_s: int) -> N
     no event to await), with a margin for the store's clock reading."""
     (newest,) = await store.read_stream(stream_id, None, 1, backward=True) or [None]
     if newest is not None:
-        import time
-
         left_s = newest.created_epoch_us / 1e6 + max_age_s - time.time()
         await asyncio.sleep(max(0.0, left_s) + 0.05)
 
