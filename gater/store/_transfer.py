@@ -34,7 +34,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gater.errors import ImportMismatchError
 
@@ -43,9 +43,8 @@ from .base import Snapshot
 __all__ = ["ExportView", "ImportPlan", "ImportedEvent", "StreamState", "check_stream_states", "held_range", "plan_import"]
 
 
-@dataclass(frozen=True, slots=True)
-class ImportedEvent:
-    """One event to import, as its source stored it."""
+class ImportedEvent(NamedTuple):
+    """One event to import, as its source stored it (a tuple: an import makes millions)."""
 
     position: int
     stream_id: str

@@ -48,7 +48,7 @@ async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None
         await before(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite", isolation_level=None)
     # SQLite applies migrations by number: undoing 0003 means undoing 0004 and the lifecycle's 0005 too
-    # (0006, the import's gaps, is written to apply again as it is).
+    # (0006 and 0007, the import's gaps and trigger, are written to apply again as they are).
     for statement in (
         "DROP TRIGGER events_no_update", "DROP TRIGGER events_no_delete", "DROP TRIGGER event_tags_no_delete",
         "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'immutable'); END",
@@ -63,7 +63,7 @@ async def test_an_sqlite_store_from_before_tags_migrates(tmp_path: Path) -> None
     async with make() as backend:
         await after(backend)
     conn = sqlite3.connect(tmp_path / "data" / "stores" / "main.sqlite")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
     conn.close()
 
 

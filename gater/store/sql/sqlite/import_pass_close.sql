@@ -1,1 +1,0 @@
-DELETE FROM import_pass
