@@ -17,7 +17,7 @@ import pytest
 
 from gater.config import Limits
 from gater.errors import StorageUnavailableError, StoreNotFoundError
-from gater.store.base import EXPECT_ANY, EventStore, StorageBackend
+from gater.store.base import EXPECT_ANY, EventStore, NewEvent, StorageBackend
 from gater.store.postgres import PostgresBackend
 
 from .conformance import (
@@ -217,6 +217,31 @@ class TestPostgresNodes:
             await backend.remove_store("s")  # the one sanctioned delete still works
             with pytest.raises(StoreNotFoundError):
                 await backend.open_store("s")
+
+    async def test_removing_a_store_removes_its_event_rows(self, pg_database: str) -> None:
+        """Events and tags have no foreign key to stores (0006): the removal's trigger deletes
+        them, for this node's removal and for a bare DELETE of the stores row by an older node
+        (which sets gater.removing_store as this one does); another store's rows stay."""
+        async with make_backend(pg_database) as backend:
+            for store_id in ("gone", "kept", "old"):
+                await backend.create_store(store_id)
+                tagged = [NewEvent(str(uuid.uuid4()), "t:v1", b"{}", tags=("t:1",)) for _ in range(3)]
+                await (await backend.open_store(store_id)).append("x", tagged, EXPECT_ANY)
+            await backend.remove_store("gone")
+            con = await asyncpg.connect(pg_database)
+            try:
+                async with con.transaction():  # as an older node removes a store
+                    await con.execute("SELECT set_config('gater.removing_store', 'old', true)")
+                    await con.execute("DELETE FROM stores WHERE store_id = 'old'")
+                for table in ("events", "event_tags"):
+                    counts = dict(await con.fetch(f"SELECT store_id, count(*) FROM {table} GROUP BY store_id"))
+                    assert counts == {"kept": 3}, table
+                fks = await con.fetchval(
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid IN ('events'::regclass, 'event_tags'::regclass)"
+                )
+                assert fks == 0
+            finally:
+                await con.close()
 
     async def test_cannot_connect_at_start_is_unavailable(self) -> None:
         backend = make_backend(

@@ -1,2 +1,3 @@
--- Cascades to events, streams and snapshots (ON DELETE CASCADE).
+-- Cascades to streams, snapshots, subscriptions and stream metadata (ON DELETE CASCADE);
+-- its events and their tags go with it by the stores_remove_events trigger (0006).
 DELETE FROM stores WHERE store_id = $1
