@@ -24,6 +24,7 @@ from ..errors import (
     GaterError,
     ImportMismatchError,
     InvalidArgumentError,
+    NotFoundError,
     StoreNotFoundError,
     StreamDeletedError,
     StreamNotFoundError,
@@ -43,6 +44,7 @@ _NEXT_STEPS: tuple[tuple[type[GaterError], str], ...] = (
                                  "and decide again after their head"),  # fmt: skip
     (WrongExpectedVersionError, "read it again and retry from its current version"),
     (ImportMismatchError, "import into a new store, or into one holding a prefix of this file"),
+    (NotFoundError, "check the names and numbers typed"),
     (InvalidArgumentError, "correct the value named and try again"),
     (UnavailableError, "check that the server runs (Get Cluster Status) and try again"),
 )
