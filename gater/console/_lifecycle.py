@@ -161,19 +161,23 @@ class LifecycleMenu(ConsoleIO):
 
     async def export_store(self) -> None:
         self.say("\n📤 Export the Store to a File", "bold bright_blue")
+        stores = [info.store_id for info in await self.client.list_stores()]
+        self.say(f"Stores: {', '.join(stores) if stores else '(none)'}")
+        store = await self.ask(f"Store to export (default {self.store_name}): ", self.store)
+        name = store or "default"
         raw = await self.ask("File to write: ")
         if not raw:
             self.fail("A file name is needed.", "type a path, e.g. /tmp/greenhouse.gater")
             return
         path = _file(raw)
-        progress = ProgressLines(f"exporting {self.store_name}", self.say)
+        progress = ProgressLines(f"exporting {name}", self.say)
         began = time.monotonic()
         try:
-            summary = await self.client.export_store(self.store, path, on_start=progress.start, on_progress=progress.advance)
+            summary = await self.client.export_store(store, path, on_start=progress.start, on_progress=progress.advance)
         except OSError as e:
             self.fail(f"Cannot write {path}: {e.strerror or e}", "type a path in a directory you may write to")
             return
-        self._say_summary("Exported", summary, f"from '{self.store_name}' to {path}", time.monotonic() - began)
+        self._say_summary("Exported", summary, f"from '{name}' to {path}", time.monotonic() - began)
 
     async def import_store(self) -> None:
         self.say("\n📥 Import a File into a Store", "bold bright_blue")

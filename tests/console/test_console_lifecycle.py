@@ -95,7 +95,7 @@ async def test_delete_metadata_redact_scavenge_export_and_import(node: NodeServe
 
         # Export, then import into a new store: progress, then the count and the rate.
         await screen.choose(EXPORT)
-        await answer(screen, ("File to write: ", str(export_file)))
+        await answer(screen, (r"Store to export \(default default\): ", ""), ("File to write: ", str(export_file)))
         await screen.expect(r"exporting default: [\d,]+ / [\d,]+ positions \(100%\)")
         exported = await screen.expect(r"Exported (\d+) events from 'default' to \S+ in [\d.]+ s \([\d,]+ events/s\)")
         await screen.choose(IMPORT)
@@ -113,6 +113,10 @@ async def test_delete_metadata_redact_scavenge_export_and_import(node: NodeServe
         await screen.choose(IMPORT)  # again into the same store: it holds the whole file already
         await answer(screen, ("File to read: ", str(export_file)), ("Target store", "restored"))
         await screen.expect(r"Imported 0 events")
+        await screen.choose(EXPORT)  # the copy, exported in turn: the same events
+        await answer(screen, (r"Store to export", "restored"), ("File to write: ", str(tmp_path / "restored.gater")))
+        again = await screen.expect(r"Exported (\d+) events from 'restored' to ")
+        assert again.group(1) == exported.group(1)
 
         await screen.choose(EXIT)
         await screen.expect("Console shut down successfully!")
