@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from exesdb.v1 import stores_pb2, types_pb2
 
@@ -164,7 +165,10 @@ def _position(record: bytes) -> int:
 
 
 def _header(entry: bytes, path: Path) -> stores_pb2.TransferHeader:
-    message = stores_pb2.TransferEntry.FromString(entry)
+    try:
+        message = stores_pb2.TransferEntry.FromString(entry)
+    except DecodeError:  # another kind of file, whose first bytes happened to read as a length
+        raise _FileError(path, "is not a transfer file (its first entry does not parse)") from None
     if message.WhichOneof("entry") != "header":
         raise _FileError(path, "is not a transfer file (its first entry is no header)")
     if message.header.format_version != FORMAT_VERSION:
@@ -289,7 +293,10 @@ async def import_from_file(
     complete = False
     with path.open("rb") as f, _Pipeline(send, on_progress, head) as pipeline:
         entries = read_entries(f)
-        first = next(entries, None)
+        try:
+            first = next(entries, None)
+        except ValueError:  # no varint: another kind of file
+            raise _FileError(path, "is not a transfer file (it does not start with an entry length)") from None
         if first is None:
             raise _FileError(path, "is empty")
         header = _header(first[0], path)

@@ -1,12 +1,16 @@
-"""The interactive test console (`gater console`): the seed's 15-entry menu over the client.
+"""The interactive test console (`gater console`): the seed's menu over the client, grown
+by the data lifecycle, transfer files and DCB reads (21 entries).
 
 Owns: `ConsoleApp` — the menu loop, observers (transient subscriptions that print
 ``SEEN [...]``), producers (tasks appending greenhouse events), subscribers (persistent
 subscriptions that print ``RECEIVED [...]`` and ack), and the clean shutdown of all of them.
+Its data entries come from `_data.DataMenu`, its lifecycle and transfer entries from
+`_lifecycle.LifecycleMenu`; prompting and printing from `_io.ConsoleIO`, their common base.
 On a terminal, prompts are prompt_toolkit's: what workers print while a person types goes
 above the prompt, which stays at the bottom with the typed text intact. Otherwise (input from
 a pipe or file) lines are read on a daemon thread. Everything printed goes through one rich
-Console on the loop's thread. The menu is one table of (label, handler) entries.
+Console on the loop's thread. The menu is one table of (label, handler) entries; a GaterError
+from an entry is printed with what to do next, and the menu comes back.
 Must not import anything from gater but gater.client, gater.errors and this package.
 """
 
@@ -19,18 +23,18 @@ import sys
 from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.patch_stdout import patch_stdout
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..client import ALL, BEGINNING, NOW, Client, NewEvent, Query, greenhouse
+from ..client import ALL, BEGINNING, NOW, Client, greenhouse
 from ..client.patterns import PatternError, parse_pattern
 from ..errors import GaterError, WrongExpectedVersionError
+from ._data import DataMenu
+from ._lifecycle import LifecycleMenu
 from ._parts import (
     Handler,
-    Lines,
     MenuSection,
     Observer,
     Producer,
@@ -39,11 +43,14 @@ from ._parts import (
     compact,
     describe,
 )
+from ._selection import SelectionError, subscription_selector
 
 __all__ = ["ConsoleApp", "Theme", "run_console"]
 
+_SELECTION_HELP = "type a stream, $all, order-* (a prefix), prefix:order-, or tags:<tag>... / type:<T>..."
 
-class ConsoleApp:
+
+class ConsoleApp(DataMenu, LifecycleMenu):
     """The console over one connected client. `await app.run()` until the person exits."""
 
     def __init__(
@@ -56,17 +63,11 @@ class ConsoleApp:
         theme: Theme | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.client = client
-        self.store = store
-        self.out = console or Console(highlight=False)
-        self.theme = theme or Theme()
+        super().__init__(client, store, console, stdin or sys.stdin, theme)
         self.rng = rng or random.Random()
         self.observers: dict[str, Observer] = {}
         self.producers: dict[str, Producer] = {}
         self.subscribers: dict[str, Subscriber] = {}
-        self._stdin = stdin or sys.stdin
-        self._lines = Lines(self._stdin)
-        self._session: PromptSession[str] | None = None
         self._monitoring: str | None = None
         self._exit = False
         self.menu: tuple[MenuSection, ...] = (
@@ -92,41 +93,17 @@ class ConsoleApp:
                 ("Append an Event", self.append_event),
                 ("Get Cluster Status", self.cluster_status),
             )),
+            MenuSection("🗂  Data Lifecycle:", "cyan", (
+                ("Delete a Stream", self.delete_stream),
+                ("Stream Metadata", self.stream_metadata),
+                ("Redact an Event", self.redact_event),
+                ("Scavenge the Store", self.scavenge),
+                ("Export the Store to a File", self.export_store),
+                ("Import a File into a Store", self.import_store),
+            )),
             MenuSection("🚪 Exit:", "red", (("Exit Console", self.exit),)),
         )  # fmt: skip
         self.entries: tuple[tuple[str, Handler], ...] = tuple(e for section in self.menu for e in section.entries)
-
-    # -- input and output ------------------------------------------------------------------
-
-    def say(self, message: str, style: str = "") -> None:
-        self.out.print(Text(message, style=style), soft_wrap=True)
-
-    async def ask(self, prompt: str, default: str = "") -> str:
-        """One typed line, stripped; `default` when empty. EOFError at the end of input (and
-        on Ctrl-C at a prompt, which ends the console cleanly)."""
-        if self._session is not None:
-            try:
-                line: str | None = await self._session.prompt_async(FormattedText([("bold", prompt)]))
-            except KeyboardInterrupt:
-                raise EOFError from None
-        else:
-            self.out.print(Text(prompt, style="bold"), end="")
-            self.out.file.flush()
-            line = await self._lines.queue.get()
-        if line is None:
-            raise EOFError
-        return line.strip() or default
-
-    async def ask_int(self, prompt: str, default: int, minimum: int = 0) -> int | None:
-        raw = await self.ask(prompt, str(default))
-        try:
-            value = int(raw)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            self.say(f"❌ Expected a whole number >= {minimum}, got {raw!r}", self.theme.error)
-            return None
-        return value
 
     # -- the menu ---------------------------------------------------------------------------
 
@@ -162,7 +139,7 @@ class ConsoleApp:
                 try:
                     await handler()
                 except GaterError as e:
-                    self.say(f"❌ {e.code}: {e.message}", self.theme.error)
+                    self.fail_with(e)
         except EOFError:
             self.say("\n(end of input)")
         finally:
@@ -220,19 +197,19 @@ class ConsoleApp:
             observer.error = f"{e.code}: {e.message}"
             self.say(f"💀 Observer '{observer.name}' stopped: {observer.error}", self.theme.error)
 
-    async def _say_streams(self) -> list[str]:
-        """Lists the store's streams (asked of the server) and returns their ids."""
-        streams = [info.stream_id for info in await self.client.get_streams(self.store)]
-        self.say(f"Available streams: {', '.join(streams) if streams else '(none yet: producers make greenhouse1..7)'}")
-        return streams
-
     async def create_observer_by_stream(self) -> None:
         self.say("\n📊 Creating Observer by Stream", "bold bright_green")
         await self._say_streams()
-        self.say("Special streams: $all (all streams)")
-        stream = await self.ask("Enter stream name (or $all): ", ALL)
+        self.say("Special streams: $all (all streams), order-* or prefix:order- (streams starting with order-), "
+                 "tags:<tag>... / type:<T>... (a DCB query of $all)")  # fmt: skip
+        stream = await self.ask("Enter stream name (or $all, a prefix, or tags:/type: words): ", ALL)
+        try:
+            selected = subscription_selector(stream)
+        except SelectionError as e:
+            self.fail(str(e), _SELECTION_HELP)
+            return
         name = await self.ask("Enter observer name: ")
-        await self._start_observer(name, "by_stream", stream, stream=stream)
+        await self._start_observer(name, "by_query" if "query" in selected else "by_stream", stream, **selected)
 
     async def create_observer_by_event_type(self) -> None:
         self.say("\n📊 Creating Observer by Event Type", "bold bright_green")
@@ -400,7 +377,12 @@ class ConsoleApp:
         if name in self.subscribers and self.subscribers[name].running:
             self.say(f"❌ A subscriber for '{name}' runs already.", self.theme.error)
             return
-        stream = await self.ask("Enter stream name (default $all): ", ALL)
+        stream = await self.ask("Enter stream name (default $all; or order-*, prefix:order-, tags:/type: words): ", ALL)
+        try:
+            selected = subscription_selector(stream)
+        except SelectionError as e:
+            self.fail(str(e), _SELECTION_HELP)
+            return
         raw = await self.ask("Start from: 'beginning', 'now' or a position (default beginning): ", BEGINNING)
         start: str | int
         if raw in (BEGINNING, NOW):
@@ -410,7 +392,7 @@ class ConsoleApp:
         else:
             self.say(f"❌ Start from must be beginning, now or a number, got {raw!r}", self.theme.error)
             return
-        info = await self.client.save_subscription(self.store, name, stream=stream, start_from=start)
+        info = await self.client.save_subscription(self.store, name, start_from=start, **selected)
         subscription = self.client.subscribe(self.store, name=name)
         await subscription.start()
         subscriber = Subscriber(name, stream)
@@ -418,7 +400,8 @@ class ConsoleApp:
         self.subscribers[name] = subscriber
         self.out.print(Text.assemble("SUBSCRIBER [", (name, self.theme.subscriber), f"] for [{name!r}] is UP!"))
         verb = "created" if info.created else "exists already; consuming it"
-        self.say(f"✅ Subscription '{name}' {verb} (stream {stream}, checkpoint {info.checkpoint})", self.theme.ok)
+        what = f"query {stream}" if "query" in selected else f"stream {selected['stream']}"
+        self.say(f"✅ Subscription '{name}' {verb} ({what}, checkpoint {info.checkpoint})", self.theme.ok)
 
     async def _receive(self, subscriber: Subscriber, subscription: Any) -> None:
         try:
@@ -452,61 +435,6 @@ class ConsoleApp:
         self.out.print(table)
 
     # -- data -------------------------------------------------------------------------------
-
-    async def view_stream_data(self) -> None:
-        self.say("\n📈 View Stream Data", "bold bright_blue")
-        streams = await self.client.get_streams(self.store)
-        if streams:
-            self.say("Available streams:", "cyan")
-            for i, s in enumerate(streams, 1):
-                self.say(f"  {i}. {s.stream_id} (version {s.version})")
-        else:
-            self.say("⚠️  No streams yet", self.theme.warn)
-        raw = await self.ask("Enter stream name (or its number, or $all, or tags:<tag> <tag>... for a query): ")
-        stream_id = streams[int(raw) - 1].stream_id if raw.isdigit() and 0 < int(raw) <= len(streams) else raw
-        count = await self.ask_int("Number of events to fetch (default 10): ", 10, 1)
-        if count is None or not stream_id:
-            return
-        if stream_id.startswith("tags:"):
-            read = await self.client.read_query(self.store, Query.of(tags=stream_id[5:].split()), None, count)
-            events = read.events
-            self.say(f"Query read of $all cut at head {read.head}", "cyan")
-        else:
-            events = await self.client.get_events(self.store, stream_id, None, count)
-        if not events:
-            self.say(f"⚠️  No events in '{stream_id}'", self.theme.warn)
-            return
-        table = Table("Pos", "Stream", "Ver", "Type", "Tags", "Data", "Created", title=f"Events from '{stream_id}'")
-        for e in events:
-            table.add_row(str(e.position), e.stream_id, str(e.version), e.event_type, " ".join(e.tags), compact(e.data),
-                          e.created.strftime("%H:%M:%S.%f")[:-3])
-        self.out.print(table)
-
-    async def append_event(self) -> None:
-        self.say("\n📝 Append an Event", "bold bright_green")
-        await self._say_streams()
-        stream_id = await self.ask("Enter stream name: ")
-        if not stream_id:
-            self.say("❌ A stream name is needed.", self.theme.error)
-            return
-        self.say(f"Event types of the greenhouse: {', '.join(greenhouse.EVENT_TYPES)}")
-        event_type = await self.ask("Event type (or its number): ")
-        if event_type.isdigit() and 0 < int(event_type) <= len(greenhouse.EVENT_TYPES):
-            event_type = greenhouse.EVENT_TYPES[int(event_type) - 1]
-        if not event_type:
-            self.say("❌ An event type is needed.", self.theme.error)
-            return
-        text = await self.ask('Data, JSON or %{temperature: 21.5} (default {}): ', "{}")
-        try:
-            data = parse_pattern(text)
-        except PatternError as e:
-            self.say(f"❌ Not a JSON object or map: {e}", self.theme.error)
-            return
-        tags = tuple((await self.ask("Tags, space-separated, e.g. room:r1 (default none): ", "")).split())
-        event = NewEvent(event_type, data, tags=tags)
-        result = await self.client.append_events(self.store, stream_id, [event])
-        self.say(f"✅ Appended {event_type} to '{stream_id}' (now at version {result.version})", self.theme.ok)
-        self.say(f"  • {event_type} {compact(data)}")
 
     async def cluster_status(self) -> None:
         self.say("\n🔗 Cluster Status", "bold bright_blue")

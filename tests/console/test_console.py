@@ -4,145 +4,26 @@ parser and the greenhouse generator it relies on."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import json
 import os
-import pty
 import random
 import re
-import struct
-import sys
-import termios
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
-import pyte
 import pytest
 
 from gater.client import Client
 from gater.console import EVENT_TYPES, OPERATORS, PatternError, generate_events, parse_pattern
 from gater.node import NodeServer
-
-_FORWARD = re.compile(r"\x1b\[(\d*)C")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
-
-
-class Screen:
-    """A program on the slave side of a pty; the test reads what it shows (colours removed)
-    and types lines into it."""
-
-    def __init__(self, master: int, proc: asyncio.subprocess.Process) -> None:
-        self.master = master
-        self.proc = proc
-        self.text = ""
-        self.seen_up_to = 0
-        self._changed = asyncio.Condition()
-        self._raw = b""
-        # What a person sees: a terminal emulator fed the same bytes, answering the program's
-        # queries (cursor position) as a terminal would.
-        self.terminal = pyte.Screen(220, 60)
-        self.terminal.write_process_input = lambda data: os.write(master, data.encode())
-        self._terminal_input = pyte.ByteStream(self.terminal)
-        asyncio.get_running_loop().add_reader(master, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            chunk = os.read(self.master, 65536)
-        except OSError:  # EIO: the program exited and closed its side
-            chunk = b""
-        if not chunk:
-            asyncio.get_running_loop().remove_reader(self.master)
-        self._raw += chunk
-        self._terminal_input.feed(chunk)
-        # Cursor-forward moves (how prompt_toolkit draws spaces) as spaces, other controls removed.
-        text = _ANSI.sub("", _FORWARD.sub(lambda m: " " * int(m.group(1) or 1), self._raw.decode(errors="replace")))
-        asyncio.get_running_loop().create_task(self._publish(text))
-
-    async def _publish(self, text: str) -> None:
-        async with self._changed:
-            self.text = text
-            self._changed.notify_all()
-
-    async def expect(self, pattern: str, timeout_s: float = 20) -> re.Match[str]:
-        """Waits for `pattern` in what appeared since the last expect; moves past it."""
-        regex = re.compile(pattern)
-        try:
-            async with asyncio.timeout(timeout_s):
-                async with self._changed:
-                    await self._changed.wait_for(lambda: regex.search(self.text, self.seen_up_to) is not None)
-        except TimeoutError:
-            raise AssertionError(f"{pattern!r} did not appear; the screen shows:\n{self.text[self.seen_up_to:]}") from None
-        match = regex.search(self.text, self.seen_up_to)
-        assert match is not None
-        self.seen_up_to = match.end()
-        return match
-
-    async def count(self, pattern: str, n: int, timeout_s: float = 20) -> list[str]:
-        """Waits until `pattern` appeared `n` times since the last expect, without moving past
-        them (a prompt printed among them is still there for the next expect)."""
-        regex = re.compile(pattern)
-        try:
-            async with asyncio.timeout(timeout_s):
-                async with self._changed:
-                    await self._changed.wait_for(lambda: len(regex.findall(self.text, self.seen_up_to)) >= n)
-        except TimeoutError:
-            raise AssertionError(f"{pattern!r} did not appear {n} times:\n{self.text[self.seen_up_to:]}") from None
-        return regex.findall(self.text, self.seen_up_to)
-
-    async def type(self, line: str) -> None:
-        os.write(self.master, line.encode() + b"\r")
-
-    async def keys(self, text: str) -> None:
-        """Types without pressing Enter."""
-        os.write(self.master, text.encode())
-
-    async def until(self, condition: Any, timeout_s: float = 20) -> None:
-        """Waits until `condition()` holds for what the terminal shows."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                async with self._changed:
-                    await self._changed.wait_for(condition)
-        except TimeoutError:
-            raise AssertionError("the terminal shows:\n" + "\n".join(self.terminal.display).rstrip()) from None
-
-    def bottom_line(self) -> str:
-        """The last non-empty line the terminal shows."""
-        return [line.rstrip() for line in self.terminal.display if line.strip()][-1]
-
-    async def choose(self, option: int) -> None:
-        await self.expect(r"Select an option \(1-15\): ")
-        await self.type(str(option))
-
-
-@contextlib.asynccontextmanager
-async def console(addr: str) -> AsyncIterator[Screen]:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 220, 0, 0))
-    env = {**os.environ, "GATER_ADDR": addr, "TERM": "xterm-256color", "COLUMNS": "220"}
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "gater"), "console",
-        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
-    screen = Screen(master, proc)
-    try:
-        yield screen
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        asyncio.get_running_loop().remove_reader(master)
-        os.close(master)
+from tests.console.screen import console
 
 
 @pytest.mark.timeout(120)
 async def test_a_session_with_producers_a_john_observer_and_a_subscription(node: NodeServer) -> None:
     async with console(node.address) as screen:
         await screen.expect("ExESDB Interactive Test Console Started!")
-        menu = await screen.expect(r"(?s)Observers:.*15\. Exit Console")
-        assert len(re.findall(r"^\s+\d+\. ", menu.group(), re.M)) == 15
+        menu = await screen.expect(r"(?s)Observers:.*21\. Exit Console")
+        assert len(re.findall(r"^\s+\d+\. ", menu.group(), re.M)) == 21
+        assert re.search(r"(?s)Data Lifecycle:\s+15\. Delete a Stream.*20\. Import a File into a Store", menu.group())
 
         # Producers: three of them, 20 events per append, every ~100 ms.
         await screen.choose(7)
@@ -208,7 +89,9 @@ async def test_a_session_with_producers_a_john_observer_and_a_subscription(node:
         await screen.type('%{temperature: 21.5, operator: "John"}')
         await screen.expect("Tags")
         await screen.type("room:r1 crop:basil")
-        await screen.expect(r"Appended temperature_measured:v1 to 'manual' \(now at version 0\)")
+        await screen.expect("Condition: ")
+        await screen.type("")  # none
+        await screen.expect(r"Appended temperature_measured:v1 to 'manual' \(now at version 0\) at position \d+")
 
         await screen.choose(12)  # a query read by tag
         await screen.expect("Enter stream name")
@@ -225,7 +108,7 @@ async def test_a_session_with_producers_a_john_observer_and_a_subscription(node:
         await screen.choose(99)
         await screen.expect("Invalid choice")
 
-        await screen.choose(15)
+        await screen.choose(21)
         await screen.expect("Stopped subscriber: audit")
         await screen.expect("Console shut down successfully!")
         assert await asyncio.wait_for(screen.proc.wait(), 20) == 0
@@ -246,12 +129,12 @@ async def test_the_prompt_stays_usable_while_producers_print(node: NodeServer) -
             await screen.expect(prompt)
             await screen.type(answer)
         await screen.expect("Started 3 producers")
-        await screen.expect(r"Select an option \(1-15\): ")
+        await screen.expect(r"Select an option \(1-21\): ")
         await screen.keys("1")  # half typed while the producers go on printing
         await screen.count(r"APPENDED \[", 30)
         # Once the workers' lines are drawn, the prompt is drawn again below them (a moment
         # later): wait for that; a prompt left above the printed lines never comes back down.
-        await screen.until(lambda: screen.bottom_line().endswith("Select an option (1-15): 1"))
+        await screen.until(lambda: screen.bottom_line().endswith("Select an option (1-21): 1"))
         await screen.type("")
         await screen.expect("Creating Observer by Stream")
 
@@ -273,7 +156,7 @@ async def test_the_streams_offered_are_the_stores(node: NodeServer) -> None:
 @pytest.mark.timeout(60)
 async def test_end_of_input_shuts_down_cleanly(node: NodeServer) -> None:
     async with console(node.address) as screen:
-        await screen.expect(r"Select an option \(1-15\): ")
+        await screen.expect(r"Select an option \(1-21\): ")
         os.write(screen.master, b"\x04")  # Ctrl-D on an empty line: end of input
         await screen.expect("Console shut down successfully!")
         assert await asyncio.wait_for(screen.proc.wait(), 20) == 0
