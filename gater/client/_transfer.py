@@ -275,14 +275,6 @@ async def import_from_file(
 ) -> TransferSummary:
     """Writes the file into the store (created first by `create()` when it does not exist):
     the store must be empty or hold a prefix of the file; the import goes on after its head."""
-    try:
-        head = await _head(stub, metadata, store_id, timeout_s)
-    except StoreNotFoundError:
-        if create is None:
-            raise
-        await create()
-        head = -1
-
     async def send(request: stores_pb2.ImportEventsRequest) -> stores_pb2.ImportEventsResponse:
         try:
             return await stub.ImportEvents(request, metadata=metadata, timeout=timeout_s)
@@ -291,7 +283,7 @@ async def import_from_file(
 
     snapshots = subscriptions = 0
     complete = False
-    with path.open("rb") as f, _Pipeline(send, on_progress, head) as pipeline:
+    with path.open("rb") as f:
         entries = read_entries(f)
         try:
             first = next(entries, None)
@@ -299,70 +291,93 @@ async def import_from_file(
             raise _FileError(path, "is not a transfer file (it does not start with an entry length)") from None
         if first is None:
             raise _FileError(path, "is empty")
-        header = _header(first[0], path)
-        if head > header.head:
-            raise ImportMismatchError(
-                header.head + 1, head, f"the store holds more events than the file ({header.head + 1})"
-            )
-        if on_start is not None:
-            on_start(header.head, max(head, 0))
-        # When the store holds events, each batch starts with the last one it holds: the
-        # node compares it (the overlap that proves the store is a prefix of this file).
-        records: list[bytes] = []
-        size, overlap = 0, None
-        others: list[stores_pb2.TransferEntry] = []
-        for entry, _ in entries:
-            record = _event_record(entry)
-            if record is None:
-                message = stores_pb2.TransferEntry.FromString(entry)
-                kind = message.WhichOneof("entry")
-                if kind == "end":
-                    complete = True
-                    break
-                others.append(message)
-                continue
-            position = _position(record)  # increasing, with gaps where the source scavenged
-            if position < head:
-                continue
-            if position == head:
-                overlap = record
-                continue
-            if not records and overlap is not None:
-                records.append(overlap)
-            records.append(record)
-            size += len(record)
-            if len(records) >= batch_size or size >= _IMPORT_BATCH_BYTES:
+        header = _header(first[0], path)  # before the store is made: a wrong file leaves none behind
+        try:
+            head = await _head(stub, metadata, store_id, timeout_s)
+        except StoreNotFoundError:
+            if create is None:
+                raise
+            await create()
+            head = -1
+        with _Pipeline(send, on_progress, head) as pipeline:
+            if head > header.head:
+                raise ImportMismatchError(
+                    header.head + 1, head, f"the store holds more events than the file ({header.head + 1})"
+                )
+            if on_start is not None:
+                on_start(header.head, max(head, 0))
+            # When the store holds events, each batch starts with the last one it holds: the
+            # node compares it (the overlap that proves the store is a prefix of this file).
+            records: list[bytes] = []
+            size, overlap = 0, None
+            others: list[stores_pb2.TransferEntry] = []
+            for record, position, message in _parsed(entries, path):
+                if record is None:
+                    if message.WhichOneof("entry") == "end":
+                        complete = True
+                        break
+                    others.append(message)
+                    continue
+                if position < head:  # positions increase, with gaps where the source scavenged
+                    continue
+                if position == head:
+                    overlap = record
+                    continue
+                if not records and overlap is not None:
+                    records.append(overlap)
+                records.append(record)
+                size += len(record)
+                if len(records) >= batch_size or size >= _IMPORT_BATCH_BYTES:
+                    await pipeline.put(
+                        stores_pb2.ImportEventsRequest(store_id=store_id, records=records, starts_file=head < 0 and not pipeline.sent)
+                    )
+                    overlap, records, size = records[-1], [], 0
+            if not records and overlap is not None and not pipeline.sent:
+                records = [overlap]  # nothing left to write: still compare the store's last event
+            if records:
                 await pipeline.put(
                     stores_pb2.ImportEventsRequest(store_id=store_id, records=records, starts_file=head < 0 and not pipeline.sent)
                 )
-                overlap, records, size = records[-1], [], 0
-        if not records and overlap is not None and not pipeline.sent:
-            records = [overlap]  # nothing left to write: still compare the store's last event
-        if records:
-            await pipeline.put(
-                stores_pb2.ImportEventsRequest(store_id=store_id, records=records, starts_file=head < 0 and not pipeline.sent)
-            )
-        moved = await pipeline.drain()
-        request = stores_pb2.ImportEventsRequest(store_id=store_id)
-        size = 0
-        for message in others:
-            if message.WhichOneof("entry") == "stream":
-                request.streams.append(message.stream)
-                size += message.stream.ByteSize()
-            elif message.WhichOneof("entry") == "snapshot":
-                request.snapshots.append(message.snapshot)
-                size += message.snapshot.ByteSize()
-                snapshots += 1
-            elif message.WhichOneof("entry") == "subscription":
-                request.subscriptions.append(message.subscription)
-                size += message.subscription.ByteSize()
-                subscriptions += 1
-            if size >= _IMPORT_BATCH_BYTES:
+            moved = await pipeline.drain()
+            request = stores_pb2.ImportEventsRequest(store_id=store_id)
+            size = 0
+            for message in others:
+                if message.WhichOneof("entry") == "stream":
+                    request.streams.append(message.stream)
+                    size += message.stream.ByteSize()
+                elif message.WhichOneof("entry") == "snapshot":
+                    request.snapshots.append(message.snapshot)
+                    size += message.snapshot.ByteSize()
+                    snapshots += 1
+                elif message.WhichOneof("entry") == "subscription":
+                    request.subscriptions.append(message.subscription)
+                    size += message.subscription.ByteSize()
+                    subscriptions += 1
+                if size >= _IMPORT_BATCH_BYTES:
+                    await send(request)
+                    request, size = stores_pb2.ImportEventsRequest(store_id=store_id), 0
+            if request.snapshots or request.subscriptions or request.streams:
                 await send(request)
-                request, size = stores_pb2.ImportEventsRequest(store_id=store_id), 0
-        if request.snapshots or request.subscriptions or request.streams:
-            await send(request)
     return TransferSummary(store_id, header.head, moved, snapshots, subscriptions, complete)
+
+
+def _parsed(
+    entries: Iterator[tuple[bytes, int]], path: Path
+) -> Iterator[tuple[bytes, int, None] | tuple[None, int, stores_pb2.TransferEntry]]:
+    """The file's entries after its header: (event record, its position, None), or (None, -1,
+    the entry) for the others. A damaged file is a _FileError that says where, never a
+    protobuf or index error from somewhere inside."""
+    offset = 0
+    try:
+        for entry, end in entries:
+            record = _event_record(entry)
+            if record is None:
+                yield None, -1, stores_pb2.TransferEntry.FromString(entry)
+            else:
+                yield record, _position(record), None
+            offset = end
+    except (DecodeError, IndexError, ValueError):
+        raise _FileError(path, f"is damaged: the entry after byte {offset:,} does not parse") from None
 
 
 class _Pipeline:

@@ -238,3 +238,28 @@ async def test_the_sync_client_exports_and_imports(node: NodeServer, tmp_path: P
             return exported.events, imported.events
 
     assert await asyncio.to_thread(work) == (5, 5)
+
+
+async def test_a_wrong_or_damaged_file_is_refused_with_what_to_fix(node: NodeServer, tmp_path: Path) -> None:
+    """A file that is no transfer file is refused before the store is made (none is left
+    behind); one damaged half-way says where, as INVALID_ARGUMENT on `file`, having imported
+    only what came before the damage."""
+    from gater.errors import InvalidArgumentError
+
+    good = tmp_path / "good.gtx"
+    async with await Client.connect(node.address) as client:
+        await fill(client, "shop", events=40)
+        await client.export_store("shop", good)
+        text = tmp_path / "notes.txt"
+        text.write_text("these are notes, not events\n" * 20)
+        with pytest.raises(InvalidArgumentError, match="is not a transfer file"):
+            await client.import_store("never-made", text)
+        assert "never-made" not in [s.store_id for s in await client.list_stores()]
+        raw = good.read_bytes()
+        entries = list(read_entries(io.BytesIO(raw)))
+        cut = entries[20][1]  # the 20th event's entry ends here: garble the length of the next
+        damaged = tmp_path / "damaged.gtx"
+        damaged.write_bytes(raw[:cut] + b"\x05\x12\x03\xff\xff\xff" + raw[cut + 6 :])
+        with pytest.raises(InvalidArgumentError, match=f"is damaged: the entry after byte {cut:,}"):
+            await client.import_store("copy", damaged, batch_size=5)
+        assert (await client.get_store_status("copy")).last_position < 20
