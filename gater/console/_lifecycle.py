@@ -10,10 +10,11 @@ Must not import anything from gater but gater.client, gater.errors and this pack
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from rich.table import Table
 
@@ -170,14 +171,10 @@ class LifecycleMenu(ConsoleIO):
             self.fail("A file name is needed.", "type a path, e.g. /tmp/greenhouse.gater")
             return
         path = _file(raw)
-        progress = ProgressLines(f"exporting {name}", self.say)
-        began = time.monotonic()
-        try:
-            summary = await self.client.export_store(store, path, on_start=progress.start, on_progress=progress.advance)
-        except OSError as e:
-            self.fail(f"Cannot write {path}: {e.strerror or e}", "type a path in a directory you may write to")
-            return
-        self._say_summary("Exported", summary, f"from '{name}' to {path}", time.monotonic() - began)
+        await self._transfer(
+            "Exported", f"exporting {name}", functools.partial(self.client.export_store, store, path),
+            f"from '{name}' to {path}", f"Cannot write {path}", "type a path in a directory you may write to",
+        )  # fmt: skip
 
     async def import_store(self) -> None:
         self.say("\n📥 Import a File into a Store", "bold bright_blue")
@@ -193,14 +190,23 @@ class LifecycleMenu(ConsoleIO):
         if not target:
             self.fail("A target store is needed.", "type a new store's name, e.g. restored")
             return
-        progress = ProgressLines(f"importing into {target}", self.say)
+        await self._transfer(
+            "Imported", f"importing into {target}", functools.partial(self.client.import_store, target, path),
+            f"from {path} into '{target}'", f"Cannot read {path}", "type the path an export wrote",
+        )  # fmt: skip
+
+    async def _transfer(
+        self, verb: str, label: str, run: Callable[..., Awaitable[TransferSummary]], where: str, cannot: str, hint: str
+    ) -> None:
+        """Runs an export or import with progress lines, then says what moved at what rate."""
+        progress = ProgressLines(label, self.say)
         began = time.monotonic()
         try:
-            summary = await self.client.import_store(target, path, on_start=progress.start, on_progress=progress.advance)
+            summary = await run(on_start=progress.start, on_progress=progress.advance)
         except OSError as e:
-            self.fail(f"Cannot read {path}: {e.strerror or e}", "type the path an export wrote")
+            self.fail(f"{cannot}: {e.strerror or e}", hint)
             return
-        self._say_summary("Imported", summary, f"from {path} into '{target}'", time.monotonic() - began)
+        self._say_summary(verb, summary, where, time.monotonic() - began)
 
     def _say_summary(self, verb: str, s: TransferSummary, where: str, elapsed_s: float) -> None:
         rate = f"{s.events / elapsed_s:,.0f} events/s" if elapsed_s > 0 else "-"
