@@ -40,7 +40,7 @@ from gater.errors import (
 )
 
 from ._lifecycle import SOFT_DELETED, TOMBSTONED, expected_holds_deleted
-from ._query import AppendCondition, check_tags, matches, positions_sql
+from ._query import AppendCondition, check_tags, first_positions_sql, matches, positions_sql
 from ._records import created_tail, encode_record
 from .base import (
     EXPECT_ANY,
@@ -60,6 +60,7 @@ __all__ = [
     "ExistingEvent",
     "canonical_ids",
     "conflict_queries",
+    "conflict_query",
     "plan_batch",
     "request_streams",
     "streams_request",
@@ -172,6 +173,23 @@ def conflict_queries(
             )
             out.append((i, sql, params))
     return out
+
+
+def conflict_query(
+    requests: Sequence[AppendRequest], last_position: int, dialect: str, store_id: str | None = None
+) -> tuple[list[int], str, list[object]] | None:
+    """conflict_queries in one statement, for a writer a round trip away from its database:
+    (the request indexes, the statement, its parameters); its one row holds each listed
+    request's first conflicting position, or NULL. None when no request has a condition to check."""
+    checked = [
+        (i, (r.condition.fail_if_events_match, r.condition.after + 1, last_position))
+        for i, r in enumerate(requests)
+        if r.condition is not None and r.condition.after < last_position
+    ]
+    if not checked:
+        return None
+    sql, params = first_positions_sql([spec for _, spec in checked], dialect, store_id)
+    return [i for i, _ in checked], sql, params
 
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

@@ -60,6 +60,7 @@ __all__ = [
     "check_query",
     "check_tags",
     "matches",
+    "first_positions_sql",
     "positions_sql",
     "query_bounds",
 ]
@@ -281,12 +282,13 @@ def positions_sql(
     backward: bool,
     store_id: str | None = None,
     prefix: str = "",
+    params: _Params | None = None,
 ) -> tuple[str, list[object]]:
     """(statement, parameters) selecting the positions of the first `limit` matching events in
     low..high (inclusive), ascending — or, `backward`, the last ones, descending — of the
     streams starting with `prefix` ("": every stream). `store_id` is given for PostgreSQL,
     whose tables hold every store."""
-    p = _Params(dialect)
+    p = params if params is not None else _Params(dialect)
     order = "DESC" if backward else "ASC"
     if query.matches_all:
         conjunctions: list[tuple[str | None, Sequence[str]]] = [(None, ())]
@@ -301,6 +303,17 @@ def positions_sql(
         arm = _conjunction(event_type, tags, p, store_id, low, high, prefix, dialect)
         arms.append(f"SELECT position FROM ({arm} ORDER BY position {order} LIMIT {p(limit)}) AS a{n}")
     return f"{' UNION '.join(arms)} ORDER BY position {order} LIMIT {p(limit)}", p.values
+
+
+def first_positions_sql(ranges: Sequence[tuple[Query, int, int]], dialect: str, store_id: str | None = None) -> tuple[str, list[object]]:
+    """One statement (one round trip) whose one row holds, for each (query, low, high) in
+    order, the first position in low..high of an event the query matches (NULL: none)."""
+    p = _Params(dialect)
+    columns = [
+        f"({positions_sql(q, dialect=dialect, low=low, high=high, limit=1, backward=False, store_id=store_id, params=p)[0]})"
+        for q, low, high in ranges
+    ]
+    return f"SELECT {', '.join(columns)}", p.values
 
 
 class TimeBisection:

@@ -145,3 +145,29 @@ def test_event_ids_are_checked_and_made_canonical(ids: list[str]) -> None:
     else:
         assert outcome == AppendResult(0, len(ids) - 1, 0, len(ids) - 1)
         assert [r.event_id for r in rows(plan)] == expected
+
+
+def test_a_batchs_conditions_are_one_statement_with_its_parameters_numbered_once() -> None:
+    """PostgreSQL checks every condition of a batch in one round trip: one column per
+    request with a condition still to check (after < head), parameters $1..$n in order."""
+    import re
+
+    from gater.store._append import conflict_queries, conflict_query
+    from gater.store._query import AppendCondition, Query, QueryItem
+
+    def cond(after: int, *items: QueryItem) -> AppendCondition:
+        return AppendCondition(Query(items), after)
+
+    requests = [
+        AppendRequest("a", new(1), EXPECT_ANY, cond(3, QueryItem(tags=("t:1",)))),
+        AppendRequest("b", new(1), EXPECT_ANY),  # no condition
+        AppendRequest("c", new(1), EXPECT_ANY, cond(9, QueryItem(tags=("t:2",)))),  # after the head: nothing to check
+        AppendRequest("d", new(1), EXPECT_ANY, cond(-1, QueryItem(("x:v1",), ("t:3", "t:4")), QueryItem(("y:v1",)))),
+    ]
+    assert conflict_query(requests[1:3], 9, "postgres", "s") is None
+    indexes, sql, params = conflict_query(requests, 9, "postgres", "s")
+    assert indexes == [i for i, _, _ in conflict_queries(requests, 9, "postgres", "s")] == [0, 3]
+    assert sql.startswith("SELECT (") and sql.count("LIMIT") >= 2
+    numbers = [int(n) for n in re.findall(r"\$(\d+)", sql)]
+    assert sorted(set(numbers)) == list(range(1, len(params) + 1))
+    assert params.count("s") == sum(1 for _ in re.finditer(r"store_id = \$", sql))

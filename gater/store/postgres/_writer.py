@@ -44,7 +44,7 @@ from .._append import (
     BatchPlan,
     ExistingEvent,
     canonical_ids,
-    conflict_queries,
+    conflict_query,
     plan_batch,
     request_streams,
 )
@@ -190,10 +190,10 @@ class StoreWriter:
             # can be written between check and insert — on any node.
             head = last_position["last_position"]
             conflicts = {}
-            for i, sql, params in conflict_queries(requests, head, "postgres", store_id):
-                hit = await con.fetchval(sql, *params)
-                if hit is not None:
-                    conflicts[i] = hit
+            if (checks := conflict_query(requests, head, "postgres", store_id)) is not None:
+                indexes, sql, params = checks  # every condition of the batch in one round trip
+                row = await con.fetchrow(sql, *params)
+                conflicts = {i: hit for i, hit in zip(indexes, row, strict=True) if hit is not None}
             created_epoch_us = now_epoch_us()
 
             def planned(existing: dict[str, ExistingEvent]) -> BatchPlan:
