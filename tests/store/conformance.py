@@ -37,6 +37,8 @@ from gater.errors import (
     SubscriptionNotFoundError,
     WrongExpectedVersionError,
 )
+from gater.store._records import created_tail, encode_record
+from gater.store._transfer import ImportedEvent
 from gater.store.base import (
     EXPECT_ANY,
     EXPECT_NO_STREAM,
@@ -60,6 +62,7 @@ __all__ = [
     "RawSql",
     "StoreConformance",
     "events",
+    "imported_event",
     "new_event",
     "read_everything",
     "read_stream_all",
@@ -85,6 +88,13 @@ def new_event(event_type: str = "thing_happened:v1", data: bytes = b'{"n": 1}', 
 
 def events(n: int, event_type: str = "thing_happened:v1") -> list[NewEvent]:
     return [new_event(event_type, f'{{"i": {i}}}'.encode()) for i in range(n)]
+
+
+def imported_event(position: int, version: int, event_id: str | None = None, stream_id: str = "s-1") -> ImportedEvent:
+    """An event as an import batch carries it (the record as a store writes it)."""
+    event = NewEvent(event_id or str(uuid.uuid4()), "x:v1", b"{}")
+    record = encode_record(stream_id, version, position, event, created_tail(1_000 + position))
+    return ImportedEvent(position, stream_id, version, event.event_id, "x:v1", 1_000 + position, record)
 
 
 async def read_everything(store: EventStore, page: int = 7) -> list[RecordedEvent]:
@@ -841,6 +851,15 @@ class StoreConformance(DcbConformance, PrefixConformance, LifecycleConformance):
         assert b.fence > a.fence if self.shared_storage else b.fence == a.fence
 
     # -- invariants the database enforces ----------------------------------------------------
+
+    async def test_an_import_batch_with_an_id_the_store_holds_elsewhere_writes_nothing(self, store: EventStore) -> None:
+        first = [imported_event(0, 0), imported_event(1, 1)]
+        assert await store.import_events(first, starts_file=True) == (1, 2)
+        again = [first[-1], imported_event(2, 2), imported_event(3, 3, first[0].event_id)]
+        with pytest.raises(DuplicateEventIdError):
+            await store.import_events(again)
+        assert [e.position for e in await read_everything(store)] == [0, 1]
+        assert await store.import_events([first[-1], imported_event(2, 2)]) == (2, 1)
 
     async def test_the_database_refuses_to_change_events(self, store: EventStore, raw_sql: RawSql) -> None:
         await store.append("s", events(3), EXPECT_ANY)

@@ -55,15 +55,9 @@ async def test_an_import_leaves_the_positions_trigger_as_it_found_it(tmp_path: P
     import uuid
 
     from gater.errors import GaterError
-    from gater.store._records import created_tail, encode_record
-    from gater.store._transfer import ImportedEvent
-    from gater.store.base import NewEvent
     from gater.store.sqlite import SqliteBackend
 
-    def imported(position: int, version: int, event_id: str | None = None) -> ImportedEvent:
-        event = NewEvent(event_id or str(uuid.uuid4()), "x:v1", b"{}", b"", "application/json", "application/json", ())
-        record = encode_record("s-1", version, position, event, created_tail(1_000 + position))
-        return ImportedEvent(position, "s-1", version, event.event_id, "x:v1", 1_000 + position, record)
+    from .conformance import imported_event as imported
 
     path = tmp_path / "data" / "stores" / "main.sqlite"
 

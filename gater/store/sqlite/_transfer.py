@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gater.errors import DuplicateEventIdError, ImportMismatchError
+
 from .._records import now_epoch_us
 from .._transfer import (
     ExportView,
@@ -115,12 +117,15 @@ def import_job(
         # position is not run per row: plan_import checked the positions (0007).
         (trigger,) = conn.execute(query("import_dense_trigger")).fetchone()
         conn.execute("DROP TRIGGER events_dense")
-        for i in range(0, len(plan.rows), _ROWS_PER_INSERT):
-            chunk = plan.rows[i : i + _ROWS_PER_INSERT]
-            conn.execute(
-                rows("append_insert_events", len(chunk), "(?, ?, ?, ?, ?, ?, ?)"),
-                list(itertools.chain.from_iterable(chunk)),
-            )
+        try:
+            for i in range(0, len(plan.rows), _ROWS_PER_INSERT):
+                chunk = plan.rows[i : i + _ROWS_PER_INSERT]
+                conn.execute(
+                    rows("append_insert_events", len(chunk), "(?, ?, ?, ?, ?, ?, ?)"),
+                    list(itertools.chain.from_iterable(chunk)),
+                )
+        except sqlite3.IntegrityError:
+            raise _duplicate_id(conn, plan.rows, head) from None  # (the job's savepoint undoes it all)
         conn.execute(trigger)
         for i in range(0, len(plan.tag_rows), _ROWS_PER_INSERT):
             chunk = plan.tag_rows[i : i + _ROWS_PER_INSERT]
@@ -144,6 +149,16 @@ def import_job(
         return max(head, plan.last_position), len(plan.rows)
 
     return run
+
+
+def _duplicate_id(conn: sqlite3.Connection, planned: Sequence[tuple[Any, ...]], head: int) -> Exception:
+    """What an insert of `planned` rows that the unique index refused meets: an event id the
+    store holds at another position (plan_import has checked positions and versions)."""
+    ids = json.dumps([row[3] for row in planned])
+    found = conn.execute(query("append_find_ids"), (ids,)).fetchone()
+    if found is None:
+        return ImportMismatchError(planned[0][0], head, "the store refused the batch's events (a unique index)")
+    return DuplicateEventIdError("records", found[0])
 
 
 def _write_states(conn: sqlite3.Connection, states: Sequence[StreamState]) -> None:
