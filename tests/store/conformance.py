@@ -856,8 +856,19 @@ class StoreConformance(DcbConformance, PrefixConformance, LifecycleConformance):
         first = [imported_event(0, 0), imported_event(1, 1)]
         assert await store.import_events(first, starts_file=True) == (1, 2)
         again = [first[-1], imported_event(2, 2), imported_event(3, 3, first[0].event_id)]
-        with pytest.raises(DuplicateEventIdError):
+        with pytest.raises(DuplicateEventIdError) as held:
             await store.import_events(again)
+        assert held.value.event_id == first[0].event_id
+        # The same past a first chunk of rows the store took before it refused (SQLite inserts
+        # 256 rows a statement): the id named is still the one held before the batch.
+        big = [first[-1], *(imported_event(p, p) for p in range(2, 300)), imported_event(300, 300, first[0].event_id)]
+        with pytest.raises(DuplicateEventIdError) as held:
+            await store.import_events(big)
+        assert held.value.event_id == first[0].event_id
+        second = imported_event(2, 2)
+        with pytest.raises(DuplicateEventIdError) as repeated:  # twice in the batch itself
+            await store.import_events([first[-1], second, imported_event(3, 3, second.event_id)])
+        assert repeated.value.event_id == second.event_id
         assert [e.position for e in await read_everything(store)] == [0, 1]
         assert await store.import_events([first[-1], imported_event(2, 2)]) == (2, 1)
 

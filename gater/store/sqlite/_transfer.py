@@ -154,11 +154,16 @@ def import_job(
 def _duplicate_id(conn: sqlite3.Connection, planned: Sequence[tuple[Any, ...]], head: int) -> Exception:
     """What an insert of `planned` rows that the unique index refused meets: an event id the
     store holds at another position (plan_import has checked positions and versions)."""
-    ids = json.dumps([row[3] for row in planned])
-    found = conn.execute(query("append_find_ids"), (ids,)).fetchone()
-    if found is None:
-        return ImportMismatchError(planned[0][0], head, "the store refused the batch's events (a unique index)")
-    return DuplicateEventIdError("records", found[0])
+    positions: dict[str, int] = {}
+    for row in planned:
+        if row[3] in positions:  # twice in the batch itself
+            return DuplicateEventIdError("records", row[3])
+        positions[row[3]] = row[0]
+    # Held elsewhere: at a position other than the batch's (its earlier chunks are in already).
+    for event_id, _, _, at in conn.execute(query("append_find_ids"), (json.dumps(list(positions)),)):
+        if positions[event_id] != at:
+            return DuplicateEventIdError("records", event_id)
+    return ImportMismatchError(planned[0][0], head, "the store refused the batch's events (a unique index)")
 
 
 def _write_states(conn: sqlite3.Connection, states: Sequence[StreamState]) -> None:
