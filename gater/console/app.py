@@ -133,7 +133,7 @@ class ConsoleApp(DataMenu, LifecycleMenu):
                 self.show_menu()
                 choice = await self.ask(f"\n👉 Select an option (1-{len(self.entries)}): ")
                 if not choice.isdigit() or not 0 < int(choice) <= len(self.entries):
-                    self.say("❌ Invalid choice. Please try again.", self.theme.error)
+                    self.fail("Invalid choice.", f"type a number from 1 to {len(self.entries)}")
                     continue
                 _, handler = self.entries[int(choice) - 1]
                 try:
@@ -169,10 +169,10 @@ class ConsoleApp(DataMenu, LifecycleMenu):
 
     async def _start_observer(self, name: str, kind: str, selector: Any, **subscribe: Any) -> None:
         if not name:
-            self.say("❌ An observer needs a name.", self.theme.error)
+            self.fail("An observer needs a name.", "type any name, e.g. temps")
             return
         if name in self.observers and self.observers[name].running:
-            self.say(f"❌ Observer '{name}' exists; stop it first.", self.theme.error)
+            self.fail(f"Observer '{name}' exists.", "pick another name, or stop it first (Stop Observer)")
             return
         subscription = self.client.subscribe(self.store, start_from=NOW, **subscribe)
         await subscription.start()  # a bad selector or store fails here, in front of the person
@@ -233,7 +233,7 @@ class ConsoleApp(DataMenu, LifecycleMenu):
         try:
             pattern = parse_pattern(text)
         except PatternError as e:
-            self.say(f"❌ Not a pattern: {e}", self.theme.error)
+            self.fail(f"Not a pattern: {e}", 'type JSON such as {"operator": "John"} or %{operator: "John"}')
             return
         await self._start_observer(name, "by_event_payload", pattern, payload=pattern)
 
@@ -258,7 +258,7 @@ class ConsoleApp(DataMenu, LifecycleMenu):
         name = await self.ask("\nEnter observer name to monitor: ")
         observer = self.observers.get(name)
         if observer is None or not observer.running:
-            self.say(f"❌ Observer '{name}' {'not found' if observer is None else 'is not running'}", self.theme.error)
+            self.fail(f"Observer '{name}' {'not found' if observer is None else 'is not running'}", "List Active Observers shows the names")
             return
         self.say(f"\n👁️  Monitoring Observer: {name}", "bold bright_yellow")
         self.say(f"Type: {observer.kind}, Selector: {compact(observer.selector)}, seen so far: {observer.seen}", "cyan")
@@ -277,7 +277,7 @@ class ConsoleApp(DataMenu, LifecycleMenu):
         name = await self.ask("\nEnter observer name to stop: ")
         observer = self.observers.pop(name, None)
         if observer is None:
-            self.say(f"❌ Observer '{name}' not found", self.theme.error)
+            self.fail(f"Observer '{name}' not found", "List Active Observers shows the names")
             return
         was_running = observer.running
         await _stop(observer.task)
@@ -350,7 +350,7 @@ class ConsoleApp(DataMenu, LifecycleMenu):
         for sid in chosen:
             producer = self.producers.pop(sid, None)
             if producer is None:
-                self.say(f"❌ No producer for '{sid}'", self.theme.error)
+                self.fail(f"No producer for '{sid}'", "List Active Producers shows their streams")
                 continue
             await _stop(producer.task)
             self.say(f"✅ Producer for '{sid}' stopped ({producer.appended} events appended)", self.theme.ok)
@@ -372,10 +372,10 @@ class ConsoleApp(DataMenu, LifecycleMenu):
         self.say("\n📡 Creating Subscription", "bold bright_green")
         name = await self.ask("Enter subscription name: ")
         if not name:
-            self.say("❌ A subscription needs a name.", self.theme.error)
+            self.fail("A subscription needs a name.", "type any name, e.g. alerts")
             return
         if name in self.subscribers and self.subscribers[name].running:
-            self.say(f"❌ A subscriber for '{name}' runs already.", self.theme.error)
+            self.fail(f"A subscriber for '{name}' runs already.", "pick another name")
             return
         stream = await self.ask("Enter stream name (default $all; or order-*, prefix:order-, tags:/type: words): ", ALL)
         try:
@@ -390,7 +390,7 @@ class ConsoleApp(DataMenu, LifecycleMenu):
         elif raw.isdigit():
             start = int(raw)
         else:
-            self.say(f"❌ Start from must be beginning, now or a number, got {raw!r}", self.theme.error)
+            self.fail(f"Start from must be beginning, now or a number, got {raw!r}", "type beginning, now or a position such as 42")
             return
         info = await self.client.save_subscription(self.store, name, start_from=start, **selected)
         subscription = self.client.subscribe(self.store, name=name)

@@ -107,6 +107,7 @@ async def test_a_session_with_producers_a_john_observer_and_a_subscription(node:
 
         await screen.choose(99)
         await screen.expect("Invalid choice")
+        await screen.expect("→ type a number from 1 to 21")  # what to do next, below the error
 
         await screen.choose(21)
         await screen.expect("Stopped subscriber: audit")
