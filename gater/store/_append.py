@@ -40,7 +40,7 @@ from gater.errors import (
 )
 
 from ._lifecycle import SOFT_DELETED, TOMBSTONED, expected_holds_deleted
-from ._query import AppendCondition, check_tags, first_positions_sql, matches, positions_sql
+from ._query import AppendCondition, Query, check_tags, first_positions_sql, matches, positions_sql
 from ._records import created_tail, encode_record
 from .base import (
     EXPECT_ANY,
@@ -157,22 +157,26 @@ def canonical_ids(requests: Sequence[AppendRequest]) -> list[str]:
     return ids
 
 
+def _to_check(requests: Sequence[AppendRequest], last_position: int) -> list[tuple[int, tuple[Query, int, int]]]:
+    """(request index, (query, low, high)) of each request whose condition could fail: some
+    event stored after its `after`, up to `last_position`."""
+    return [
+        (i, (r.condition.fail_if_events_match, r.condition.after + 1, last_position))
+        for i, r in enumerate(requests)
+        if r.condition is not None and r.condition.after < last_position
+    ]
+
+
 def conflict_queries(
     requests: Sequence[AppendRequest], last_position: int, dialect: str, store_id: str | None = None
 ) -> list[tuple[int, str, list[object]]]:
     """(request index, statement, parameters) finding, for each request with a condition, the
     first stored position after its `after` (up to `last_position`) whose event matches its
     query — the `conflicts` of plan_batch. Run by the writer in its transaction."""
-    out = []
-    for i, request in enumerate(requests):
-        condition = request.condition
-        if condition is not None and condition.after < last_position:
-            sql, params = positions_sql(
-                condition.fail_if_events_match, dialect=dialect, low=condition.after + 1, high=last_position,
-                limit=1, backward=False, store_id=store_id,
-            )
-            out.append((i, sql, params))
-    return out
+    return [
+        (i, *positions_sql(q, dialect=dialect, low=low, high=high, limit=1, backward=False, store_id=store_id))
+        for i, (q, low, high) in _to_check(requests, last_position)
+    ]
 
 
 def conflict_query(
@@ -181,11 +185,7 @@ def conflict_query(
     """conflict_queries in one statement, for a writer a round trip away from its database:
     (the request indexes, the statement, its parameters); its one row holds each listed
     request's first conflicting position, or NULL. None when no request has a condition to check."""
-    checked = [
-        (i, (r.condition.fail_if_events_match, r.condition.after + 1, last_position))
-        for i, r in enumerate(requests)
-        if r.condition is not None and r.condition.after < last_position
-    ]
+    checked = _to_check(requests, last_position)
     if not checked:
         return None
     sql, params = first_positions_sql([spec for _, spec in checked], dialect, store_id)
