@@ -134,11 +134,11 @@ def keep_visible(rows: Iterable[Sequence[Any]], now_us: int) -> list[RecordedEve
     event_id, event_type, record, created_epoch, truncate_before, max_count, max_age_us,
     stream_version) — the column order of every read statement."""
     out = []
+    make = RecordedEvent._make  # from the row's first six columns, as they are
     for row in rows:
-        if row[7] is None and row[8] is None and row[9] is None:  # no rule: the common case
-            out.append(RecordedEvent(row[0], row[1], row[2], row[3], row[4], row[5]))
-        elif visible(row[2], row[6], row[7], row[8], row[9], row[10], now_us):
-            out.append(RecordedEvent(row[0], row[1], row[2], row[3], row[4], row[5]))
+        if (row[7] is None and row[8] is None and row[9] is None  # no rule: the common case
+                or visible(row[2], row[6], row[7], row[8], row[9], row[10], now_us)):
+            out.append(make(row[:6]))
     return out
 
 

@@ -16,7 +16,7 @@ import abc
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._query import AppendCondition, Query, QueryItem
 
@@ -87,9 +87,12 @@ class StreamAppend:
     expected: int = EXPECT_ANY
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """A stored event: the fields subscriptions match on, plus its wire encoding."""
+class RecordedEvent(NamedTuple):
+    """A stored event: the fields subscriptions match on, plus its wire encoding.
+
+    A named tuple, not a frozen dataclass: reads make one per event from a database row, and
+    a tuple is made in a quarter of the time (0.4 against 1.6 µs, a tenth of a catch-up's
+    cost per event)."""
 
     position: int
     stream_id: str
