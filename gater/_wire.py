@@ -11,7 +11,8 @@ Must not import grpc.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "CAUGHT_UP",
@@ -93,13 +94,16 @@ def correlation_id(message: bytes) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _field_1_head(length: int) -> bytes:
+    """Tag and length of a field-1 record `length` bytes long. Cached: records of a store
+    come in few sizes, and a look-up costs a fraction of framing the varint again."""
+    return b"\x0a" + varint(length)
+
+
 def _repeated_field_1(records: Iterable[bytes]) -> bytes:
-    parts: list[bytes] = []
-    for r in records:
-        parts.append(b"\x0a")
-        parts.append(varint(len(r)))
-        parts.append(r)
-    return b"".join(parts)
+    head = _field_1_head
+    return b"".join([part for r in records for part in (head(len(r)), r)])
 
 
 def read_response(records: Iterable[bytes]) -> bytes:
@@ -122,15 +126,21 @@ def _varint_len(n: int) -> int:
     return max(1, (n.bit_length() + 6) // 7)
 
 
-def subscribe_event_messages(records: Iterable[bytes], max_bytes: int = MAX_RESPONSE_BYTES) -> list[bytes]:
+def subscribe_event_messages(records: Sequence[bytes], max_bytes: int = MAX_RESPONSE_BYTES) -> list[bytes]:
     """SubscribeResponse{events} messages carrying `records`, in order, each at most
     `max_bytes` serialized — the whole message counted, envelope included. A record that
     cannot fit even alone goes alone (the append limits keep that from happening)."""
+    head = _field_1_head
+    heads = [head(len(r)) for r in records]
+    inner = sum(map(len, heads)) + sum(map(len, records))
+    if 1 + _varint_len(inner) + inner <= max_bytes:  # the common case: all in one message
+        whole = b"".join([part for pair in zip(heads, records) for part in pair])
+        return [b"\x12" + varint(inner) + whole] if records else []
     messages: list[bytes] = []
     batch: list[bytes] = []
     inner = 0
-    for record in records:
-        size = 1 + _varint_len(len(record)) + len(record)
+    for record, framed in zip(records, heads):
+        size = len(framed) + len(record)
         grown = inner + size
         if batch and 1 + _varint_len(grown) + grown > max_bytes:
             messages.append(subscribe_events(batch))
