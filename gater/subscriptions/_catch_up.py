@@ -23,6 +23,8 @@ async def index_pages(
 ) -> AsyncIterator[tuple[list[RecordedEvent], int]]:
     """(page, head) of `store.read_query` from `start` on, page after page, until a page
     shorter than `page_size` (possibly empty): after it, nothing more matches up to its head.
+    Every page reads up to the head the first one found (events appended meanwhile are the
+    caller's to read next).
     Close it (contextlib.aclosing) to drop a page being read ahead."""
     ahead: asyncio.Future[tuple[list[RecordedEvent], int]] | None = asyncio.ensure_future(
         store.read_query(query, start, page_size, stream_prefix=stream_prefix)
@@ -32,8 +34,10 @@ async def index_pages(
             page, head = await ahead
             ahead = None
             if len(page) >= page_size:
+                # Up to the first page's head: asking for the head again would cost PostgreSQL
+                # a round trip per page; what came after it is read by the caller's next pass.
                 ahead = asyncio.ensure_future(
-                    store.read_query(query, page[-1].position + 1, page_size, stream_prefix=stream_prefix)
+                    store.read_query(query, page[-1].position + 1, page_size, head=head, stream_prefix=stream_prefix)
                 )
             yield page, head
     finally:
