@@ -153,8 +153,8 @@ async def _pages(view: ExportView, position: int, head: int) -> AsyncIterator[li
 
 
 class _Records:
-    """Checks and converts the records of one ImportEventsRequest. Stream ids and event types
-    repeat from record to record: each distinct one is checked once. (An import runs this a
+    """Checks and converts the records of one ImportEventsRequest. Stream ids, event types and
+    tag sets repeat from record to record: each distinct one is checked once. (An import runs this a
     million times: the common path reads each field once and checks in as few steps as it can;
     the rare one says which rule a record broke.)"""
 
@@ -163,6 +163,7 @@ class _Records:
         self.max_bytes = edge.limits.max_event_bytes
         self.streams: set[str] = set()
         self.types: set[str] = set()
+        self.tags: dict[tuple[str, ...], tuple[str, ...]] = {}  # as given -> as checked
 
     def event(self, raw: bytes, i: int) -> ImportedEvent:
         try:
@@ -189,10 +190,12 @@ class _Records:
             self.types.add(self.edge.event_type(event_type, f"records[{i}].event_type"))
         tags: tuple[str, ...] = ()
         as_stored = canonical
-        if r.tags:
-            given = tuple(r.tags)
-            tags = check_tags(given, f"records[{i}].tags")
-            as_stored = as_stored and tags == given
+        given = r.tags[:]  # a list: protobuf makes it in a third of the time of a tuple
+        if given:
+            key = tuple(given)
+            if (tags := self.tags.get(key)) is None:
+                tags = self.tags[key] = check_tags(key, f"records[{i}].tags")
+            as_stored = as_stored and tags == key
         created = r.created
         if not as_stored or created.seconds * 1_000_000 + created.nanos // 1000 != created_epoch:
             # Not as a store writes it: stored in the form an append would have given it.

@@ -151,37 +151,43 @@ def plan_import(
         )
     previous = -1
     versions = dict(stream_versions)
-    for event in events:
-        position = event.position
+    written = plan.stream_versions
+    rows, tag_rows = plan.rows, plan.tag_rows
+    compared = 0
+    record_bytes = 0
+    for event in events:  # a million times for an import: each field read once, by unpacking
+        position, stream_id, version, _, _, _, record, tags = event
         if position <= previous:
             raise ImportMismatchError(position, head, f"positions must be strictly increasing: {position} follows {previous}")
         previous = position
         if position <= head:
-            if stored.get(position) != event.record:
+            if stored.get(position) != record:
                 raise ImportMismatchError(
                     position, head, "the store holds a different event there: it is not a prefix of the import"
                 )
+            compared += 1
             continue
-        current = versions.get(event.stream_id, -1)
-        if event.version <= current:
+        current = versions.get(stream_id, -1)
+        if version <= current:
             raise ImportMismatchError(
-                position, head, f"event version {event.version} of stream {event.stream_id!r} does not "
+                position, head, f"event version {version} of stream {stream_id!r} does not "
                 f"follow the stream's version {current}",
             )
         if current == -1:
             plan.new_streams += 1
-        versions[event.stream_id] = event.version
-        plan.stream_versions[event.stream_id] = event.version
-        plan.rows.append(
-            (position, event.stream_id, event.version, event.event_id, event.event_type, event.created_epoch, event.record)
-        )
-        plan.tag_rows.extend((tag, position) for tag in event.tags)
-        plan.record_bytes += len(event.record)
-        plan.last_position = position
-    extra = set(stored).difference(e.position for e in events if e.position <= head)
-    if extra:
+        versions[stream_id] = written[stream_id] = version
+        rows.append(event[:7])  # (position, stream_id, version, event_id, event_type, created_epoch, record)
+        for tag in tags:
+            tag_rows.append((tag, position))
+        record_bytes += len(record)
+    plan.record_bytes = record_bytes
+    if rows:
+        plan.last_position = rows[-1][0]
+    if compared != len(stored):  # each compared position was found in `stored`: one is left over
+        compared_positions = {e.position for e in events if e.position <= head}
+        extra = min(p for p in stored if p not in compared_positions)
         raise ImportMismatchError(
-            min(extra), head, "the store holds an event the import does not there: it is not a prefix of the import"
+            extra, head, "the store holds an event the import does not there: it is not a prefix of the import"
         )
     return plan
 
