@@ -21,6 +21,9 @@ Why many rows per INSERT
 executemany steps once per row, and each step gives up and takes back the GIL; with the event
 loop busy in the other thread, every take-back can wait a whole switch interval. One statement
 per 256 rows hands over once.
+
+Checkpoints (copying the write-ahead log into the database file) are not the writer's: it asks
+its `Checkpointer` thread for one every few thousand rows and goes on with the next batch.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from .._append import (
     request_streams,
 )
 from .._records import now_epoch_us
+from ._checkpoint import BACKSTOP_PAGES, CHANGES_PER_CHECKPOINT, Checkpointer
 from ._db import connect
 from ._sql import query, rows
 
@@ -116,6 +120,8 @@ class Writer:
         self.pending = 0
         """Jobs submitted and not answered yet (loop side)."""
         self._thread = threading.Thread(target=self._run, name=f"sqlite-writer-{store_id}", daemon=True)
+        self._checkpointer = Checkpointer(store_id, path, synchronous)
+        self._changes_checkpointed = 0
 
     # -- loop side ----------------------------------------------------------------------------
 
@@ -160,6 +166,7 @@ class Writer:
             conn = connect(self._path, self._synchronous, readonly=False)
             try:
                 position = conn.execute(query("last_position")).fetchone()[0]
+                conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # the checkpointer's backstop
             except BaseException:
                 conn.close()
                 raise
@@ -169,9 +176,12 @@ class Writer:
             log.warning("store writer could not open", extra={"store": self.store_id, "error": str(error)})
             self._call_loop(self._on_exit, self, error)
             return
+        self._checkpointer.start()
+        self._changes_checkpointed = conn.total_changes
         try:
             self._loop_jobs(conn, position)
         finally:
+            self._checkpointer.stop()
             conn.close()
             self._call_loop(self._on_exit, self, None)
 
@@ -213,6 +223,9 @@ class Writer:
             if any(job.moves_head for job in others):
                 last = conn.execute(query("last_position")).fetchone()[0]
             conn.execute("COMMIT")
+            if conn.total_changes - self._changes_checkpointed >= CHANGES_PER_CHECKPOINT:
+                self._changes_checkpointed = conn.total_changes
+                self._checkpointer.request()
             if self._observe is not None:
                 self._observe(*self._appended)
         except Exception as e:  # noqa: BLE001 - every job must be answered, whatever failed
