@@ -195,7 +195,16 @@ Ctrl-C stops it.
     )
 
 
+SWITCH_INTERVAL_S = 0.001
+"""How long a thread of a server may keep the GIL while another waits for it (Python's
+default: 5 ms). A SQLite store's writer and readers give the GIL up for every statement they
+run and wait for it back; with the event loop busy checking an import's records, each wait
+lasted a whole interval. At 1 ms, a SQLite import went from about 37,000 to 43,000 events/s
+(docs/BENCHMARKS.md), with catch-ups and reads unchanged within the noise."""
+
+
 def _run(coro) -> None:  # type: ignore[no-untyped-def]
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(coro)
 
