@@ -35,6 +35,14 @@ _CONNECTION_LOST = (
 pool (whose reset of a broken connection could wait forever), and a read is retried once."""
 
 
+async def _keep_session(con: asyncpg.Connection) -> None:
+    """What a pooled connection needs on release besides what asyncpg does anyway (roll back an
+    open transaction, drop listeners): nothing. Its default sends `RESET ALL; UNLISTEN *; ...`,
+    a round trip per use — per page of a read. Pooled connections keep no session state here:
+    locks are transaction-scoped (pg_advisory_xact_lock), settings SET LOCAL, and LISTEN and
+    the migrations' session lock have connections of their own (`Database.connect`)."""
+
+
 class Database:
     def __init__(self, dsn: str, *, application_name: str, pool_min_size: int, pool_max_size: int,
                  connect_timeout_s: float, command_timeout_s: float) -> None:
@@ -57,6 +65,7 @@ class Database:
                 command_timeout=self.command_timeout_s,
                 max_inactive_connection_lifetime=60.0,
                 server_settings={"application_name": self.application_name},
+                reset=_keep_session,
             )
 
     async def close(self) -> None:
