@@ -94,7 +94,7 @@ def correlation_id(message: bytes) -> int:
     return 0
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=4096)
 def _field_1_head(length: int) -> bytes:
     """Tag and length of a field-1 record `length` bytes long. Cached: records of a store
     come in few sizes, and a look-up costs a fraction of framing the varint again."""
