@@ -134,12 +134,12 @@ def subscribe_event_messages(records: Sequence[bytes], max_bytes: int = MAX_RESP
     heads = [head(len(r)) for r in records]
     inner = sum(map(len, heads)) + sum(map(len, records))
     if 1 + _varint_len(inner) + inner <= max_bytes:  # the common case: all in one message
-        whole = b"".join([part for pair in zip(heads, records) for part in pair])
+        whole = b"".join([part for pair in zip(heads, records, strict=True) for part in pair])
         return [b"\x12" + varint(inner) + whole] if records else []
     messages: list[bytes] = []
     batch: list[bytes] = []
     inner = 0
-    for record, framed in zip(records, heads):
+    for record, framed in zip(records, heads, strict=True):
         size = len(framed) + len(record)
         grown = inner + size
         if batch and 1 + _varint_len(grown) + grown > max_bytes:

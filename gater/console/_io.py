@@ -90,6 +90,15 @@ class ConsoleIO:
     def fail_with(self, error: GaterError) -> None:
         self.fail(f"{error.code}: {error.message}", next_step(error))
 
+    def stopped(self, what: str, error: GaterError, again: str) -> str:
+        """A background task (an observer, producer or subscriber) ended on `error`: said in the
+        error style with what to do next — the error's own step, else `again` (how to start it
+        anew). Returns the error as its list shows it."""
+        shown = f"{error.code}: {error.message}"
+        self.say(f"💀 {what} stopped: {shown}", self.theme.error)
+        self.say(f"   → {next_step(error) or again}", self.theme.warn)
+        return shown
+
     async def ask(self, prompt: str, default: str = "") -> str:
         """One typed line, stripped; `default` when empty. EOFError at the end of input (and
         on Ctrl-C at a prompt, which ends the console cleanly)."""

@@ -194,8 +194,9 @@ class ConsoleApp(DataMenu, LifecycleMenu):
                         soft_wrap=True,
                     )
         except GaterError as e:
-            observer.error = f"{e.code}: {e.message}"
-            self.say(f"💀 Observer '{observer.name}' stopped: {observer.error}", self.theme.error)
+            observer.error = self.stopped(
+                f"Observer '{observer.name}'", e, "create it again (Create Observer) once the cause is fixed"
+            )
 
     async def create_observer_by_stream(self) -> None:
         self.say("\n📊 Creating Observer by Stream", "bold bright_green")
@@ -337,8 +338,9 @@ class ConsoleApp(DataMenu, LifecycleMenu):
                 # Jitter around the period so producers do not march in step.
                 await asyncio.sleep(producer.period_s * self.rng.uniform(0.5, 1.5))
         except GaterError as e:
-            producer.error = f"{e.code}: {e.message}"
-            self.say(f"💀 Producer '{producer.stream_id}' stopped: {producer.error}", self.theme.error)
+            producer.error = self.stopped(
+                f"Producer '{producer.stream_id}'", e, "start it again (Start Producers) once the cause is fixed"
+            )
 
     async def stop_producer(self) -> None:
         self.say("\n🛑 Stopping Producer", "bold bright_red")
@@ -415,8 +417,9 @@ class ConsoleApp(DataMenu, LifecycleMenu):
                         )
                     await subscription.ack(event)
         except GaterError as e:
-            subscriber.error = f"{e.code}: {e.message}"
-            self.say(f"💀 Subscriber '{subscriber.name}' stopped: {subscriber.error}", self.theme.error)
+            subscriber.error = self.stopped(
+                f"Subscriber '{subscriber.name}'", e, "subscribe again (Create Subscription) once the cause is fixed"
+            )
 
     async def list_subscriptions(self) -> None:
         self.say("\n📋 Subscriptions", "bold bright_blue")

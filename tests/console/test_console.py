@@ -4,15 +4,19 @@ parser and the greenhouse generator it relies on."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import random
 import re
 
 import pytest
+from rich.console import Console
 
 from gater.client import Client
 from gater.console import EVENT_TYPES, OPERATORS, PatternError, generate_events, parse_pattern
+from gater.console._io import ConsoleIO
+from gater.errors import PermissionDeniedError, UnavailableError
 from gater.node import NodeServer
 from tests.console.screen import console
 
@@ -226,3 +230,19 @@ def test_greenhouse_events_are_plausible() -> None:
     assert all(b.metadata["causation_id"] == a.event_id for a, b in zip(events, events[1:], strict=False))
     assert generate_events(4, 3, rng)[0].event_type != "initialized:v1"
     json.dumps([e.data for e in events])  # plain JSON
+
+
+def test_a_stopped_background_task_says_why_and_what_to_do_next() -> None:
+    out = io.StringIO()
+    screen = ConsoleIO(None, "", Console(file=out, width=200, color_system=None), io.StringIO(), None)  # type: ignore[arg-type]
+    shown = screen.stopped("Observer 'johns'", UnavailableError("no healthy node"), "create it again (Create Observer)")
+    assert shown == "UNAVAILABLE: no healthy node"
+    # The error's own next step when it has one, else how to start the task anew.
+    screen.stopped("Producer 'greenhouse1'", PermissionDeniedError("may not append"), "start it again (Start Producers)")
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "💀 Observer 'johns' stopped: UNAVAILABLE: no healthy node",
+        "   → check that the server runs (Get Cluster Status) and try again",
+        "💀 Producer 'greenhouse1' stopped: PERMISSION_DENIED: may not append",
+        "   → start it again (Start Producers)",
+    ]
