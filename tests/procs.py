@@ -28,6 +28,9 @@ class GaterProcess:
         self._new_line = asyncio.Condition()
 
     async def start(self, timeout_s: float = 30) -> str:
+        if self.proc is not None and self.proc.returncode is None:
+            # Starting it again would lose the running process, which then outlives the test.
+            raise RuntimeError(f"gater {self.args[0]} runs already (pid {self.proc.pid}): kill it before starting it again")
         gater = Path(sys.executable).parent / "gater"
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("LOG_LEVEL", "INFO")
