@@ -78,7 +78,7 @@ class _Session:
             while True:
                 await self.call.write(await self.outbox.get())
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
-            pass  # the call ended: the reader sees why
+            self.call.cancel()  # it ended (then this does nothing) or now does: the reader sees how
         finally:
             self._break()
 
@@ -99,6 +99,12 @@ class _Session:
         finally:
             self._break()
 
+    async def ended(self) -> None:
+        """Waits until the reader has seen the call end: then `unavailable` says whether the
+        server went away. (A failed write breaks the session first, before the reader has
+        the call's status.)"""
+        await asyncio.wait([self.tasks[1]])
+
     def _break(self) -> None:
         self.broken = True
         waiting, self.waiting = self.waiting, {}
@@ -109,11 +115,14 @@ class _Session:
     async def close(self) -> None:
         self._break()
         self.call.cancel()
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        writer, _ = self.tasks
+        writer.cancel()
+        # The reader ends by itself (at once: the call is over) and so still records how it
+        # ended. Cancelled, it would lose an UNAVAILABLE that came first, and the appends
+        # waiting on this session would take a dead server for another caller's switch.
+        await asyncio.wait(self.tasks)
+        with contextlib.suppress(asyncio.CancelledError):
+            writer.result()
 
 
 class Appender:
@@ -146,6 +155,10 @@ class Appender:
                     try:
                         return await session.append(request)
                     except _Broken:
+                        # Why it broke decides what to do: known once its reader has ended.
+                        # Classified sooner, a dead server's session could look like another
+                        # caller's switch, time after time, until this append gave up.
+                        await session.ended()
                         if session.unavailable and session.stubs is self.connection.current:
                             failures += 1
                             if failures > targets:
