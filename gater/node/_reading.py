@@ -9,18 +9,25 @@ handler writes a message and asks for the next only once the transport took it, 
 whose client stops reading holds one small message and nothing else).
 Must not import grpc or gater.gateway.
 
-Why no read-ahead: reading the next page while a message travels held a second page per
-stream whether or not its client read (1,000 unread reads of 1 KB events took 1.6 GB), and
-measured no faster on loopback (bench.streams, read $all).
+Read-ahead, bounded: once the client took a message of a page, the next page is read while
+the rest of this one goes out — with a grant of its own from the SendBudget, and only while the
+budget has room for it. A read whose client takes nothing holds one page and no read-ahead
+(an unbounded read-ahead held a second page per stream whether or not its client read: 1,000
+unread reads of 1 KB events took 1.6 GB); a node full of slow readers reads as before, a page
+at a time. What it buys: the store reads the next page while this one is framed and sent, so
+a read bound by its store (a query read's look-ups on PostgreSQL) overlaps the two
+(docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .. import _wire
 from ..config import Limits
 from ..store.base import ALL_STREAM, EventStore, RecordedEvent
+from ..subscriptions._waits import abandon
 from ._convert import record_as_json, record_room
 
 __all__ = ["FIRST_MESSAGE_BYTES", "MAX_MESSAGE_BYTES", "ReadPacer", "SendBudget", "paged_messages", "read_messages"]
@@ -51,6 +58,14 @@ class SendBudget:
         granted = wanted if self.used_bytes + wanted <= self.limit_bytes else min(wanted, minimum)
         self.used_bytes += granted
         return granted
+
+    def try_acquire(self, wanted: int) -> int:
+        """A grant of `wanted` bytes if the budget has room for them, else 0 (nothing taken):
+        for a read-ahead, which is worth nothing once the node holds what it may."""
+        if self.used_bytes + wanted > self.limit_bytes:
+            return 0
+        self.used_bytes += wanted
+        return wanted
 
     def release(self, granted: int) -> None:
         self.used_bytes -= granted
@@ -146,41 +161,55 @@ async def paged_messages(
     """The pages `fetch(key, wanted)` reads (from `start`, `count` events at most, 0 for all;
     the next key follows `key_of` of a page's last event) as messages `frame` makes of their
     records, each at most `max_response_bytes - reserve`; the next page is read once the
-    client took a message."""
+    client took a message (ahead of the rest of this page's messages, while the budget has
+    room: see the module docstring)."""
     pacer = ReadPacer(limits.read_batch)
     remaining = count or None
     room = record_room(limits)
-    key = start
-    while True:
-        allowance = budget.acquire(pacer.allowance, pacer.min_bytes)
-        try:
-            wanted = pacer.page_events(allowance, remaining)
-            page = await fetch(key, wanted)
+    grant = budget.acquire(pacer.allowance, pacer.min_bytes)
+    wanted = pacer.page_events(grant, remaining)
+    reading: asyncio.Future[list[RecordedEvent]] | None = asyncio.ensure_future(fetch(start, wanted))
+    held = 0  # the grant of the page whose messages are going out
+    taken = False  # whether the client took a message yet
+    try:
+        while reading is not None:
+            page = await reading
+            reading = None
+            held, grant = grant, 0
             if not page:
                 return
-            last = key_of(page[-1])
+            read = len(page)
+            left = None if remaining is None else remaining - read
+            key = key_of(page[-1]) + (-1 if backward else 1)
+            more = read == wanted and (left is None or left > 0) and key >= 0  # else the end
             if as_json:
                 records = [record_as_json(e.encoded, limits.max_json_depth, room) for e in page]
             else:
                 records = [e.encoded for e in page]
             del page
             pacer.observe(records)
-            read = len(records)
-            while records:
-                end = pacer.cut(records, 0, allowance, limits.max_response_bytes - reserve)
+            while True:
+                if more and taken and reading is None and (grant := budget.try_acquire(pacer.allowance)):
+                    wanted = pacer.page_events(grant, left)
+                    reading = asyncio.ensure_future(fetch(key, wanted))  # read ahead
+                    await asyncio.sleep(0)  # its first step sends the query, before this page is framed
+                if not records:
+                    break
+                end = pacer.cut(records, 0, held, limits.max_response_bytes - reserve)
                 message = frame(records[:end])
                 del records[:end]  # a waiting message must be the only copy this read holds
                 yield message
                 del message
                 pacer.taken()
-        finally:
-            budget.release(allowance)
-        if remaining is not None:
-            remaining -= read
-            if remaining <= 0:
-                return
-        if read < wanted:
-            return  # the end of what there is to read
-        key = last - 1 if backward else last + 1
-        if key < 0:
-            return
+                taken = True
+            budget.release(held)
+            held = 0
+            if more and reading is None:
+                grant = budget.acquire(pacer.allowance, pacer.min_bytes)
+                wanted = pacer.page_events(grant, left)
+                reading = asyncio.ensure_future(fetch(key, wanted))
+            remaining = left
+    finally:
+        budget.release(held + grant)
+        if reading is not None:
+            abandon(reading)

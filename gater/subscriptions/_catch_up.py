@@ -4,7 +4,9 @@ Owns: `index_pages`. Must not import grpc, gater.node or gater.gateway.
 
 Why read ahead: an index read's cost is its look-ups of scattered events (about one page of
 the file per event for a 1% selection), which the store does in its reader thread; reading
-the next page while the subscriber's message is framed and sent overlaps the two.
+the next page while the subscriber's message is framed and sent overlaps the two. The read
+ahead is given one turn of the event loop before the page goes out: its first step sends the
+query (PostgreSQL), which would otherwise wait until the page was framed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ async def index_pages(
                 ahead = asyncio.ensure_future(
                     store.read_query(query, page[-1].position + 1, page_size, head=head, stream_prefix=stream_prefix)
                 )
+                await asyncio.sleep(0)  # its first step sends the query (PostgreSQL), before this page goes out
             yield page, head
     finally:
         if ahead is not None:
