@@ -23,7 +23,7 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -219,6 +219,23 @@ class _Records:
 
 _parse_record = types_pb2.EventRecord.FromString
 
+_CONVERT_SLICE = 500
+"""Records converted between two turns of the event loop (see _convert_records)."""
+
+
+async def _convert_records(records: Any, convert: Callable[[bytes, int], ImportedEvent]) -> list[ImportedEvent]:
+    """Every record converted, a slice at a time with a turn of the event loop after each.
+    Why: converting a 5,000-record batch takes the loop for 25-50 ms, while the batch before
+    is being written (the import pipelines two); on PostgreSQL that write is a COPY that the
+    loop feeds, and it stalled for as long (a 200,000-event import: 25.2k → 28.5k events/s)."""
+    events: list[ImportedEvent] = []
+    for start in range(0, len(records), _CONVERT_SLICE):
+        end = min(start + _CONVERT_SLICE, len(records))
+        events.extend([convert(records[i], i) for i in range(start, end)])
+        if end < len(records):
+            await asyncio.sleep(0)
+    return events
+
 
 async def import_request(
     store: EventStore, request: stores_pb2.ImportEventsRequest, edge: Edge
@@ -227,8 +244,7 @@ async def import_request(
         raise LimitExceededError(
             "records", f"{len(request.records)} records, more than {MAX_IMPORT_RECORDS} in one call", "max_import_records"
         )
-    convert = _Records(edge).event
-    events = [convert(raw, i) for i, raw in enumerate(request.records)]
+    events = await _convert_records(request.records, _Records(edge).event)
     snapshots = [_snapshot(s, f"snapshots[{i}]", edge) for i, s in enumerate(request.snapshots)]
     subscriptions = [_subscription(s, f"subscriptions[{i}]") for i, s in enumerate(request.subscriptions)]
     streams = [_stream_state(s, f"streams[{i}]", edge) for i, s in enumerate(request.streams)]

@@ -263,3 +263,24 @@ async def test_a_wrong_or_damaged_file_is_refused_with_what_to_fix(node: NodeSer
         with pytest.raises(InvalidArgumentError, match=f"is damaged: the entry after byte {cut:,}"):
             await client.import_store("copy", damaged, batch_size=5)
         assert (await client.get_store_status("copy")).last_position < 20
+
+
+async def test_an_import_batch_is_converted_a_slice_at_a_time_leaving_the_event_loop_its_turns():
+    """What the node does beside converting a batch (feeding the COPY of the batch before it,
+    on PostgreSQL) goes on between slices; the records come out whole and in order."""
+    from gater.node._transfer import _CONVERT_SLICE, _convert_records
+
+    log: list[object] = []
+
+    def convert(raw: bytes, i: int) -> int:
+        log.append(i)
+        return i
+
+    async def beside() -> None:
+        log.append("beside")
+
+    records = [b""] * (2 * _CONVERT_SLICE + 7)
+    other = asyncio.ensure_future(beside())
+    assert await _convert_records(records, convert) == list(range(len(records)))
+    await other
+    assert log.index("beside") == _CONVERT_SLICE  # after the first slice, not after them all
