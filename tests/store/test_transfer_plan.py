@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gater.errors import ImportMismatchError
 from gater.store._transfer import (
@@ -15,6 +17,7 @@ from gater.store._transfer import (
     check_stream_states,
     held_range,
     plan_import,
+    prepare_import,
 )
 
 
@@ -115,3 +118,45 @@ def test_a_stream_state_behind_the_stored_stream_is_refused() -> None:
     with pytest.raises(ImportMismatchError, match="past the import's 2") as info:
         check_stream_states([state("s0", 2)], {"s0": 3}, 9)
     assert info.value.code == "FAILED_PRECONDITION"
+
+
+def _outcome(batch: list[ImportedEvent], **kwargs: object) -> object:
+    try:
+        plan = plan_import(batch, **kwargs)  # type: ignore[arg-type]
+    except ImportMismatchError as e:
+        return ("refused", e.position, e.message)
+    return (plan.rows, plan.tag_rows, plan.stream_versions, plan.new_streams, plan.record_bytes, plan.last_position)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_prepared_batch_is_planned_per_stream_with_the_same_plan_or_the_same_refusal(data: st.DataObject) -> None:
+    """prepare_import's check per stream against plan_import's check per event: batches in
+    order and not, overlapping the head or not, stored records equal or not, stream versions
+    as stored, behind or ahead."""
+    log = events(data.draw(st.integers(1, 30)), streams=data.draw(st.integers(1, 4)))
+    start = data.draw(st.integers(0, len(log) - 1))
+    batch = log[start : data.draw(st.integers(start + 1, len(log)))]
+    if data.draw(st.booleans()):  # out of order: two events swapped, or one repeated
+        i, j = data.draw(st.integers(0, len(batch) - 1)), data.draw(st.integers(0, len(batch) - 1))
+        batch = list(batch)
+        batch[i], batch[j] = batch[j], batch[i]
+        if data.draw(st.booleans()):
+            batch.insert(i, batch[j])
+    if data.draw(st.booleans()):  # gaps, as a scavenge leaves them
+        batch = [e for e in batch if data.draw(st.booleans())] or batch[:1]
+    head = data.draw(st.integers(-1, len(log)))
+    stored = {e.position: e.record for e in log if batch[0].position <= e.position <= head}
+    if stored and data.draw(st.booleans()):  # the store holds something else somewhere
+        position = data.draw(st.sampled_from(sorted(stored)))
+        stored[position] = b"other" if data.draw(st.booleans()) else stored.pop(position)
+    versions: dict[str, int] = {}
+    for e in log:
+        if e.position <= head:
+            versions[e.stream_id] = e.version
+    for stream_id in list(versions):
+        versions[stream_id] += data.draw(st.integers(-2, 2))  # the store's own versions, off or not
+    if data.draw(st.booleans()) and versions:
+        del versions[data.draw(st.sampled_from(sorted(versions)))]
+    kwargs = {"head": head, "stored": stored, "stream_versions": versions, "starts_file": data.draw(st.booleans())}
+    assert _outcome(batch, prepared=prepare_import(batch), **kwargs) == _outcome(batch, **kwargs)

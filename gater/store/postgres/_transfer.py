@@ -28,6 +28,7 @@ from .._transfer import (
     check_stream_states,
     held_range,
     plan_import,
+    prepare_import,
 )
 from ..base import Snapshot
 from ._db import Database
@@ -77,7 +78,9 @@ async def import_batch(
     db: Database, store_id: str, events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot],
     states: Sequence[StreamState] = (), starts_file: bool = False,
 ) -> tuple[int, int]:
-    """(last position after the batch, events written)."""
+    """(last position after the batch, events written). What needs no store is worked out
+    before the store's lock is taken (`prepare_import`): imports hold it back to back."""
+    prepared = prepare_import(events)
     async with db.transaction(store_id) as con:
         await con.execute(query("store_lock"), store_id)
         row = await con.fetchrow(query("append_head"), store_id)
@@ -88,10 +91,12 @@ async def import_batch(
         stored = {}
         if held is not None:
             stored = {r["position"]: r["record"] for r in await con.fetch(query("import_held"), store_id, *held)}
-        streams = sorted({e.stream_id for e in events if e.position > head} | {s.stream_id for s in states})
+        streams = sorted({*prepared.streams_after(head), *(s.stream_id for s in states)})
         rows = await con.fetch(query("append_stream_versions"), store_id, streams) if streams else []
         versions = {row["stream_id"]: row["version"] for row in rows}  # (its lifecycle state aside)
-        plan = plan_import(events, head=head, stored=stored, stream_versions=versions, starts_file=starts_file)
+        plan = plan_import(
+            events, head=head, stored=stored, stream_versions=versions, starts_file=starts_file, prepared=prepared
+        )
         check_stream_states(states, versions | plan.stream_versions, head)
         if plan.rows:
             # Binary COPY: about 21 µs an event against 29 for an INSERT of unnest()ed arrays

@@ -32,6 +32,7 @@ from .._transfer import (
     check_stream_states,
     held_range,
     plan_import,
+    prepare_import,
 )
 from ..base import Snapshot
 from ._db import connect
@@ -103,15 +104,20 @@ def import_job(
     events: Sequence[ImportedEvent], snapshots: Sequence[Snapshot], streams: Sequence[StreamState] = (),
     starts_file: bool = False,
 ) -> Callable[[sqlite3.Connection], tuple[int, int]]:
-    """The writer job of one import batch: (last position after it, events written)."""
+    """The writer job of one import batch: (last position after it, events written). What
+    needs no store is worked out here, on the caller's thread (`prepare_import`): the writer's
+    time is the import's."""
+    prepared = prepare_import(events)
 
     def run(conn: sqlite3.Connection) -> tuple[int, int]:
         head = conn.execute(query("last_position")).fetchone()[0]
         held = held_range(events, head)
         stored = dict(conn.execute(query("import_held"), held).fetchall()) if held else {}
-        ids = json.dumps(sorted({e.stream_id for e in events if e.position > head} | {s.stream_id for s in streams}))
+        ids = json.dumps(sorted({*prepared.streams_after(head), *(s.stream_id for s in streams)}))
         versions = {row[0]: row[1] for row in conn.execute(query("append_stream_versions"), (ids,))}  # (state aside)
-        plan = plan_import(events, head=head, stored=stored, stream_versions=versions, starts_file=starts_file)
+        plan = plan_import(
+            events, head=head, stored=stored, stream_versions=versions, starts_file=starts_file, prepared=prepared
+        )
         check_stream_states(streams, versions | plan.stream_versions, head)
         # The source's gaps are kept, and the trigger that takes each insert to the next
         # position is not run per row: plan_import checked the positions (0007).
@@ -130,7 +136,8 @@ def import_job(
         for i in range(0, len(plan.tag_rows), _ROWS_PER_INSERT):
             chunk = plan.tag_rows[i : i + _ROWS_PER_INSERT]
             conn.execute(rows("append_insert_tags", len(chunk), "(?, ?)"), list(itertools.chain.from_iterable(chunk)))
-        created = {stream_id: created_epoch for _, stream_id, _, _, _, created_epoch, _ in reversed(plan.rows)}
+        # A stream written has its last event in the batch written (positions increase).
+        created = {stream_id: last[2] for stream_id, last in prepared.lasts.items()}
         versions_written = list(plan.stream_versions.items())
         for i in range(0, len(versions_written), _ROWS_PER_INSERT):
             chunk = versions_written[i : i + _ROWS_PER_INSERT]
