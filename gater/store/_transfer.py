@@ -120,6 +120,8 @@ class PreparedImport:
 
     def streams_after(self, head: int) -> list[str]:
         """The streams with an event past `head`: those the batch writes."""
+        if not self.in_order:  # then a stream's last event in the batch may not be its furthest
+            return list(dict.fromkeys(row[1] for row in self.rows if row[0] > head))
         return [stream_id for stream_id, last in self.lasts.items() if last[0] > head]
 
 

@@ -160,3 +160,10 @@ def test_a_prepared_batch_is_planned_per_stream_with_the_same_plan_or_the_same_r
         del versions[data.draw(st.sampled_from(sorted(versions)))]
     kwargs = {"head": head, "stored": stored, "stream_versions": versions, "starts_file": data.draw(st.booleans())}
     assert _outcome(batch, prepared=prepare_import(batch), **kwargs) == _outcome(batch, **kwargs)
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.sampled_from(["s0", "s1", "s2"])), min_size=1, max_size=12),
+       st.integers(-1, 21))
+def test_the_streams_a_batch_writes_are_those_with_an_event_past_the_head_in_order_or_not(pairs, head) -> None:
+    batch = [ImportedEvent(p, s, v, str(uuid.UUID(int=v)), "x:v1", 1, b"r") for v, (p, s) in enumerate(pairs)]
+    assert sorted(prepare_import(batch).streams_after(head)) == sorted({e.stream_id for e in batch if e.position > head})
