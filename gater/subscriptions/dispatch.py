@@ -365,6 +365,8 @@ class PersistentSubscriptions:
         self._group: asyncio.TaskGroup | None = None
         self._exit: contextlib.AsyncExitStack | None = None
         self._lock = asyncio.Lock()
+        self._stopping: LeaseLostError | None = None
+        """What stop() told the dispatchers: a dispatcher that ends with it is no news."""
 
     async def start(self, node_id: str | None = None, address: str | None = None) -> None:
         self.node_id = node_id or self.node_id
@@ -379,7 +381,7 @@ class PersistentSubscriptions:
         if self._exit is None:
             return
         running = list(self._dispatchers.items())
-        stopping = LeaseLostError("this node is shutting down: another node takes its subscriptions over")
+        stopping = self._stopping = LeaseLostError("this node is shutting down: another node takes its subscriptions over")
         for _, (dispatcher, task) in running:
             dispatcher.stop(stopping)
             task.cancel()
@@ -469,7 +471,12 @@ class PersistentSubscriptions:
         # (CancelledError is no Exception: it goes through these clauses untouched.)
         except* LeaseLostError as e:
             reason = e.exceptions[0]
-            log.warning("lost the lease of a subscription: another node dispatches it now", extra=where)
+            if reason is self._stopping:
+                # This node's own stop(): a dispatcher woken by it may end with the reason it
+                # was given before the cancellation reaches it (under load, it does).
+                log.debug("dispatcher stopped: this node is stopping", extra=where)
+            else:
+                log.warning("lost the lease of a subscription: another node dispatches it now", extra=where)
         except* NotFoundError as e:
             # Removed (the subscription or its store), maybe through another node: a normal end.
             reason = e.exceptions[0]
