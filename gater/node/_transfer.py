@@ -201,7 +201,7 @@ class _Records:
             # Not as a store writes it: stored in the form an append would have given it.
             event = NewEvent(event_id, event_type, r.data, r.metadata, r.content_type, r.metadata_content_type, tags)
             raw = encode_record(stream_id, version, position, event, created_tail(created_epoch))
-        return ImportedEvent(position, stream_id, version, event_id, event_type, created_epoch, raw, tags)
+        return _imported((position, stream_id, version, event_id, event_type, created_epoch, raw, tags))
 
     def _refused(self, r: types_pb2.EventRecord, size: int, i: int) -> Exception:
         """Which rule of a record as stored `r` breaks."""
@@ -218,6 +218,7 @@ class _Records:
 
 
 _parse_record = types_pb2.EventRecord.FromString
+_imported = ImportedEvent._make  # from a tuple: 0.4 µs, where the named tuple's __new__ takes 0.7
 
 _CONVERT_SLICE = 500
 """Records converted between two turns of the event loop (see _convert_records)."""
