@@ -39,6 +39,7 @@ import abc
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from gater.errors import ImportMismatchError
@@ -234,7 +235,7 @@ def _plan_by_stream(
     one, and every stored event of the held range is in the batch, so the stream's stored
     version is that last held version — unless the store says more, which is left to
     `_plan_by_event`."""
-    held = bisect.bisect_right(prepared.rows, head, key=_position)
+    held = bisect.bisect_right(prepared.rows, head, key=itemgetter(0))
     held_last: dict[str, int] = {}
     for position, stream_id, version, _, _, _, record, _ in events[:held]:
         if stored.get(position) != record:
@@ -255,19 +256,11 @@ def _plan_by_stream(
             plan.new_streams += 1
         written[stream_id] = version
     plan.rows = prepared.rows[held:]
-    plan.tag_rows = prepared.tag_rows[bisect.bisect_right(prepared.tag_rows, head, key=_position_of_tag):]
+    plan.tag_rows = prepared.tag_rows[bisect.bisect_right(prepared.tag_rows, head, key=itemgetter(1)):]
     plan.record_bytes = sum(len(row[6]) for row in plan.rows)
     if plan.rows:
         plan.last_position = plan.rows[-1][0]
     return plan
-
-
-def _position(row: tuple[Any, ...]) -> int:
-    return row[0]
-
-
-def _position_of_tag(row: tuple[str, int]) -> int:
-    return row[1]
 
 
 def _plan_by_event(
