@@ -73,8 +73,10 @@ def gater_command_lines() -> list[tuple[str, list[str]]]:
 def parse(argv: list[str]) -> click.Context:
     """`gater argv…` parsed by the real CLI (flags, types, choices), without running it."""
     command_name, *rest = argv
-    command = gater_cli.commands[command_name]
-    return command.make_context(command_name, rest, parent=click.Context(gater_cli, info_name="gater"))
+    parent = click.Context(gater_cli, info_name="gater")
+    command = gater_cli.get_command(parent, command_name)
+    assert command is not None, f"no command {command_name!r}"
+    return command.make_context(command_name, rest, parent=parent)
 
 
 # -- the CLI check ------------------------------------------------------------------------------

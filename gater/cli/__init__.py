@@ -15,27 +15,56 @@ console; only _servers imports the servers. Flags, then environment (through cli
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import sys
 
 import click
 
 from .. import __version__
-from ._admin import snapshot, status, stores
-from ._backup import backup, restore
-from ._console import console
-from ._health import health
-from ._keys import certs, keys
-from ._lifecycle import delete_stream, redact, scavenge, stream_meta
-from ._servers import dev, gateway, node
-from ._streams import append, read, streams, subscribe, version
-from ._transfer import export, import_
 
 __all__ = ["main"]
 
 
+# Every command, named here and nowhere else: (module of this package, its click object). A
+# command's module is imported when the command runs, so `gater health` (a probe run every few
+# seconds) or `gater append` does not pay for the console, the servers or the SQLite store.
+COMMANDS = {
+    "dev": ("_servers", "dev"), "node": ("_servers", "node"), "gateway": ("_servers", "gateway"),
+    "health": ("_health", "health"), "keys": ("_keys", "keys"), "certs": ("_keys", "certs"),
+    "append": ("_streams", "append"), "read": ("_streams", "read"), "subscribe": ("_streams", "subscribe"),
+    "version": ("_streams", "version"), "streams": ("_streams", "streams"),
+    "delete-stream": ("_lifecycle", "delete_stream"), "stream-meta": ("_lifecycle", "stream_meta"),
+    "redact": ("_lifecycle", "redact"), "scavenge": ("_lifecycle", "scavenge"),
+    "snapshot": ("_admin", "snapshot"), "stores": ("_admin", "stores"), "status": ("_admin", "status"),
+    "export": ("_transfer", "export"), "import": ("_transfer", "import_"),
+    "backup": ("_backup", "backup"), "restore": ("_backup", "restore"), "console": ("_console", "console"),
+}
+
+
 class _Gater(click.Group):
     """Exit codes mean the same across every command: a usage error is 1 (click's default, 2,
-    is "not found" here; see `gater append --help`)."""
+    is "not found" here; see `gater append --help`). Commands load on first use (COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            module, attr = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(f".{module}", __name__), attr)
+            self.add_command(command)
+        return self.commands[cmd_name]
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[no-untyped-def]
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, COMMANDS, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            ctx.fail(f"No such command '{name}'.{hint} `gater --help` lists the commands.")
+        return super().resolve_command(ctx, args)
 
     def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         try:
@@ -56,11 +85,3 @@ class _Gater(click.Group):
 def main() -> None:
     """ExESDB Gater: a gRPC event store (nodes) and the gateway in front of it."""
 
-
-# Every command, registered here and nowhere else (`gater --help` lists them by name).
-for _command in (
-    dev, node, gateway, health, keys, certs, append, read, subscribe, version, streams,
-    delete_stream, stream_meta, redact, scavenge, snapshot, stores, status,
-    export, import_, backup, restore, console,
-):
-    main.add_command(_command)
