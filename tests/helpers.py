@@ -5,13 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.rpc import status_pb2
 
 from exesdb.v1 import streams_pb2, types_pb2
+
+T = TypeVar("T")
+
+# `make soak` sets it: the long tests (marked slow) then run at full size.
+SOAK = os.environ.get("GATER_SOAK") == "1"
+
+
+def soak(full: T, bounded: T) -> T:
+    """A soak's size: `full` under `make soak`, `bounded` under `make test` — large enough that
+    what the soak bounds (memory, files, threads) would still be exceeded if it were not."""
+    return full if SOAK else bounded
 
 
 def new_event(event_type: str = "thing_happened:v1", data: Any = None, event_id: str | None = None) -> types_pb2.NewEvent:
