@@ -25,7 +25,12 @@ from gater.config import GatewayConfig, Limits, NodeConfig
 from gater.gateway.discovery import StaticDiscovery
 from gater.gateway.server import GatewayServer
 from gater.node import NodeServer
-from tests.store.pg_fixtures import fresh_database, pg_database, postgres_dsn  # noqa: F401 - fixtures for every test
+from tests.store.pg_fixtures import (  # noqa: F401 - fixtures for every test
+    fresh_database,
+    migrated_database,
+    pg_database,
+    postgres_dsn,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,7 +72,7 @@ async def node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     async with contextlib.AsyncExitStack() as stack:
         dsn = None
         if request.param == "postgres":
-            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn")))
+            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn"), migrated=True))
         config = NodeConfig(
             listen="127.0.0.1:0", data_dir=tmp_path / "data", postgres_dsn=dsn, limits=small_limits(), grace_s=0.5
         )

@@ -44,8 +44,8 @@ async def consumers(api: Stubs) -> int:
 
 
 @pytest.mark.timeout(180)
-async def test_a_consumer_is_told_or_carried_over_when_the_database_goes_away(pg_database: str) -> None:
-    proxy = SocketProxy(pg_database)
+async def test_a_consumer_is_told_or_carried_over_when_the_database_goes_away(migrated_database: str) -> None:
+    proxy = SocketProxy(migrated_database)
     await proxy.restore()
     try:
         node = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", proxy.dsn)
@@ -97,9 +97,9 @@ async def test_a_consumer_is_told_or_carried_over_when_the_database_goes_away(pg
 
 
 @pytest.mark.timeout(120)
-async def test_remove_subscription_on_another_node_is_a_normal_stop_on_the_owner(pg_database: str) -> None:
-    owner = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database)
-    other = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database)
+async def test_remove_subscription_on_another_node_is_a_normal_stop_on_the_owner(migrated_database: str) -> None:
+    owner = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database)
+    other = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database)
     async with owner, other:  # started in this order (owner first); each killed on the way out
         async with grpc.aio.insecure_channel(owner.address) as c1, grpc.aio.insecure_channel(other.address) as c2:
             api1, api2 = stubs_for(owner.address, c1), stubs_for(other.address, c2)

@@ -159,8 +159,8 @@ async def _statuses(gateway: GatewayServer) -> AsyncIterator[int]:
 
 
 @pytest.mark.postgres
-async def test_failover_moves_the_gateway_series(tmp_path: Path, pg_database: str) -> None:
-    base = NodeConfig(listen="127.0.0.1:0", postgres_dsn=pg_database, grace_s=0.2, observability=OBS)
+async def test_failover_moves_the_gateway_series(tmp_path: Path, migrated_database: str) -> None:
+    base = NodeConfig(listen="127.0.0.1:0", postgres_dsn=migrated_database, grace_s=0.2, observability=OBS)
     nodes = [NodeServer(replace(base, node_id=f"n{i}", data_dir=tmp_path / f"d{i}")) for i in range(2)]
     async with contextlib.AsyncExitStack() as stack:
         for node in nodes:

@@ -35,10 +35,10 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(pg_database: str, gateway_for: StartGateway) -> AsyncIterator[Cluster]:
-    first = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database)
+async def cluster(migrated_database: str, gateway_for: StartGateway) -> AsyncIterator[Cluster]:
+    first = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database)
     await first.start()  # creates the schema; the others then start at once
-    others = [GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database) for _ in range(2)]
+    others = [GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database) for _ in range(2)]
     await asyncio.gather(*(n.start() for n in others))
     nodes = [first, *others]
     try:

@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
-async def three(pg_database: str) -> AsyncIterator[list[tuple[GaterProcess, Stubs]]]:
-    nodes = [GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database) for _ in range(3)]
+async def three(migrated_database: str) -> AsyncIterator[list[tuple[GaterProcess, Stubs]]]:
+    nodes = [GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database) for _ in range(3)]
     await asyncio.gather(*(n.start() for n in nodes))  # all three migrate at once
     channels = [grpc.aio.insecure_channel(n.address) for n in nodes]
     try:

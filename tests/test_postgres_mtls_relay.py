@@ -24,13 +24,13 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-async def pair(pg_database: str, tmp_path: Path) -> AsyncIterator[tuple[Path, list[tuple[GaterProcess, Stubs]]]]:
+async def pair(migrated_database: str, tmp_path: Path) -> AsyncIterator[tuple[Path, list[tuple[GaterProcess, Stubs]]]]:
     ca = DevCa(tmp_path / "pki")
     nodes = []
     for name in ("node-0", "node-1"):
         cert, key = ca.issue(name)
         nodes.append(GaterProcess(
-            "node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database,
+            "node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database,
             "--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(ca.cert_path),
             "--upstream-ca", str(ca.cert_path),  # node → node over mTLS, with --tls-cert as its certificate
         ))  # fmt: skip

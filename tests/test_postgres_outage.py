@@ -25,8 +25,8 @@ def append_request(ids: list[str]) -> streams_pb2.AppendEventsRequest:
     )
 
 
-async def test_database_outage_is_unavailable_then_recovers(pg_database: str) -> None:
-    proxy = SocketProxy(pg_database)
+async def test_database_outage_is_unavailable_then_recovers(migrated_database: str) -> None:
+    proxy = SocketProxy(migrated_database)
     await proxy.restore()
     acknowledged: list[str] = []
     try:

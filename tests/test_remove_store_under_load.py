@@ -33,7 +33,7 @@ async def storage_args(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
     if request.param == "sqlite":
         yield ("--data-dir", str(tmp_path / "data"))
     else:
-        async with fresh_database(request.getfixturevalue("postgres_dsn")) as dsn:
+        async with fresh_database(request.getfixturevalue("postgres_dsn"), migrated=True) as dsn:
             yield ("--postgres-dsn", dsn)
 
 

@@ -36,7 +36,7 @@ def _events(n: int) -> list[types_pb2.NewEvent]:
 async def _storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[list[str]]:
     """The node arguments for a backend (a fresh PostgreSQL database, or a data directory)."""
     if kind == "postgres":
-        async with fresh_database(request.getfixturevalue("postgres_dsn")) as dsn:
+        async with fresh_database(request.getfixturevalue("postgres_dsn"), migrated=True) as dsn:
             yield ["--postgres-dsn", dsn]
     else:
         yield ["--data-dir", str(tmp_path / "data")]

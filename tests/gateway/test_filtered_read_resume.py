@@ -69,11 +69,11 @@ class Relay:
 
 
 @pytest.fixture
-async def relays(pg_database: str, tmp_path: Path) -> AsyncIterator[list[Relay]]:
+async def relays(migrated_database: str, tmp_path: Path) -> AsyncIterator[list[Relay]]:
     async with contextlib.AsyncExitStack() as stack:
         relays = []
         for n in range(2):
-            config = NodeConfig(listen="127.0.0.1:0", data_dir=tmp_path / f"data{n}", postgres_dsn=pg_database, grace_s=0.2)
+            config = NodeConfig(listen="127.0.0.1:0", data_dir=tmp_path / f"data{n}", postgres_dsn=migrated_database, grace_s=0.2)
             node = NodeServer(config)
             await node.start()
             stack.push_async_callback(node.stop)

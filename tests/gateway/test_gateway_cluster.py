@@ -50,15 +50,15 @@ def node_process(dsn: str) -> GaterProcess:
 
 
 @pytest.fixture
-async def cluster(pg_database: str, gateway_for: StartGateway) -> AsyncIterator[Cluster]:
-    first = node_process(pg_database)
+async def cluster(migrated_database: str, gateway_for: StartGateway) -> AsyncIterator[Cluster]:
+    first = node_process(migrated_database)
     await first.start()  # creates the schema; the others then start at once
-    others = [node_process(pg_database) for _ in range(2)]
+    others = [node_process(migrated_database) for _ in range(2)]
     await asyncio.gather(*(n.start() for n in others))
     nodes = [first, *others]
     try:
         gateway = await gateway_for([n.address for n in nodes], grace_s=0.5)
-        yield Cluster(gateway.server, nodes, gateway.api, pg_database)
+        yield Cluster(gateway.server, nodes, gateway.api, migrated_database)
     finally:
         await asyncio.gather(*(n.kill() for n in nodes))
         for n in nodes:  # shown by pytest only when the test failed
@@ -261,8 +261,8 @@ async def test_no_usable_node_is_unavailable_at_once(gateway_for: StartGateway) 
     assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-async def test_nodes_of_another_cluster_are_never_used(pg_database: str, tmp_path, gateway_for: StartGateway) -> None:
-    ours = node_process(pg_database)
+async def test_nodes_of_another_cluster_are_never_used(migrated_database: str, tmp_path, gateway_for: StartGateway) -> None:
+    ours = node_process(migrated_database)
     theirs = GaterProcess("node", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "other"))  # SQLite: own id
     async with ours, theirs:
         async with grpc.aio.insecure_channel(ours.address) as channel:

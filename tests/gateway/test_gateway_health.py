@@ -77,11 +77,11 @@ async def test_health_watch_follows_the_nodes(tmp_path, gateway_for: StartGatewa
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_health_goes_not_serving_without_traffic_when_every_node_dies(
-    pg_database: str, gateway_for: StartGateway
+    migrated_database: str, gateway_for: StartGateway
 ) -> None:
-    first = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database)
+    first = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database)
     await first.start()  # creates the schema; then the second
-    second = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", pg_database)
+    second = GaterProcess("node", "--listen", "127.0.0.1:0", "--postgres-dsn", migrated_database)
     await second.start()
     nodes = [first, second]
     try:
@@ -101,7 +101,7 @@ async def test_health_goes_not_serving_without_traffic_when_every_node_dies(
             await gateway.api.streams.GetVersion(streams_pb2.GetVersionRequest(stream_id="s"), timeout=10)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
 
-        again = GaterProcess("node", "--listen", first.address, "--postgres-dsn", pg_database)
+        again = GaterProcess("node", "--listen", first.address, "--postgres-dsn", migrated_database)
         nodes.append(again)
         await again.start()
         # Nothing said SERVING while no node ran (no flap with an ejection timer)...

@@ -27,7 +27,7 @@ async def make_node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
             count += 1
             dsn = None
             if backend == "postgres":
-                dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn")))
+                dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn"), migrated=True))
             config = NodeConfig(
                 listen="127.0.0.1:0", data_dir=tmp_path / f"data{count}", postgres_dsn=dsn, limits=small_limits(), grace_s=0.5
             )

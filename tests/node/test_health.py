@@ -44,8 +44,8 @@ def test_health_changes_only_when_the_answer_changes(answers):
 
 @pytest.mark.postgres
 @pytest.mark.timeout(60)
-async def test_health_follows_the_database_without_traffic(pg_database, tmp_path, caplog):
-    proxy = SocketProxy(pg_database)
+async def test_health_follows_the_database_without_traffic(migrated_database, tmp_path, caplog):
+    proxy = SocketProxy(migrated_database)
     await proxy.restore()
     config = NodeConfig(
         listen="127.0.0.1:0", data_dir=tmp_path, postgres_dsn=proxy.dsn, grace_s=0.5,

@@ -87,7 +87,7 @@ async def counted(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     async with contextlib.AsyncExitStack() as stack:
         limits = small_limits()
         if request.param == "postgres":
-            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn")))
+            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn"), migrated=True))
             real: StorageBackend = PostgresBackend(dsn, limits=limits, node_id="counted")
         else:
             real = SqliteBackend(tmp_path / "data", synchronous="NORMAL", limits=limits)

@@ -29,7 +29,7 @@ async def default_node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     async with contextlib.AsyncExitStack() as stack:
         dsn = None
         if request.param == "postgres":
-            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn")))
+            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn"), migrated=True))
         server = NodeServer(NodeConfig(listen="127.0.0.1:0", data_dir=tmp_path / "data", postgres_dsn=dsn, grace_s=0.5))
         await server.start()
         stack.push_async_callback(server.stop)

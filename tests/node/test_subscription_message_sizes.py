@@ -35,7 +35,7 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
     async with contextlib.AsyncExitStack() as stack:
         dsn = None
         if request.param == "postgres":
-            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn")))
+            dsn = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_dsn"), migrated=True))
         node = NodeServer(NodeConfig(listen="127.0.0.1:0", data_dir=tmp_path / "data", postgres_dsn=dsn, grace_s=0.5))
         await node.start()
         stack.push_async_callback(node.stop)

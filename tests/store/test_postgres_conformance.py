@@ -1,8 +1,9 @@
 """The storage conformance suite over PostgreSQL, and what only PostgreSQL does: many nodes
 on one database, migrations racing, immutable events, outages and recovery.
 
-Each test gets a new database (pg_fixtures.pg_database), so tests never see each other's
-data and every test also exercises the migrations from scratch.
+Each test gets a new database, so tests never see each other's data: a copy of a migrated
+template (pg_fixtures.migrated_database), or, for the tests that migrate, an empty one
+(pg_database).
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ from .conformance import (
     events,
     read_everything,
 )
-from .pg_fixtures import SocketProxy, pg_database, postgres_dsn, with_host
+from .pg_fixtures import SocketProxy, migrated_database, pg_database, postgres_dsn, with_host
 
 __all__ = ["TestPostgresConformance", "TestPostgresNodes"]
 
 pytestmark = pytest.mark.postgres
 
 # Fixtures used by name below; imported so pytest finds them in this module.
-_FIXTURES = (pg_database, postgres_dsn)
+_FIXTURES = (migrated_database, pg_database, postgres_dsn)
 
 
 def make_backend(dsn: str, limits: Limits | None = None, **kwargs: object) -> PostgresBackend:
@@ -48,17 +49,17 @@ class TestPostgresConformance(StoreConformance):
     shared_storage = True
 
     @pytest.fixture
-    def new_backend(self, pg_database: str, limits: Limits) -> BackendFactory:
+    def new_backend(self, migrated_database: str, limits: Limits) -> BackendFactory:
         def make() -> StorageBackend:
-            return make_backend(pg_database, limits, node_id="conformance")
+            return make_backend(migrated_database, limits, node_id="conformance")
 
         return make
 
     @pytest.fixture
-    def raw_sql(self, pg_database: str) -> RawSql:
+    def raw_sql(self, migrated_database: str) -> RawSql:
         async def run(store_id: str, statement: str) -> list[tuple[Any, ...]]:
             # One database per test: the statements need no store_id filter to stay in it.
-            con = await asyncpg.connect(pg_database)
+            con = await asyncpg.connect(migrated_database)
             try:
                 return [tuple(row) for row in await con.fetch(statement)]
             except (asyncpg.RestrictViolationError, asyncpg.CheckViolationError) as e:
@@ -70,8 +71,8 @@ class TestPostgresConformance(StoreConformance):
 
 
 @pytest.fixture
-async def two_nodes(pg_database: str) -> AsyncIterator[tuple[PostgresBackend, PostgresBackend]]:
-    a, b = make_backend(pg_database, node_id="node-a"), make_backend(pg_database, node_id="node-b")
+async def two_nodes(migrated_database: str) -> AsyncIterator[tuple[PostgresBackend, PostgresBackend]]:
+    a, b = make_backend(migrated_database, node_id="node-a"), make_backend(migrated_database, node_id="node-b")
     await asyncio.gather(a.start(), b.start())
     try:
         yield a, b
