@@ -93,7 +93,7 @@ async def _migrated_template(postgres_dsn: str) -> str:
             async with PostgresBackend(with_database(postgres_dsn, name), node_id="template"):
                 pass
         except BaseException:
-            await _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await _drop(postgres_dsn, name)
             raise
         atexit.register(_drop_at_exit, postgres_dsn, name)
         _template = name
@@ -102,7 +102,11 @@ async def _migrated_template(postgres_dsn: str) -> str:
 
 def _drop_at_exit(postgres_dsn: str, name: str) -> None:
     with contextlib.suppress(Exception):
-        asyncio.run(_admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_drop(postgres_dsn, name))
+
+
+async def _drop(postgres_dsn: str, name: str) -> None:
+    await _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _admin(postgres_dsn: str, statement: str) -> None:
@@ -127,7 +131,7 @@ async def fresh_database(postgres_dsn: str, *, migrated: bool = False) -> AsyncI
             await _admin(dsn, "UPDATE cluster SET cluster_id = gen_random_uuid()")
         yield dsn
     finally:
-        await _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _drop(postgres_dsn, name)
 
 
 def upstream_of(dsn: str) -> tuple[str | None, str | None, int]:
