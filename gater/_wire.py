@@ -26,8 +26,10 @@ __all__ = [
     "event_batch",
     "read_response",
     "serialize",
+    "split_records",
     "subscribe_event_messages",
     "subscribe_events",
+    "subscribe_framed",
     "varint",
 ]
 
@@ -111,6 +113,25 @@ def read_response(records: Iterable[bytes]) -> bytes:
     return _repeated_field_1(records)
 
 
+def split_records(framed: bytes) -> list[bytes]:
+    """The records of a repeated field 1 as `read_response` frames them (its inverse).
+    ValueError for bytes framed otherwise."""
+    records: list[bytes] = []
+    i, n = 0, len(framed)
+    try:
+        while i < n:
+            if framed[i] != 0x0A:
+                raise ValueError(f"expected field 1 at byte {i}, got tag {framed[i]:#x}")
+            length, i = _read_varint(framed, i + 1)
+            if i + length > n:
+                raise ValueError("truncated record")
+            records.append(framed[i : i + length])
+            i += length
+    except IndexError:
+        raise ValueError("truncated record") from None
+    return records
+
+
 def event_batch(records: Iterable[bytes]) -> bytes:
     """EventBatch{events: records}, serialized."""
     return _repeated_field_1(records)
@@ -150,6 +171,17 @@ def subscribe_event_messages(records: Sequence[bytes], max_bytes: int = MAX_RESP
     if batch:
         messages.append(subscribe_events(batch))
     return messages
+
+
+def subscribe_framed(framed: bytes, max_bytes: int = MAX_RESPONSE_BYTES) -> list[bytes]:
+    """subscribe_event_messages for records already framed as field 1 (read_response's
+    bytes): one message around them as they are when it fits `max_bytes`, else cut the same
+    way."""
+    if not framed:
+        return []
+    if 1 + _varint_len(len(framed)) + len(framed) <= max_bytes:
+        return [b"\x12" + varint(len(framed)) + framed]
+    return subscribe_event_messages(split_records(framed), max_bytes)
 
 
 def serialize(message: object) -> bytes:

@@ -22,7 +22,7 @@ from ..errors import InvalidArgumentError, LimitExceededError, SubscriptionNotFo
 from ..security import ALL_STREAM, Operation, Scope
 from ..security import context as security
 from ..security.access import stream_of_selector
-from ..store.base import RecordedEvent
+from ..store.base import EncodedBatch, RecordedEvent
 from ..subscriptions.dispatch import (
     Definition,
     Dispatcher,
@@ -107,6 +107,10 @@ class SubscriptionsServicer:
         return _wire.subscribe_event_messages(records, self.max_message_bytes)
 
     def _frames(self, message: Message, as_json: bool) -> list[bytes]:
+        if isinstance(message, EncodedBatch):  # framed by the store: sent as it is
+            if as_json:
+                return _wire.subscribe_event_messages([record_as_json(r) for r in message.records()], self.max_message_bytes)
+            return _wire.subscribe_framed(message.framed, self.max_message_bytes)
         if isinstance(message, Delivery):
             return self._events(message.events, as_json)
         if isinstance(message, CaughtUp):

@@ -3,7 +3,8 @@
 Owns: `SqlFiles` — reading `<name>.sql` (one statement per file) and `NNNN_<name>.sql` (the
 schema migrations, numbered 1..n without gaps) through importlib.resources, so they ship as
 package data (pyproject's "gater.store" = ["sql/*/*.sql"] covers them). A statement that takes
-a variable number of rows holds a `{rows}` mark that `SqlFiles.rows` fills in.
+a variable number of rows holds a `{rows}` mark that `SqlFiles.rows` fills in. And
+`field_1_sql`, the expression that frames a record for the wire in either dialect.
 Must not import a database driver, grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["Migration", "SqlFiles"]
+__all__ = ["Migration", "SqlFiles", "field_1_sql"]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -58,3 +60,20 @@ class SqlFiles:
         if versions != list(range(1, len(found) + 1)):
             raise RuntimeError(f"{self.dialect} migrations must be numbered 1..n without gaps: {versions}")
         return tuple(found)
+
+
+def field_1_sql(record: str, n: str, literal: Callable[[bytes], str]) -> str:
+    """SQL: `record` (n bytes) framed as protobuf field 1 of a message — tag 0x0a, the varint
+    of n, the record — the bytes `_wire.read_response` frames in Python, for records below
+    2**35 bytes. `literal` spells a byte string in the dialect. Each byte of the varint is
+    picked out of a literal of the 256 byte values (SQLite's char() would give UTF-8, two
+    bytes from 128 on); "||" joins byte strings as they are (in SQLite, in a UTF-8 database)."""
+    every_byte = literal(bytes(range(256)))
+
+    def varint(size: int) -> str:
+        parts = [f"(({n} >> {7 * i}) & 127 | 128)" for i in range(size - 1)] + [f"({n} >> {7 * (size - 1)})"]
+        return " || ".join(f"substr({every_byte}, {part} + 1, 1)" for part in parts)
+
+    tag = literal(bytes((0x0A,)))
+    arms = " ".join(f"WHEN {n} < {128 ** size} THEN {varint(size)}" for size in range(1, 5))
+    return f"{tag} || CASE {arms} ELSE {varint(5)} END || {record}"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import _wire
 from ._query import AppendCondition, Query, QueryItem
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = [
     "EXPECT_STREAM_EXISTS",
     "AppendCondition",
     "AppendResult",
+    "EncodedBatch",
     "EventStore",
     "Lease",
     "NewEvent",
@@ -44,6 +46,7 @@ __all__ = [
     "StoreStatus",
     "StreamAppend",
     "describe_expected",
+    "encoded_batches",
 ]
 
 ALL_STREAM = "$all"
@@ -120,6 +123,34 @@ class RecordedEvent(NamedTuple):
         from exesdb.v1 import types_pb2  # only for a record not framed by encode_record
 
         return int(types_pb2.EventRecord.FromString(record).created_epoch)
+
+
+class EncodedBatch(NamedTuple):
+    """Consecutive events of a read as the wire carries them: each record framed as field 1
+    (tag, length, record), one after the other — the body of a ReadEventsResponse or of a
+    SubscribeResponse's EventBatch, ready to be sent without touching each event again."""
+
+    count: int
+    last_position: int
+    """The global position of its last event (in the read's order)."""
+    created_epoch_us: int
+    """The commit time of its last event (µs since the epoch)."""
+    framed: bytes
+
+    @classmethod
+    def of(cls, events: Sequence[RecordedEvent]) -> EncodedBatch:
+        """The batch of `events` (at least one), framed here."""
+        last = events[-1]
+        return cls(len(events), last.position, last.created_epoch_us, _wire.read_response([e.encoded for e in events]))
+
+    def records(self) -> list[bytes]:
+        """Its records, in order (for what must look at each: JSON, a message too big)."""
+        return _wire.split_records(self.framed)
+
+
+def encoded_batches(events: Sequence[RecordedEvent], size: int) -> list[EncodedBatch]:
+    """`events` in batches of at most `size`, in order."""
+    return [EncodedBatch.of(events[i : i + size]) for i in range(0, len(events), size)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +298,22 @@ class EventStore(abc.ABC):
         of one read pass the first page's), else the last position when read. Only events at
         or before the head are returned, so "nothing matches after head" is exactly what the
         page says — a conditional append may take it as its `after`."""
+
+    async def read_query_batches(
+        self,
+        query: Query,
+        start: int | None,
+        limit: int,
+        batch: int,
+        head: int | None = None,
+        stream_prefix: str = "",
+    ) -> tuple[list[EncodedBatch], int]:
+        """read_query's page forward, as the wire carries it: its events in batches of at
+        most `batch` (1..limit), each framed once. What a catch-up sends as it is; a backend
+        may frame in its database instead (SQLite does), so that no event of the page
+        becomes a Python object."""
+        page, head = await self.read_query(query, start, limit, head=head, stream_prefix=stream_prefix)
+        return encoded_batches(page, batch), head
 
     @abc.abstractmethod
     async def position_at(self, epoch_us: int) -> int:

@@ -1,7 +1,8 @@
 """What a transient subscription yields to its servicer, one message at a time.
 
 Owns: `Delivery` (events), `CaughtUp` (the end of catch-up), `Checkpoint` (examined up to a
-position, nothing matched), `Heartbeat` (idle, at a position) and their union `Message`.
+position, nothing matched), `Heartbeat` (idle, at a position) and their union `Message`,
+which also takes an `EncodedBatch` (events the store framed: a catch-up from the indexes).
 `hub` re-exports them. Must not import grpc, gater.node or gater.gateway.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..store.base import RecordedEvent
+from ..store.base import EncodedBatch, RecordedEvent
 
 __all__ = ["CaughtUp", "Checkpoint", "Delivery", "Heartbeat", "Message"]
 
@@ -34,4 +35,4 @@ class Heartbeat:
     position: int
 
 
-Message = Delivery | CaughtUp | Checkpoint | Heartbeat
+Message = Delivery | EncodedBatch | CaughtUp | Checkpoint | Heartbeat

@@ -31,11 +31,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
 from ..metrics import Metric, Metrics, SubscriptionGauges, gauge
-from ..store.base import EventStore, RecordedEvent, StorageBackend
-from ._catch_up import index_pages
+from ..store.base import EncodedBatch, EventStore, RecordedEvent, StorageBackend
+from ._catch_up import index_pages, page_extent
 from ._messages import CaughtUp, Checkpoint, Delivery, Heartbeat, Message
 from ._waits import abandon
 from .matching import EventFilter, EventView
@@ -90,8 +91,9 @@ class Feed:
     tailer: StoreTailer | None = None
     streams: Callable[[str], bool] | None = None
     """Only events of the streams this allows (the subscriber's permissions); None: all."""
-    handed: RecordedEvent | None = None
-    """The last event handed to the subscriber (its commit time gives the lag in seconds)."""
+    handed: RecordedEvent | EncodedBatch | None = None
+    """The last event (or batch) handed to the subscriber (its commit time gives the lag in
+    seconds)."""
 
     @property
     def live(self) -> bool:
@@ -481,17 +483,33 @@ class Hub:
                     elif (indexed := event_filter.indexed) is not None:
                         # A DCB query or a stream prefix: catch-up from the tag, type and
                         # category indexes (the next page read ahead), never a scan.
-                        async with contextlib.aclosing(index_pages(store, *indexed, feed.cursor + 1, PAGE)) as pages:
+                        # Each batch goes out as the store framed it, unless the subscriber
+                        # may see only some streams (its permissions): then each event's
+                        # stream is looked at.
+                        allowed = feed.streams
+                        pages = index_pages(store, *indexed, feed.cursor + 1, PAGE, max_batch if allowed is None else None)
+                        async with contextlib.aclosing(pages):
                             async for page, head in pages:
                                 ended()
                                 reached = head  # the last page's: nothing more matches up to it
-                                for chunk in _chunks(page, max_batch):
+                                if allowed is None:
+                                    for batch in page:
+                                        ended()
+                                        assert isinstance(batch, EncodedBatch)
+                                        feed.handed, feed.cursor = batch, batch.last_position
+                                        if delivered is not None:
+                                            delivered.inc(batch.count)
+                                        yield batch
+                                    continue
+                                seen = [e for e in cast(list[RecordedEvent], page) if allowed(e.stream_id)]
+                                for chunk in _chunks(seen, max_batch):
                                     ended()
-                                    feed.handed = chunk[-1]
-                                    feed.cursor = chunk[-1].position
+                                    feed.handed, feed.cursor = chunk[-1], chunk[-1].position
                                     if delivered is not None:
                                         delivered.inc(len(chunk))
                                     yield Delivery(chunk)
+                                if page:
+                                    feed.cursor = max(feed.cursor, page_extent(page)[1])  # passed over the rest
                         if reached > feed.cursor:
                             feed.cursor = reached
                             yield Checkpoint(feed.cursor)

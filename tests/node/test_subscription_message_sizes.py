@@ -83,6 +83,9 @@ async def test_every_all_subscription_gets_100_events_of_200_kb(api: Stubs) -> N
         Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(selector="$all"))),
         Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(selector="$all", max_batch=1000))),
         Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(type=1, selector="blob", json=True))),
+        # From the indexes, in batches the store framed: 1,000 of them would be 200 MB.
+        Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(selector="bi*", max_batch=1000))),
+        Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(selector="bi*", json=True))),
     ]
     for sub in subs:
         assert [e.position for e in await all_of(sub, 100)] == list(range(100))

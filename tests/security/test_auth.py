@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import jwt
 import pytest
+from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from exesdb.v1 import snapshots_pb2, stores_pb2, streams_pb2, types_pb2
@@ -232,6 +233,33 @@ async def test_a_subscription_and_listings_see_only_permitted_events(tmp_path: P
         everything = Collector(api.subscriptions.Subscribe(pb.SubscribeRequest(selector="$all"), metadata=billing))
         await everything.wait_for(lambda c: c.error is not None)
         assert everything.error is not None and everything.error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_subscription_by_query_catches_up_with_only_permitted_events(tmp_path: Path, setup: Setup) -> None:
+    """Its catch-up comes from the tag index, not from a scan that the permissions filter."""
+    async with secured_node(tmp_path, setup) as node, channel_to(node.address) as api:
+        admin, billing = as_key(setup, "admin"), as_key(setup, "billing")
+        for stream in ("billing-1", "orders-1", "billing-2", "orders-2"):
+            event = new_event("paid:v1")
+            event.tags.append("month:2026-11")
+            await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=stream, events=[event]), metadata=admin)
+        pattern = struct_pb2.Struct()
+        pattern.update({"items": [{"tags": ["month:2026-11"]}]})
+        request = pb.SubscribeRequest(type=pb.SUBSCRIPTION_TYPE_BY_QUERY, pattern=pattern)
+        sub = Collector(api.subscriptions.Subscribe(request, metadata=billing))
+        await sub.wait_for(lambda c: "caught_up" in c.messages)
+        assert [e.stream_id for e in sub.events] == ["billing-1", "billing-2"]
+        await sub.close()
+        everything = Collector(api.subscriptions.Subscribe(request, metadata=admin))
+        await everything.wait_for(lambda c: "caught_up" in c.messages)
+        assert [e.stream_id for e in everything.events] == ["billing-1", "orders-1", "billing-2", "orders-2"]
+        await everything.close()
+        # A read by the same query reads `$all`, which billing may not.
+        read = streams_pb2.ReadEventsRequest(query=types_pb2.Query(items=[types_pb2.QueryItem(tags=["month:2026-11"])]))
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            async for _ in api.streams.ReadEvents(read, metadata=billing):
+                pass
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def _audit(api: Stubs, setup: Setup) -> list[dict]:

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exesdb.v1 import types_pb2
+from gater._wire import read_response
 from gater.errors import (
     AppendConditionFailedError,
     DuplicateEventIdError,
@@ -30,6 +31,7 @@ from gater.store.base import (
     EXPECT_NO_STREAM,
     AppendCondition,
     AppendResult,
+    EncodedBatch,
     EventStore,
     NewEvent,
     Query,
@@ -195,6 +197,82 @@ class DcbConformance:
             assert (await read_query_all(store, query, start=start))[0] == want, query
             back = [p for p, (t, g) in enumerate(written) if p <= start and matches(query, t, g)]
             assert (await read_query_all(store, query, start=start, backward=True))[0] == back[::-1], query
+
+    # -- the same reads, framed for the wire (read_query_batches) -------------------------------
+
+    async def _framed_pages(
+        self, store: EventStore, query: Query, start: int, page: int, batch: int, prefix: str = ""
+    ) -> tuple[list[bytes], int]:
+        """Every record read_query_batches returns from `start`, page after page, each batch
+        checked against what it says of itself; and the first page's head."""
+        records: list[bytes] = []
+        head: int | None = None
+        key = start
+        while True:
+            batches, at = await store.read_query_batches(query, key, page, batch, head=head, stream_prefix=prefix)
+            head = at if head is None else head
+            for b in batches:
+                assert isinstance(b, EncodedBatch) and 1 <= b.count <= batch
+                these = b.records()
+                assert len(these) == b.count
+                assert b.framed == read_response(these)  # each length framed as protobuf frames it
+                last = types_pb2.EventRecord.FromString(these[-1])
+                assert (b.last_position, b.created_epoch_us) == (last.position, last.created_epoch)
+                records += these
+            if sum(b.count for b in batches) < page:
+                return records, head
+            key = batches[-1].last_position + 1
+
+    async def test_framed_batches_carry_exactly_what_a_query_read_returns(self, store: EventStore) -> None:
+        rng = random.Random(15)
+        types = ["a", "b", "c"]
+        tags = [f"k:{i}" for i in range(5)]
+        # Records on both sides of each varint length boundary (127/128 and 16,383/16,384 bytes).
+        sizes = [0, 1, 30, 60, 70, 80, 90, 100, 16_200, 16_300, 16_350, 16_400, 16_500, 40_000]
+        for i in range(40):
+            batch = [
+                tagged(rng.choice(types), *rng.sample(tags, rng.randint(0, 2)), data=b"x" * rng.choice(sizes))
+                for _ in range(rng.randint(1, 4))
+            ]
+            await store.append(rng.choice(["order-1", "order-2", "other", "ord"]) + str(i % 3), batch, EXPECT_ANY)
+        head = await store.last_position()
+        for _ in range(30):
+            query = Query(tuple(
+                QueryItem(tuple(rng.sample(types, rng.randint(0, 1))), tuple(rng.sample(tags, rng.randint(0, 2))))
+                for _ in range(rng.randint(0, 2))
+            ))
+            prefix = rng.choice(["", "", "order-", "ord"])
+            start, page = rng.randint(0, head + 1), rng.randint(1, 12)
+            want: list[bytes] = []
+            key: int | None = start
+            while key is not None:
+                events, _ = await store.read_query(query, key, page, stream_prefix=prefix)
+                want += [e.encoded for e in events]
+                key = events[-1].position + 1 if len(events) == page else None
+            got, got_head = await self._framed_pages(store, query, start, page, rng.randint(1, page), prefix)
+            assert got == want, (query, prefix, start)
+            assert got_head == head
+
+    async def test_framed_batches_stop_at_the_head_given_and_are_empty_past_it(self, store: EventStore) -> None:
+        await self._course(store)
+        c1 = q(((), ("course:c1",)))  # 0, 2, 3, 6
+        batches, head = await store.read_query_batches(c1, 0, 10, 10, head=3)
+        assert head == 3 and [b.last_position for b in batches] == [3] and batches[0].count == 3
+        assert await store.read_query_batches(c1, 7, 10, 10) == ([], 6)
+        assert await store.read_query_batches(c1, 4, 10, 10, head=3) == ([], 3)
+        batches, _ = await store.read_query_batches(c1, 0, 3, 2)  # a page of 3 in batches of 2
+        assert [(b.count, b.last_position) for b in batches] == [(2, 2), (1, 3)]
+
+    async def test_framed_batches_pass_over_what_a_streams_rules_hide(self, store: EventStore) -> None:
+        from gater.store._lifecycle import StreamMetadata
+
+        for i in range(6):
+            await store.append(f"s{i % 2}", [tagged("t", "k:1")], EXPECT_ANY)
+        await store.set_stream_metadata("s0", StreamMetadata(max_count=1), EXPECT_ANY)  # hides 0 and 2
+        events, _ = await store.read_query(q(((), ("k:1",))), 0, 10)
+        assert [e.position for e in events] == [1, 3, 4, 5]
+        records, _ = await self._framed_pages(store, q(((), ("k:1",))), 0, 2, 1)
+        assert records == [e.encoded for e in events]
 
     async def test_a_bad_query_is_refused_naming_the_field(self, store: EventStore) -> None:
         with pytest.raises(InvalidArgumentError) as caught:

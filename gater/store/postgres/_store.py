@@ -23,6 +23,7 @@ from gater.errors import (
     SubscriptionNotFoundError,
 )
 
+from ..._wire import read_response
 from .._append import streams_request, streams_results
 from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
 from .._pages import page_size, read_size
@@ -33,6 +34,7 @@ from ..base import (
     ALL_STREAM,
     AppendCondition,
     AppendResult,
+    EncodedBatch,
     EventStore,
     Lease,
     NewEvent,
@@ -169,6 +171,40 @@ class PostgresEventStore(EventStore):
             else:
                 low = rows[-1][0] + 1
         return out[:limit], head
+
+    async def read_query_batches(
+        self,
+        query: Query,
+        start: int | None,
+        limit: int,
+        batch: int,
+        head: int | None = None,
+        stream_prefix: str = "",
+    ) -> tuple[list[EncodedBatch], int]:
+        # Three columns an event instead of eleven, and no join with the rules unless some
+        # stream has any: less for PostgreSQL to find and send, and for asyncpg to decode.
+        checked = check_query(query, "query")
+        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
+        limit = read_size(limit, self._limits)
+        batch = max(1, min(batch, limit))
+        if head is None:
+            head = await self.last_position()
+        bounds = query_bounds(start, False, head)
+        if bounds is None:
+            return [], head
+        positions, params = positions_sql(
+            checked, dialect="postgres", low=bounds[0], high=bounds[1], limit=limit, backward=False,
+            store_id=self.store_id, prefix=prefix,
+        )  # its first parameter ($1) is the store id, which the statement uses too
+        sql = _sql.query("read_query_batches").format(positions=positions)
+        rows = await self._db.fetch_sql(sql, *params, store_id=self.store_id)
+        if rows and rows[0][0]:
+            # Some events may be hidden by their stream's rules: read with them applied.
+            return await super().read_query_batches(query, start, limit, batch, head, stream_prefix)
+        return [
+            EncodedBatch(len(part), part[-1][1], part[-1][2], read_response([r[3] for r in part]))
+            for part in (rows[i : i + batch] for i in range(0, len(rows), batch))
+        ], head
 
     async def position_at(self, epoch_us: int) -> int:
         bisection = TimeBisection(epoch_us, await self.last_position())

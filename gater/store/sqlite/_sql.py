@@ -1,18 +1,22 @@
 """The SQL of the SQLite backend: gater/store/sql/sqlite/, read by the shared loader.
 
 Owns: `query` (one statement per `<name>.sql`), `rows` (a statement with its `{rows}` mark
-filled for a number of rows) and `migrations` (`NNNN_<name>.sql`, in order, applied by
-`PRAGMA user_version`).
+filled for a number of rows), `migrations` (`NNNN_<name>.sql`, in order, applied by
+`PRAGMA user_version`) and `field_1`, the expression that frames a record for the wire.
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 """
 
 from __future__ import annotations
 
-from .._sql import Migration, SqlFiles
+from .._sql import Migration, SqlFiles, field_1_sql
 
-__all__ = ["Migration", "migrations", "query", "rows"]
+__all__ = ["Migration", "field_1", "migrations", "query", "rows"]
 
 _FILES = SqlFiles("sqlite")
 query = _FILES.query
 rows = _FILES.rows
 migrations = _FILES.migrations
+
+
+field_1 = field_1_sql("record", "n", lambda raw: f"x'{raw.hex()}'")
+"""SQL: the record `record` of `n` bytes framed for the wire (`.._sql.field_1_sql`)."""
