@@ -23,6 +23,7 @@ from ..store.base import (
     ALL_STREAM,
     AppendCondition,
     AppendResult,
+    EncodedBatch,
     EventStore,
     NewEvent,
     Query,
@@ -195,10 +196,14 @@ async def read_query_messages(
             start = at if start is None else max(start, at)
     cut = head
 
-    async def fetch(key: int | None, wanted: int) -> list[RecordedEvent]:
+    async def fetch(key: int | None, wanted: int) -> list[RecordedEvent] | EncodedBatch:
         nonlocal cut
-        page, cut = await store.read_query(read.query, key, wanted, backward, cut, read.stream_prefix)
-        return page
+        if backward:
+            page, cut = await store.read_query(read.query, key, wanted, True, cut, read.stream_prefix)
+            return page
+        # Forward, the page as the store framed it (read_query_batches), in one batch.
+        batches, cut = await store.read_query_batches(read.query, key, wanted, wanted, cut, read.stream_prefix)
+        return EncodedBatch.joined(batches) if batches else []
 
     sent = False
     async for message in paged_messages(
@@ -210,7 +215,7 @@ async def read_query_messages(
         as_json=as_json,
         limits=limits,
         budget=budget,
-        frame=lambda records: with_head(_wire.read_response(records), cut),
+        frame=lambda framed: with_head(framed, cut),
         reserve=11,  # room for the head
     ):
         sent = True

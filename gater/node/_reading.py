@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .. import _wire
 from ..config import Limits
-from ..store.base import ALL_STREAM, EventStore, RecordedEvent
+from ..store.base import ALL_STREAM, EncodedBatch, EventStore, RecordedEvent
 from ..subscriptions._waits import abandon
 from ._convert import record_as_json, record_room
 
@@ -92,7 +92,11 @@ class ReadPacer:
     def observe(self, records: list[bytes]) -> None:
         """A page arrived: its records' sizes tell how many to ask for next time."""
         if records:
-            self._mean_bytes = max(1, sum(len(r) for r in records) // len(records))
+            self.observe_framed(len(records), sum(len(r) for r in records))
+
+    def observe_framed(self, count: int, size: int) -> None:
+        """A page of `count` records, `size` bytes in all, arrived."""
+        self._mean_bytes = max(1, size // count)
 
     def taken(self) -> None:
         """The client's flow control took a message: the next one may be bigger."""
@@ -146,7 +150,7 @@ async def read_messages(
 
 
 async def paged_messages(
-    fetch: Callable[[int | None, int], Awaitable[list[RecordedEvent]]],
+    fetch: Callable[[int | None, int], Awaitable[list[RecordedEvent] | EncodedBatch]],
     start: int | None,
     count: int,
     backward: bool,
@@ -155,20 +159,23 @@ async def paged_messages(
     as_json: bool,
     limits: Limits,
     budget: SendBudget,
-    frame: Callable[[list[bytes]], bytes] = _wire.read_response,
+    frame: Callable[[bytes], bytes] | None = None,
     reserve: int = 0,
 ) -> AsyncIterator[bytes]:
     """The pages `fetch(key, wanted)` reads (from `start`, `count` events at most, 0 for all;
-    the next key follows `key_of` of a page's last event) as messages `frame` makes of their
-    records, each at most `max_response_bytes - reserve`; the next page is read once the
-    client took a message (ahead of the rest of this page's messages, while the budget has
-    room: see the module docstring)."""
+    the next key follows `key_of` of a page's last event, or an EncodedBatch's last
+    position) as messages of their records, each at most `max_response_bytes - reserve`
+    (`frame` adds to a message's framed records what else it carries); the next page is
+    read once the client took a message (ahead of the rest of this page's messages, while
+    the budget has room: see the module docstring). A page the store framed that fits one
+    message goes out as it is."""
     pacer = ReadPacer(limits.read_batch)
     remaining = count or None
     room = record_room(limits)
+    limit = limits.max_response_bytes - reserve
     grant = budget.acquire(pacer.allowance, pacer.min_bytes)
     wanted = pacer.page_events(grant, remaining)
-    reading: asyncio.Future[list[RecordedEvent]] | None = asyncio.ensure_future(fetch(start, wanted))
+    reading: asyncio.Future[list[RecordedEvent] | EncodedBatch] | None = asyncio.ensure_future(fetch(start, wanted))
     held = 0  # the grant of the page whose messages are going out
     taken = False  # whether the client took a message yet
     try:
@@ -178,27 +185,36 @@ async def paged_messages(
             held, grant = grant, 0
             if not page:
                 return
-            read = len(page)
+            framed = page if isinstance(page, EncodedBatch) else None
+            read = framed.count if framed is not None else len(page)
             left = None if remaining is None else remaining - read
-            key = key_of(page[-1]) + (-1 if backward else 1)
+            last = framed.last_position if framed is not None else key_of(page[-1])  # type: ignore[index, arg-type]
+            key = last + (-1 if backward else 1)
             more = read == wanted and (left is None or left > 0) and key >= 0  # else the end
-            if as_json:
-                records = [record_as_json(e.encoded, limits.max_json_depth, room) for e in page]
+            whole: bytes | None = None  # the page's records, framed: one message
+            records: list[bytes] = []
+            if framed is not None and not as_json and len(framed.framed) <= min(held, limit):
+                whole = framed.framed
+                pacer.observe_framed(framed.count, len(whole))
             else:
-                records = [e.encoded for e in page]
-            del page
-            pacer.observe(records)
+                stored = framed.records() if framed is not None else [e.encoded for e in page]  # type: ignore[union-attr]
+                records = [record_as_json(r, limits.max_json_depth, room) for r in stored] if as_json else stored
+                pacer.observe(records)
+            del page, framed
             while True:
                 if more and taken and reading is None and (grant := budget.try_acquire(pacer.allowance)):
                     wanted = pacer.page_events(grant, left)
                     reading = asyncio.ensure_future(fetch(key, wanted))  # read ahead
                     await asyncio.sleep(0)  # its first step sends the query, before this page is framed
-                if not records:
+                if whole is not None:
+                    message, whole = whole, None
+                elif records:
+                    end = pacer.cut(records, 0, held, limit)
+                    message = _wire.read_response(records[:end])
+                    del records[:end]  # a waiting message must be the only copy this read holds
+                else:
                     break
-                end = pacer.cut(records, 0, held, limits.max_response_bytes - reserve)
-                message = frame(records[:end])
-                del records[:end]  # a waiting message must be the only copy this read holds
-                yield message
+                yield message if frame is None else frame(message)
                 del message
                 pacer.taken()
                 taken = True

@@ -143,6 +143,14 @@ class EncodedBatch(NamedTuple):
         last = events[-1]
         return cls(len(events), last.position, last.created_epoch_us, _wire.read_response([e.encoded for e in events]))
 
+    @classmethod
+    def joined(cls, batches: Sequence[EncodedBatch]) -> EncodedBatch:
+        """Consecutive batches (at least one) as one."""
+        if len(batches) == 1:
+            return batches[0]
+        last = batches[-1]
+        return cls(sum(b.count for b in batches), last.last_position, last.created_epoch_us, b"".join(b.framed for b in batches))
+
     def records(self) -> list[bytes]:
         """Its records, in order (for what must look at each: JSON, a message too big)."""
         return _wire.split_records(self.framed)

@@ -222,3 +222,34 @@ async def test_a_read_pinned_to_a_head_stops_there_and_never_past_the_store(api:
     assert ([e.position for e in events], set(heads)) == ([0, 1], {1})
     events, heads = await read_query(api.streams, c1, head=1000)
     assert ([e.position for e in events], set(heads)) == ([0, 1, 3], {3})
+
+
+async def test_query_reads_of_mixed_sizes_agree_in_every_form(api: Any) -> None:
+    """Pages the store framed go out as they are when they fit a message and are cut by bytes
+    when they do not; JSON, backward and counted reads take each event: every form reads
+    the same events, in messages within the 4 MiB a default client takes."""
+    sizes = [10, 200_000, 50, 3_000, 900_000, 20, 70_000, 5, 400_000, 1_200]
+    for i, size in enumerate(sizes * 3):
+        event = tagged("sized", "k:1" if i % 3 else "k:2")
+        event.data = b'{"x":"' + b"y" * size + b'"}'
+        await api.streams.AppendEvents(streams_pb2.AppendEventsRequest(stream_id=f"s-{i % 4}", events=[event]))
+    wanted = [i for i in range(len(sizes) * 3) if i % 3]
+    sizes_seen: list[int] = []
+
+    async def read(**kw: Any) -> list[int]:
+        positions = []
+        async for message in api.streams.ReadEvents(streams_pb2.ReadEventsRequest(query=query(((), ("k:1",))), **kw)):
+            sizes_seen.append(message.ByteSize())
+            positions += [e.position for e in message.events]
+            if kw.get("json"):
+                assert all(len(e.data_json["x"]) == sizes[e.position % len(sizes)] for e in message.events)
+            else:
+                assert all(len(e.data) == sizes[e.position % len(sizes)] + 8 for e in message.events)
+        return positions
+
+    assert await read() == wanted
+    assert await read(json=True) == wanted
+    assert await read(count=7) == wanted[:7]
+    assert await read(from_version=11) == [p for p in wanted if p >= 11]
+    assert await read(direction=streams_pb2.READ_DIRECTION_BACKWARD) == wanted[::-1]
+    assert max(sizes_seen) <= 4 * 1024 * 1024
