@@ -6,7 +6,8 @@ and `AppendCondition`, `matches` (pure: does an event of this type with these ta
 stream-prefix rules (`check_prefix`, `category_of`), `positions_sql` — the statement that finds
 the positions of matching events for either dialect, using only the index on (tag, position),
 the one on (event type, position) and, for a stream prefix, the one on (category, position) —
-and `TimeBisection` (pure: which position to look at next to find where a time begins).
+`TimeBisection` (pure: which position to look at next to find where a time begins) and
+`query_read` (a query read's arguments checked and its window found, for every backend).
 Must not import a database driver, grpc, gater.subscriptions, gater.node or gater.gateway.
 
 Semantics. A query is a list of items, OR'ed; an item matches an event whose type is one of
@@ -37,11 +38,14 @@ With a query, every arm is also checked against the prefix.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from gater.config import Limits
 from gater.errors import InvalidArgumentError, LimitExceededError
+
+from ._pages import read_size
 
 __all__ = [
     "MAX_QUERY_ITEMS",
@@ -54,6 +58,7 @@ __all__ = [
     "TimeBisection",
     "Query",
     "QueryItem",
+    "QueryRead",
     "QueryShape",
     "category_of",
     "check_prefix",
@@ -63,6 +68,7 @@ __all__ = [
     "first_positions_sql",
     "positions_sql",
     "query_bounds",
+    "query_read",
 ]
 
 MAX_TAGS_PER_EVENT = 32
@@ -366,3 +372,39 @@ def query_bounds(start: int | None, backward: bool, head: int) -> tuple[int, int
         return (0, high) if high >= 0 else None
     low = 0 if start is None else start
     return (low, head) if low <= head else None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRead:
+    """A query read's arguments, checked, and the window of positions it looks in."""
+
+    query: Query
+    prefix: str
+    """The stream prefix ("": every stream)."""
+    limit: int
+    """Events a page may hold (`_pages.read_size`)."""
+    head: int
+    bounds: tuple[int, int] | None
+    """(low, high) of `query_bounds`; None: nothing to read."""
+
+
+async def query_read(
+    query: QueryShape,
+    start: int | None,
+    limit: int,
+    backward: bool,
+    head: int | None,
+    stream_prefix: str,
+    limits: Limits,
+    last_position: Callable[[], Awaitable[int]],
+) -> QueryRead:
+    """What every backend's query read does first: the query and prefix checked (errors name
+    "query" and "stream_prefix"), the limit clipped, and the head — when not given, the
+    store's last position now: positions are committed in order, so every event up to it is
+    visible to the read."""
+    checked = check_query(query, "query")
+    prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
+    limit = read_size(limit, limits)
+    if head is None:
+        head = await last_position()
+    return QueryRead(checked, prefix, limit, head, query_bounds(start, backward, head))

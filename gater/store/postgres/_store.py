@@ -27,7 +27,7 @@ from ..._wire import read_response
 from .._append import streams_request, streams_results
 from .._lifecycle import ScavengeStatus, StreamMetadata, keep_visible
 from .._pages import page_size, read_size
-from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
+from .._query import TimeBisection, positions_sql, query_read
 from .._records import now_epoch_us
 from .._transfer import ExportView, ImportedEvent, StreamState
 from ..base import (
@@ -144,22 +144,17 @@ class PostgresEventStore(EventStore):
         head: int | None = None,
         stream_prefix: str = "",
     ) -> tuple[list[RecordedEvent], int]:
-        query = check_query(query, "query")
-        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
-        limit = read_size(limit, self._limits)
-        if head is None:
-            # Committed in position order (see _writer.py): every event up to it is visible
-            # to the statement below.
-            head = await self.last_position()
-        bounds = query_bounds(start, backward, head)
-        if bounds is None:
-            return [], head
-        low, high = bounds
+        # Positions are committed in order (see _writer.py): every event up to the head is
+        # visible to the statements below.
+        read = await query_read(query, start, limit, backward, head, stream_prefix, self._limits, self.last_position)
+        if read.bounds is None:
+            return [], read.head
+        (low, high), limit = read.bounds, read.limit
         out: list[RecordedEvent] = []
         while low <= high:
             positions, params = positions_sql(
-                query, dialect="postgres", low=low, high=high, limit=limit, backward=backward, store_id=self.store_id,
-                prefix=prefix,
+                read.query, dialect="postgres", low=low, high=high, limit=limit, backward=backward,
+                store_id=self.store_id, prefix=read.prefix,
             )  # its first parameter ($1) is the store id, which read_query.sql uses too
             sql = _sql.query("read_query").format(positions=positions, order="DESC" if backward else "ASC")
             rows = await self._db.fetch_sql(sql, *params, store_id=self.store_id)
@@ -170,7 +165,7 @@ class PostgresEventStore(EventStore):
                 high = rows[-1][0] - 1
             else:
                 low = rows[-1][0] + 1
-        return out[:limit], head
+        return out[:limit], read.head
 
     async def read_query_batches(
         self,
@@ -183,28 +178,23 @@ class PostgresEventStore(EventStore):
     ) -> tuple[list[EncodedBatch], int]:
         # Three columns an event instead of eleven, and no join with the rules unless some
         # stream has any: less for PostgreSQL to find and send, and for asyncpg to decode.
-        checked = check_query(query, "query")
-        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
-        limit = read_size(limit, self._limits)
-        batch = max(1, min(batch, limit))
-        if head is None:
-            head = await self.last_position()
-        bounds = query_bounds(start, False, head)
-        if bounds is None:
-            return [], head
+        read = await query_read(query, start, limit, False, head, stream_prefix, self._limits, self.last_position)
+        if read.bounds is None:
+            return [], read.head
+        batch = max(1, min(batch, read.limit))
         positions, params = positions_sql(
-            checked, dialect="postgres", low=bounds[0], high=bounds[1], limit=limit, backward=False,
-            store_id=self.store_id, prefix=prefix,
+            read.query, dialect="postgres", low=read.bounds[0], high=read.bounds[1], limit=read.limit, backward=False,
+            store_id=self.store_id, prefix=read.prefix,
         )  # its first parameter ($1) is the store id, which the statement uses too
         sql = _sql.query("read_query_batches").format(positions=positions)
         rows = await self._db.fetch_sql(sql, *params, store_id=self.store_id)
         if rows and rows[0][0]:
             # Some events may be hidden by their stream's rules: read with them applied.
-            return await super().read_query_batches(query, start, limit, batch, head, stream_prefix)
+            return await super().read_query_batches(query, start, limit, batch, read.head, stream_prefix)
         return [
             EncodedBatch(len(part), part[-1][1], part[-1][2], read_response([r[3] for r in part]))
             for part in (rows[i : i + batch] for i in range(0, len(rows), batch))
-        ], head
+        ], read.head
 
     async def position_at(self, epoch_us: int) -> int:
         bisection = TimeBisection(epoch_us, await self.last_position())

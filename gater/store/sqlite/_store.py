@@ -43,7 +43,7 @@ from gater.errors import SnapshotNotFoundError, StoreNotFoundError, Subscription
 from .._append import AppendRequest, streams_request, streams_results
 from .._lifecycle import keep_visible
 from .._pages import page_size, read_size
-from .._query import TimeBisection, check_prefix, check_query, positions_sql, query_bounds
+from .._query import TimeBisection, positions_sql, query_read
 from .._records import now_epoch_us
 from .._transfer import ExportView, ImportedEvent, StreamState
 from ..base import (
@@ -361,15 +361,10 @@ class SqliteStore(LifecycleJobs, EventStore):
         head: int | None = None,
         stream_prefix: str = "",
     ) -> tuple[list[RecordedEvent], int]:
-        query = check_query(query, "query")
-        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
-        limit = read_size(limit, self._limits)
-        if head is None:
-            # Committed: every event up to it is visible to any reader from now on.
-            head = await self.last_position()
-        bounds = query_bounds(start, backward, head)
+        read = await query_read(query, start, limit, backward, head, stream_prefix, self._limits, self.last_position)
+        bounds, limit = read.bounds, read.limit
         if bounds is None:
-            return [], head
+            return [], read.head
 
         rules = await self._rules_exist()
 
@@ -378,7 +373,7 @@ class SqliteStore(LifecycleJobs, EventStore):
             out: list[RecordedEvent] = []
             while low <= high:
                 positions, params = positions_sql(
-                    query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward, prefix=prefix
+                    read.query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward, prefix=read.prefix
                 )
                 sql = _sql.query("read_query" if rules else "read_query_plain")
                 rows = conn.execute(sql.format(positions=positions, order="DESC" if backward else "ASC"), params).fetchall()
@@ -393,7 +388,7 @@ class SqliteStore(LifecycleJobs, EventStore):
                     low = rows[-1][0] + 1
             return out[:limit]
 
-        return await self._read("read events", run), head
+        return await self._read("read events", run), read.head
 
     async def read_query_batches(
         self,
@@ -410,24 +405,20 @@ class SqliteStore(LifecycleJobs, EventStore):
         if await self._rules_exist() or not await self._utf8():
             # Events hidden by their stream's rules are passed over in Python (keep_visible).
             return await super().read_query_batches(query, start, limit, batch, head, stream_prefix)
-        query = check_query(query, "query")
-        prefix = check_prefix(stream_prefix, "stream_prefix") if stream_prefix else ""
-        limit = read_size(limit, self._limits)
-        batch = max(1, min(batch, limit))
-        if head is None:
-            head = await self.last_position()
-        bounds = query_bounds(start, False, head)
+        read = await query_read(query, start, limit, False, head, stream_prefix, self._limits, self.last_position)
+        bounds = read.bounds
         if bounds is None:
-            return [], head
+            return [], read.head
+        batch = max(1, min(batch, read.limit))
 
         def run(conn: sqlite3.Connection) -> list[EncodedBatch]:
             low, high = bounds
             batches: list[EncodedBatch] = []
-            left = limit
+            left = read.limit
             while left > 0 and low <= high:
                 size = min(batch, left)
                 positions, params = positions_sql(
-                    query, dialect="sqlite", low=low, high=high, limit=size, backward=False, prefix=prefix
+                    read.query, dialect="sqlite", low=low, high=high, limit=size, backward=False, prefix=read.prefix
                 )
                 sql = _sql.query("read_query_batch").format(positions=positions, field_1=_sql.field_1)
                 count, last, created, framed = conn.execute(sql, params).fetchone()
@@ -440,7 +431,7 @@ class SqliteStore(LifecycleJobs, EventStore):
                 low = last + 1
             return batches
 
-        return await self._read("read events", run), head
+        return await self._read("read events", run), read.head
 
     async def _utf8(self) -> bool:
         """Whether the file's text is UTF-8, so that SQLite's "||" joins bytes as they are
