@@ -8,9 +8,11 @@ Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 
 from __future__ import annotations
 
+import sqlite3
+
 from .._sql import Migration, SqlFiles, field_1_sql
 
-__all__ = ["Migration", "field_1", "migrations", "query", "rows"]
+__all__ = ["IN_ORDER", "Migration", "field_1", "migrations", "query", "rows"]
 
 _FILES = SqlFiles("sqlite")
 query = _FILES.query
@@ -20,3 +22,7 @@ migrations = _FILES.migrations
 
 field_1 = field_1_sql("record", "n", lambda raw: f"x'{raw.hex()}'")
 """SQL: the record `record` of `n` bytes framed for the wire (`.._sql.field_1_sql`)."""
+
+IN_ORDER = " ORDER BY position" if sqlite3.sqlite_version_info >= (3, 44) else ""
+"""An aggregate's own ORDER BY (SQLite 3.44 and later); before it, an aggregate takes the
+rows in the order its subquery gives them, which is what read_query_batch relies on."""

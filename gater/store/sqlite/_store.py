@@ -420,7 +420,7 @@ class SqliteStore(LifecycleJobs, EventStore):
                 positions, params = positions_sql(
                     read.query, dialect="sqlite", low=low, high=high, limit=size, backward=False, prefix=read.prefix
                 )
-                sql = _sql.query("read_query_batch").format(positions=positions, field_1=_sql.field_1)
+                sql = _sql.query("read_query_batch").format(positions=positions, field_1=_sql.field_1, in_order=_sql.IN_ORDER)
                 count, last, created, framed = conn.execute(sql, params).fetchone()
                 if not count:
                     break
