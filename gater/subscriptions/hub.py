@@ -481,11 +481,9 @@ class Hub:
                             continue
                         feed.cursor = max(feed.cursor, last)
                     elif (indexed := event_filter.indexed) is not None:
-                        # A DCB query or a stream prefix: catch-up from the tag, type and
-                        # category indexes (the next page read ahead), never a scan.
-                        # Each batch goes out as the store framed it, unless the subscriber
-                        # may see only some streams (its permissions): then each event's
-                        # stream is looked at.
+                        # A DCB query or a stream prefix: from the indexes (the next page read
+                        # ahead), never a scan; each batch as the store framed it, unless the
+                        # subscriber may see only some streams: then each event is looked at.
                         allowed = feed.streams
                         pages = index_pages(store, *indexed, feed.cursor + 1, PAGE, max_batch if allowed is None else None)
                         async with contextlib.aclosing(pages):

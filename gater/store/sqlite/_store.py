@@ -2,7 +2,8 @@
 
 Owns: `SqliteStore` — reads (on the backend's shared reader threads, with this store's own
 connections), writes (through its `Writer` thread), waiting for positions, status, and the
-lifecycle of what it holds. Migrations, SQL and errors live in `_db`, `_sql` and `_errors`.
+lifecycle of what it holds. Migrations, SQL and errors live in `_db`, `_sql` and `_errors`; the
+query reads in `_queries`.
 Must not import grpc, gater.subscriptions, gater.node or gater.gateway.
 
 What a store holds, and when
@@ -43,28 +44,24 @@ from gater.errors import SnapshotNotFoundError, StoreNotFoundError, Subscription
 from .._append import AppendRequest, streams_request, streams_results
 from .._lifecycle import keep_visible
 from .._pages import page_size, read_size
-from .._query import TimeBisection, positions_sql, query_read
 from .._records import now_epoch_us
 from .._transfer import ExportView, ImportedEvent, StreamState
 from ..base import (
     ALL_STREAM,
     AppendCondition,
     AppendResult,
-    EncodedBatch,
     EventStore,
     Lease,
     NewEvent,
-    Query,
     RecordedEvent,
     Snapshot,
     StoreConfig,
     StoreStatus,
     StreamAppend,
 )
-from . import _sql
 from ._db import Readers, open_files, run_once
 from ._errors import translate
-from ._lifecycle import LifecycleJobs
+from ._queries import QueryReads
 from ._sql import query
 from ._transfer import SqliteExportView, import_job
 from ._writer import Append, Job, Settled, Writer
@@ -79,7 +76,7 @@ T = TypeVar("T")
 _MAX_POSITION = 1 << 62
 
 
-class SqliteStore(LifecycleJobs, EventStore):
+class SqliteStore(QueryReads, EventStore):
     """One store in one SQLite file. Made by SqliteBackend; `close()` ends it for good."""
 
     def __init__(
@@ -351,107 +348,6 @@ class SqliteStore(LifecycleJobs, EventStore):
         if backward:
             return await self._visible("read_all_backward", (), _MAX_POSITION if start is None else start, limit, True, 0)
         return await self._visible("read_all_forward", (), 0 if start is None else start, limit, False, 0)
-
-    async def read_query(
-        self,
-        query: Query,
-        start: int | None,
-        limit: int,
-        backward: bool = False,
-        head: int | None = None,
-        stream_prefix: str = "",
-    ) -> tuple[list[RecordedEvent], int]:
-        read = await query_read(query, start, limit, backward, head, stream_prefix, self._limits, self.last_position)
-        bounds, limit = read.bounds, read.limit
-        if bounds is None:
-            return [], read.head
-
-        rules = await self._rules_exist()
-
-        def run(conn: sqlite3.Connection) -> list[RecordedEvent]:
-            low, high = bounds
-            out: list[RecordedEvent] = []
-            while low <= high:
-                positions, params = positions_sql(
-                    read.query, dialect="sqlite", low=low, high=high, limit=limit, backward=backward, prefix=read.prefix
-                )
-                sql = _sql.query("read_query" if rules else "read_query_plain")
-                rows = conn.execute(sql.format(positions=positions, order="DESC" if backward else "ASC"), params).fetchall()
-                if not rules:
-                    return [RecordedEvent(*row) for row in rows]
-                out.extend(keep_visible(rows, now_epoch_us()))
-                if len(out) >= limit or len(rows) < limit:
-                    break
-                if backward:
-                    high = rows[-1][0] - 1
-                else:
-                    low = rows[-1][0] + 1
-            return out[:limit]
-
-        return await self._read("read events", run), read.head
-
-    async def read_query_batches(
-        self,
-        query: Query,
-        start: int | None,
-        limit: int,
-        batch: int,
-        head: int | None = None,
-        stream_prefix: str = "",
-    ) -> tuple[list[EncodedBatch], int]:
-        # Framed by SQLite, a batch a row: the reader thread takes the GIL once per batch
-        # instead of once per event, which lets it run beside the event loop instead of
-        # taking turns with it, and no event becomes a Python object.
-        if await self._rules_exist() or not await self._utf8():
-            # Events hidden by their stream's rules are passed over in Python (keep_visible).
-            return await super().read_query_batches(query, start, limit, batch, head, stream_prefix)
-        read = await query_read(query, start, limit, False, head, stream_prefix, self._limits, self.last_position)
-        bounds = read.bounds
-        if bounds is None:
-            return [], read.head
-        batch = max(1, min(batch, read.limit))
-
-        def run(conn: sqlite3.Connection) -> list[EncodedBatch]:
-            low, high = bounds
-            batches: list[EncodedBatch] = []
-            left = read.limit
-            while left > 0 and low <= high:
-                size = min(batch, left)
-                positions, params = positions_sql(
-                    read.query, dialect="sqlite", low=low, high=high, limit=size, backward=False, prefix=read.prefix
-                )
-                sql = _sql.query("read_query_batch").format(positions=positions, field_1=_sql.field_1, in_order=_sql.IN_ORDER)
-                count, last, created, framed = conn.execute(sql, params).fetchone()
-                if not count:
-                    break
-                batches.append(EncodedBatch(count, last, created, framed))
-                if count < size:
-                    break
-                left -= count
-                low = last + 1
-            return batches
-
-        return await self._read("read events", run), read.head
-
-    async def _utf8(self) -> bool:
-        """Whether the file's text is UTF-8, so that SQLite's "||" joins bytes as they are
-        (every store gater makes is; one made elsewhere might not be)."""
-        if self._utf8_text is None:
-            self._utf8_text = await self._read(
-                "read the text encoding", lambda conn: conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
-            )
-        return self._utf8_text
-
-    async def position_at(self, epoch_us: int) -> int:
-        bisection = TimeBisection(epoch_us, await self.last_position())
-        sql = query("first_event_at")
-
-        def bisect(conn: sqlite3.Connection) -> int:
-            while (probe := bisection.probe()) is not None:
-                bisection.found(conn.execute(sql, (probe,)).fetchone())
-            return bisection.start
-
-        return await self._read("find a time", bisect)
 
     async def stream_version(self, stream_id: str) -> int:
         if stream_id == ALL_STREAM:
