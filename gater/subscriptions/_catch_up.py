@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable
 from ..store.base import EncodedBatch, EventStore, Query, RecordedEvent
 from ._waits import abandon
 
-__all__ = ["Page", "index_pages", "page_extent"]
+__all__ = ["Page", "index_pages"]
 
 
 Page = list[EncodedBatch] | list[RecordedEvent]
@@ -51,7 +51,7 @@ async def index_pages(
         while ahead is not None:
             page, head = await ahead
             ahead = None
-            count, last = page_extent(page)
+            count, last = _extent(page)
             if count >= page_size:
                 # Up to the first page's head: asking for the head again would cost PostgreSQL
                 # a round trip per page; what came after it is read by the caller's next pass.
@@ -63,7 +63,7 @@ async def index_pages(
             abandon(ahead)  # its outcome (a store gone meanwhile) is read, not logged
 
 
-def page_extent(page: Page) -> tuple[int, int]:
+def _extent(page: Page) -> tuple[int, int]:
     """(events, last position) of a page; (0, -1) when empty."""
     if not page:
         return 0, -1

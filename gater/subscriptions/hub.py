@@ -36,7 +36,7 @@ from typing import cast
 from ..errors import GaterError, LimitExceededError, StoreNotFoundError, UnavailableError
 from ..metrics import Metric, Metrics, SubscriptionGauges, gauge
 from ..store.base import EncodedBatch, EventStore, RecordedEvent, StorageBackend
-from ._catch_up import index_pages, page_extent
+from ._catch_up import index_pages
 from ._messages import CaughtUp, Checkpoint, Delivery, Heartbeat, Message
 from ._waits import abandon
 from .matching import EventFilter, EventView
@@ -499,15 +499,15 @@ class Hub:
                                             delivered.inc(batch.count)
                                         yield batch
                                     continue
-                                seen = [e for e in cast(list[RecordedEvent], page) if allowed(e.stream_id)]
-                                for chunk in _chunks(seen, max_batch):
+                                events = cast(list[RecordedEvent], page)
+                                for chunk in _chunks([e for e in events if allowed(e.stream_id)], max_batch):
                                     ended()
                                     feed.handed, feed.cursor = chunk[-1], chunk[-1].position
                                     if delivered is not None:
                                         delivered.inc(len(chunk))
                                     yield Delivery(chunk)
-                                if page:
-                                    feed.cursor = max(feed.cursor, page_extent(page)[1])  # passed over the rest
+                                if events:
+                                    feed.cursor = max(feed.cursor, events[-1].position)  # passed over the rest
                         if reached > feed.cursor:
                             feed.cursor = reached
                             yield Checkpoint(feed.cursor)

@@ -108,8 +108,7 @@ class QueryReads(LifecycleJobs):
                 positions, params = positions_sql(
                     read.query, dialect="sqlite", low=low, high=high, limit=size, backward=False, prefix=read.prefix
                 )
-                sql = _sql.query("read_query_batch").format(positions=positions, field_1=_sql.field_1, in_order=_sql.IN_ORDER)
-                count, last, created, framed = conn.execute(sql, params).fetchone()
+                count, last, created, framed = conn.execute(_sql.read_query_batch(positions), params).fetchone()
                 if not count:
                     break
                 batches.append(EncodedBatch(count, last, created, framed))

@@ -12,7 +12,7 @@ import sqlite3
 
 from .._sql import Migration, SqlFiles, field_1_sql
 
-__all__ = ["IN_ORDER", "Migration", "field_1", "migrations", "query", "rows"]
+__all__ = ["IN_ORDER", "Migration", "field_1", "migrations", "query", "read_query_batch", "rows"]
 
 _FILES = SqlFiles("sqlite")
 query = _FILES.query
@@ -26,3 +26,12 @@ field_1 = field_1_sql("record", "n", lambda raw: f"x'{raw.hex()}'")
 IN_ORDER = " ORDER BY position" if sqlite3.sqlite_version_info >= (3, 44) else ""
 """An aggregate's own ORDER BY (SQLite 3.44 and later); before it, an aggregate takes the
 rows in the order its subquery gives them, which is what read_query_batch relies on."""
+
+
+def read_query_batch(positions: str) -> str:
+    """read_query_batch.sql for a batch whose positions `positions` selects."""
+    return _READ_QUERY_BATCH.replace("{positions}", positions)
+
+
+_READ_QUERY_BATCH = query("read_query_batch").replace("{field_1}", field_1).replace("{in_order}", IN_ORDER)
+"""The statement with what never changes filled in once (the framing is 8 KB of SQL)."""
